@@ -1,0 +1,54 @@
+"""Shared fixtures: a tiny synthetic KITTI-style YOLO dataset and tiny teacher checkpoints built in the test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
+
+
+def save_checkpoint(path: Path, cfg: str = "yolov8s.yaml", nc: int = 3, seed: int = 0) -> Path:
+    """Save a random-weight detector in Ultralytics' checkpoint layout."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    torch.manual_seed(seed)
+    m = DetectionModel(cfg, nc=nc, verbose=False)
+    m.names = {i: f"class{i}" for i in range(nc)}
+    torch.save({"model": m.half(), "train_args": {}, "version": "8.4.190"}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """Synthetic KITTI scenes converted to YOLO (16 images, 3 classes); returns data.yaml."""
+    from yolo_kd.data.kitti import convert_kitti
+    from yolo_kd.data.synthetic import make_synthetic_kitti
+
+    root = tmp_path_factory.mktemp("tiny")
+    make_synthetic_kitti(root / "kitti", n=16, seed=0)
+    return convert_kitti(root / "kitti", root / "yolo", val_fraction=0.25)
+
+
+@pytest.fixture(scope="session")
+def teacher_pt(tmp_path_factory) -> Path:
+    """A random-weight yolov8s teacher with 3 classes."""
+    return save_checkpoint(tmp_path_factory.mktemp("teacher") / "teacher.pt")
+
+
+@pytest.fixture
+def train_args(tiny_data, teacher_pt, tmp_path) -> dict:
+    """Smallest KDTrainer overrides that still run a real epoch on CPU."""
+    return {"teacher": str(teacher_pt), "student": "yolov8n.yaml", "data": str(tiny_data), "epochs": 1,
+            "imgsz": 64, "batch": 4, "workers": 0, "device": "cpu", "plots": False, "project": str(tmp_path),
+            "name": "run", "exist_ok": True, "seed": 0, "amp": False}
+
+
+@pytest.fixture
+def make_ckpt():
+    """Factory: ``make_ckpt(path, cfg='yolov8s.yaml', nc=3)`` saves a random-weight detector checkpoint."""
+    return save_checkpoint

@@ -1,0 +1,59 @@
+"""CLI parsing, aliases, flat method args and `yolo-kd methods`."""
+
+from __future__ import annotations
+
+import pytest
+
+from yolo_kd.cfg import kd_scale, split_overrides
+from yolo_kd.cli import main, parse_kv
+from yolo_kd.errors import KDError
+
+
+def test_parse_kv_yaml_values():
+    """Values are parsed like Ultralytics' CLI: numbers, bools, dicts."""
+    kv = parse_kv(["epochs=3", "amp=False", "kd_args={mimic: {weight: 2}}", "name=run1"])
+    assert kv == {"epochs": 3, "amp": False, "kd_args": {"mimic": {"weight": 2}}, "name": "run1"}
+    with pytest.raises(KDError, match="not key=value"):
+        parse_kv(["epochs"])
+
+
+def test_split_overrides_aliases_and_flat_args():
+    """student -> model, teacher -> KD teacher, <method>_<param> merges into kd_args."""
+    ul, kd = split_overrides({"student": "yolov8n.yaml", "teacher": "t.pt", "epochs": 2, "method": "gkd+bmfi",
+                              "gkd_weight": 3.0, "kd_args": {"bmfi": {"alpha": 1e-3}}})
+    assert ul == {"model": "yolov8n.yaml", "epochs": 2}
+    assert kd["teacher"] == "t.pt" and kd["kd_args"] == {"gkd": {"weight": 3.0}, "bmfi": {"alpha": 1e-3}}
+    with pytest.raises(KDError, match="not in method"):
+        split_overrides({"method": "mimic", "kd_args": {"gkd": {"weight": 1}}})
+    with pytest.raises(KDError, match="kd_decay"):
+        split_overrides({"kd_decay": "exp"})
+
+
+def test_kd_schedule_values():
+    """constant 1; linear 1 -> final; cosine 1 -> final through the midpoint average."""
+    assert kd_scale(0.7, "constant", 0.1) == 1.0
+    assert kd_scale(0.5, "linear", 0.0) == pytest.approx(0.5) and kd_scale(1.0, "linear", 0.2) == pytest.approx(0.2)
+    assert kd_scale(0.0, "cosine", 0.1) == pytest.approx(1.0) and kd_scale(0.5, "cosine", 0.0) == pytest.approx(0.5)
+
+
+def test_methods_command_lists_every_method(capsys):
+    """`yolo-kd methods` prints each key with its paper line and parameters."""
+    assert main(["methods"]) == 0
+    out = capsys.readouterr().out
+    for key in ("mimic", "builtin", "kd", "ld", "gkd", "bmfi"):
+        assert f"\n{key}" in f"\n{out}"
+    assert "gkd_weight=" in out and "arXiv 2303.04240" in out
+
+
+def test_user_plugin_method(tmp_path, monkeypatch):
+    """A user method registered from a plugin module is usable by key."""
+    (tmp_path / "my_at.py").write_text(
+        "from yolo_kd.losses import DistillLoss, register\n"
+        "@register('myat')\nclass MyAT(DistillLoss):\n    '''Attention transfer test plugin.'''\n"
+        "    names = ('myat',)\n"
+        "    def __init__(self, s_channels, t_channels, *, weight: float = 1.0):\n"
+        "        super().__init__(s_channels, t_channels); self.weight = weight\n"
+        "    def forward(self, x):\n        return {'myat': self.weight * sum(s.mean() for s in x.s_feats)}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _, kd = split_overrides({"plugins": "my_at", "method": "myat", "myat_weight": 2})
+    assert kd["kd_args"] == {"myat": {"weight": 2}}

@@ -1,0 +1,31 @@
+"""yolo-kd: knowledge distillation for Ultralytics YOLO detectors.
+
+Importing the package is light (no torch, no ultralytics): ``KDTrainer``, ``KDModel``, ``LOSSES`` and ``register``
+are loaded on first access, so the torch-free edge runtime can live in this package too.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "KDTrainer": "yolo_kd.trainer",
+    "KDModel": "yolo_kd.model",
+    "LOSSES": "yolo_kd.losses",
+    "register": "yolo_kd.losses",
+    "DistillLoss": "yolo_kd.losses",
+    "KDInputs": "yolo_kd.losses",
+    "KDError": "yolo_kd.errors",
+}
+
+
+def __getattr__(name: str):
+    """Import public names lazily."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'yolo_kd' has no attribute '{name}'")
+
+
+__all__ = ["__version__", *_LAZY]

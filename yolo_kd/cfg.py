@@ -1,0 +1,123 @@
+"""KD arguments: defaults, parsing from flat key=value overrides, and local look-up of named files."""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+from yolo_kd.errors import KDError
+
+ROOT = Path(__file__).resolve().parents[1]  # repository root (data/, weights/)
+KD_DEFAULTS: dict[str, Any] = {
+    "teacher": None,  # path to a detection .pt; stored as Ultralytics' own distill_model key
+    "method": "gkd+bmfi",  # registry keys joined by '+'
+    "kd_args": {},  # {method: {param: value}}; flat form: <method>_<param>=value
+    "kd_decay": "constant",  # constant | linear | cosine
+    "kd_final": 0.1,  # fraction of the KD weight left at the end of linear/cosine decay
+    "kd_close_mosaic": False,  # switch KD off during the final close_mosaic epochs
+    "plugins": [],  # modules to import before building the method (user methods calling register())
+}
+KD_KEYS = tuple(KD_DEFAULTS)
+DECAYS = ("constant", "linear", "cosine")
+
+
+def import_plugins(plugins: list[str] | str | None) -> None:
+    """Import user modules that register methods (``plugins=my_at`` or a list)."""
+    import importlib
+    import sys
+
+    for name in [plugins] if isinstance(plugins, str) else plugins or []:
+        p = Path(name)
+        if p.suffix == ".py":
+            sys.path.insert(0, str(p.resolve().parent))
+            name = p.stem
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise KDError(f"plugin '{name}' could not be imported ({e}); pass an importable module or a .py path")
+
+
+def find_file(name: str | Path, kind: str, dirs: tuple[Path, ...]) -> Path:
+    """Return ``name`` if it exists, else the first match in ``dirs``; raise a one-line error otherwise."""
+    p = Path(name).expanduser()
+    if p.exists():
+        return p
+    for d in dirs:
+        if (d / p.name).exists():
+            return d / p.name
+    where = ", ".join(str(d) for d in (Path.cwd(), *dirs))
+    raise KDError(
+        f"{kind} '{name}' not found (looked in {where}). Put the file in weights/ or pass its full path; "
+        "Ultralytics cannot download it here (offline)."
+    )
+
+
+def resolve_data(data: str | None) -> str | None:
+    """Resolve ``data=kitti.yaml`` to the project's data/kitti.yaml when no such file is in the working directory."""
+    if not data or Path(data).exists() or not str(data).endswith((".yaml", ".yml")):
+        return data
+    local = ROOT / "data" / Path(data).name
+    return str(local) if local.exists() else data
+
+
+def resolve_weights(name: str | None, kind: str) -> str | None:
+    """Resolve a ``.pt`` name via the working directory and weights/; yaml names are left to Ultralytics."""
+    if name is None or not str(name).endswith(".pt"):
+        return name
+    return str(find_file(name, kind, (Path.cwd() / "weights", ROOT / "weights")))
+
+
+def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split flat overrides into (Ultralytics overrides, KD settings), validating KD keys.
+
+    Handles the aliases ``student=`` (``model=``) and ``teacher=`` (Ultralytics' ``distill_model=``), the flat
+    per-method form ``<method>_<param>=value``, and gives a 'did you mean' error for unknown keys.
+    """
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    from yolo_kd.losses import LOSSES, check_method_args
+
+    ul, kd = {}, {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
+                  for k, v in KD_DEFAULTS.items()}
+    flat: dict[str, dict[str, Any]] = {}
+    import_plugins(overrides.get("plugins"))
+    for k, v in overrides.items():
+        if k == "student":
+            ul["model"] = v
+        elif k in ("teacher", "distill_model"):
+            kd["teacher"] = v
+        elif k in KD_KEYS:
+            kd[k] = v
+        elif k in DEFAULT_CFG_DICT or k in {"augmentations", "save_dir"}:
+            ul[k] = v
+        elif "_" in k and k.split("_", 1)[0] in LOSSES:
+            m, p = k.split("_", 1)
+            flat.setdefault(m, {})[p] = v
+        else:
+            hint = get_close_matches(k, [*DEFAULT_CFG_DICT, *KD_KEYS, "student"], n=1)
+            hint = f" Did you mean '{hint[0]}'?" if hint else ""
+            raise KDError(f"'{k}' is not a valid yolo-kd argument.{hint} See `yolo-kd help`.")
+    if kd["kd_decay"] not in DECAYS:
+        raise KDError(f"kd_decay='{kd['kd_decay']}' is not one of {', '.join(DECAYS)}")
+    if not 0 <= float(kd["kd_final"]) <= 1:
+        raise KDError(f"kd_final={kd['kd_final']} must be in [0, 1]")
+    if not isinstance(kd["kd_args"], dict):
+        raise KDError(f"kd_args must be a dict like {{'mimic': {{'weight': 2.0}}}}, got {kd['kd_args']!r}")
+    merged = {m: dict(p) for m, p in kd["kd_args"].items()}
+    for m, p in flat.items():
+        merged.setdefault(m, {}).update(p)
+    kd["kd_args"] = check_method_args(kd["method"], merged)
+    return ul, kd
+
+
+def kd_scale(progress: float, decay: str, final: float) -> float:
+    """Distillation-weight multiplier at training progress ``progress`` in [0, 1] (1 at the start)."""
+    import math
+
+    p = min(max(progress, 0.0), 1.0)
+    if decay == "linear":
+        return 1.0 - (1.0 - final) * p
+    if decay == "cosine":
+        return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * p))
+    return 1.0

@@ -1,0 +1,80 @@
+"""Shared tensor helpers for distillation methods: attention maps, box masks, per-level head splits."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def spatial_channel_attention(f: Tensor, tau: float) -> tuple[Tensor, Tensor]:
+    """FGD/Zhang & Ma attention: S = HW*softmax(mean_c|F|/tau) (B, H, W) and C = C*softmax(mean_hw|F|/tau) (B, C)."""
+    b, c, h, w = f.shape
+    a = f.abs()
+    s = h * w * F.softmax((a.mean(1) / tau).view(b, -1), dim=1).view(b, h, w)
+    ch = c * F.softmax(a.mean((2, 3)) / tau, dim=1)
+    return s, ch
+
+
+def split_levels(t: Tensor, feats: list[Tensor]) -> list[Tensor]:
+    """Split a (B, K, A) head tensor into per-level (B, K, H_l, W_l) maps using the level feature shapes."""
+    sizes = [f.shape[-2] * f.shape[-1] for f in feats]
+    return [p.view(*p.shape[:2], *f.shape[-2:]) for p, f in zip(t.split(sizes, dim=-1), feats)]
+
+
+def level_of_anchor(feats: list[Tensor]) -> Tensor:
+    """Return the level index of each anchor (A,), in the head's concatenation order."""
+    return torch.cat([torch.full((f.shape[-2] * f.shape[-1],), i, device=f.device) for i, f in enumerate(feats)])
+
+
+def gaussian_box_mask(
+    boxes: Tensor, batch_idx: Tensor, bs: int, h: int, w: int, stride: float, expand: float = 2.0
+) -> Tensor:
+    """Bounding-box-aware foreground mask of one level (BMFI, Lan & Tian 2024), vectorised over boxes.
+
+    Each GT box is expanded ``expand`` times about its centre; cells inside the box get 1, cells in the expanded ring
+    get exp(-((x-cx)/sx)^2/2) * exp(-((y-cy)/sy)^2/2) with sx, sy = half the expanded width, height; the patch is
+    scaled by 1/(expanded area in cells) and overlapping boxes take the max. Box sizes are counted in whole cells
+    (floor/ceil) and a cell is inside when it overlaps the box, as in the authors' code; unlike that code, the
+    expanded patch is centred on the box (the released code pastes it into a 2x map and crops, which shifts it).
+
+    Args:
+        boxes (Tensor): (N, 4) xyxy in input-image pixels.
+        batch_idx (Tensor): (N,) image index of each box.
+        bs (int): Batch size.
+        h (int): Level height in cells.
+        w (int): Level width in cells.
+        stride (float): Level stride in pixels.
+        expand (float): Expansion factor of the Gaussian ring.
+
+    Returns:
+        (Tensor): (B, H, W) mask, zero where no box reaches.
+    """
+    out = boxes.new_zeros(bs, h, w)
+    if boxes.numel() == 0:
+        return out
+    b = boxes / stride  # level cells
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    # box size in whole cells, as the authors' code quantises it (floor/ceil), so a tiny box still covers a cell
+    bw = (b[:, 2].ceil() - b[:, 0].floor()).clamp(min=1)
+    bh = (b[:, 3].ceil() - b[:, 1].floor()).clamp(min=1)
+    ew, eh = bw * expand, bh * expand
+    xs = torch.arange(w, device=b.device, dtype=b.dtype) + 0.5  # cell centres
+    ys = torch.arange(h, device=b.device, dtype=b.dtype) + 0.5
+    dx = xs[None, :] - cx[:, None]  # (N, W)
+    dy = ys[None, :] - cy[:, None]  # (N, H)
+    gx = torch.exp(-0.5 * (dx / (ew[:, None] / 2)) ** 2) * (dx.abs() <= ew[:, None] / 2)
+    gy = torch.exp(-0.5 * (dy / (eh[:, None] / 2)) ** 2) * (dy.abs() <= eh[:, None] / 2)
+    inx = (xs[None, :] - 0.5 < b[:, 2:3]) & (xs[None, :] + 0.5 > b[:, 0:1])  # cell overlaps the box
+    iny = (ys[None, :] - 0.5 < b[:, 3:4]) & (ys[None, :] + 0.5 > b[:, 1:2])
+    m = gy[:, :, None] * gx[:, None, :]  # (N, H, W)
+    m = torch.where(iny[:, :, None] & inx[:, None, :], torch.ones_like(m), m)
+    m = m / (ew * eh)[:, None, None]
+    idx = batch_idx.long().view(-1, 1, 1).expand_as(m)
+    return out.scatter_reduce(0, idx, m, reduce="amax", include_self=True)
+
+
+def background_mask(fg: Tensor) -> Tensor:
+    """FGD background mask: 1/N_bg on cells where the foreground mask is zero, per image; (B, H, W)."""
+    bg = (fg <= 0).to(fg.dtype)
+    return bg / bg.sum((1, 2), keepdim=True).clamp(min=1.0)

@@ -1,0 +1,104 @@
+"""The distillation interface: one frozen input record and one base class every method subclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class KDInputs:
+    """Everything a distillation method may read for one training batch.
+
+    Attributes:
+        s_feats (list[Tensor]): Student Detect inputs P3..P5, (B, Cs_l, H_l, W_l), in the autograd graph.
+        t_feats (list[Tensor]): Teacher maps at the same strides, (B, Ct_l, H_l, W_l), no grad.
+        s_head (dict[str, Tensor]): Student raw head: "boxes" (B, 4*reg_max, A) and "scores" (B, nc, A) logits.
+        t_head (dict[str, Tensor]): Teacher raw head, same layout.
+        batch (dict[str, Any]): Ultralytics batch: img, cls (N, 1), bboxes (N, 4) normalised xywh, batch_idx (N,).
+        strides (list[float]): Stride of each level.
+        progress (float): Training progress in [0, 1] (epoch / epochs).
+        task_loss (Tensor | None): Student detection loss (scalar, graph kept), for gradient-guided methods.
+        teacher_task_loss (Callable | None): Maps (teacher level maps, batch) to the teacher's detection loss.
+        assign (Callable | None): Maps a side ("student" | "teacher") to Ultralytics' task-aligned assignment
+            ``(fg_mask, target_gt_idx, target_bboxes, anchor_points, stride_tensor)``; cached per batch.
+    """
+
+    s_feats: list[Tensor]
+    t_feats: list[Tensor]
+    s_head: dict[str, Tensor]
+    t_head: dict[str, Tensor]
+    batch: dict[str, Any]
+    strides: list[float] = field(default_factory=lambda: [8.0, 16.0, 32.0])
+    progress: float = 0.0
+    task_loss: Tensor | None = None
+    teacher_task_loss: Callable[[list[Tensor], dict[str, Any]], Tensor] | None = None
+    assign: Callable[[str], tuple] | None = None
+
+    @property
+    def gt(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Ground truth as (batch_idx (N,), cls (N,), boxes (N, 4) xyxy in input-image pixels)."""
+        img = self.batch["img"]
+        h, w = img.shape[-2:]
+        b = self.batch["bboxes"].to(img.device).float()
+        scale = b.new_tensor([w, h, w, h])
+        xy, wh = b[:, :2] * scale[:2], b[:, 2:] * scale[2:]
+        boxes = torch.cat([xy - wh / 2, xy + wh / 2], 1)
+        return self.batch["batch_idx"].to(img.device).long().view(-1), self.batch["cls"].view(-1).long(), boxes
+
+
+class DistillLoss(nn.Module):
+    """Base class of a distillation method: owns its adapters and returns named, weighted scalar terms.
+
+    Subclasses set ``names`` (the loss-item keys, each prefixed with the registry key), ``uses_head`` (True when the
+    method reads head outputs, so teacher and student class counts must match) and ``needs_grads`` (True when the
+    method needs ``task_loss`` / ``teacher_task_loss``). ``forward`` returns ``{name: scalar}`` already weighted,
+    averaged per image; the caller multiplies by batch size as Ultralytics does for its own loss.
+    """
+
+    names: tuple[str, ...] = ()
+    uses_head: bool = False
+    needs_grads: bool = False
+    reg_max_required: bool = False
+
+    def __init__(self, s_channels: list[int], t_channels: list[int]) -> None:
+        """Store channel counts per level (student and teacher)."""
+        super().__init__()
+        self.s_channels, self.t_channels = list(s_channels), list(t_channels)
+
+    def forward(self, x: KDInputs) -> dict[str, Tensor]:  # pragma: no cover - abstract
+        """Return ``{name: weighted scalar}`` for this batch."""
+        raise NotImplementedError
+
+    def zeros(self, device: torch.device | str = "cpu") -> dict[str, Tensor]:
+        """Return every term as zero (used in validation, where there is no teacher)."""
+        return {k: torch.zeros((), device=device) for k in self.names}
+
+
+def adapters(s_channels: list[int], t_channels: list[int]) -> nn.ModuleList:
+    """Build one 1x1 conv per level mapping student channels to teacher channels (FitNets regressor)."""
+    return nn.ModuleList(nn.Conv2d(s, t, 1) for s, t in zip(s_channels, t_channels))
+
+
+class Combined(DistillLoss):
+    """Several methods trained together (``method=a+b``); each keeps its own weights and adapters."""
+
+    def __init__(self, parts: dict[str, DistillLoss]) -> None:
+        """Hold the named parts in order."""
+        first = next(iter(parts.values()))
+        super().__init__(first.s_channels, first.t_channels)
+        self.parts = nn.ModuleDict(parts)
+        self.names = tuple(n for p in parts.values() for n in p.names)
+        self.uses_head = any(p.uses_head for p in parts.values())
+        self.needs_grads = any(p.needs_grads for p in parts.values())
+        self.reg_max_required = any(p.reg_max_required for p in parts.values())
+
+    def forward(self, x: KDInputs) -> dict[str, Tensor]:
+        """Concatenate the term dicts of every part."""
+        out: dict[str, Tensor] = {}
+        for part in self.parts.values():
+            out.update(part(x))
+        return out

@@ -1,0 +1,50 @@
+"""Ultralytics' own score-weighted L2 distillation, reproduced through the yolo_kd interface."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from yolo_kd.losses import register
+from yolo_kd.losses._utils import split_levels
+from yolo_kd.losses.base import DistillLoss, KDInputs
+
+
+@register("builtin")
+class Builtin(DistillLoss):
+    """Ultralytics ``distill_model=`` loss (ultralytics 8.4 ``nn/distill_model.py``, PR #24894), same formula.
+
+    Per level: student maps go through a conv1x1-ReLU-conv1x1 projector to teacher channels; each location is
+    weighted by the teacher's max class probability ``s``; ``L_l = sum(s * (P(F^S) - F^T)^2) / (sum(s) * C)``;
+    ``L = dis * sum_l L_l`` with ``dis = 6.0`` (Ultralytics' default). Running it here puts the built-in on
+    equal footing (same trainer, schedule and logging) with every other method. End-to-end heads: Ultralytics
+    averages the one2many and one2one scores; here the one2many scores are used (what ``t_head`` carries).
+    """
+
+    names = ("builtin",)
+    uses_head = True
+
+    def __init__(self, s_channels: list[int], t_channels: list[int], *, weight: float = 6.0) -> None:
+        """Build Ultralytics' projector for each level."""
+        super().__init__(s_channels, t_channels)
+        self.weight = weight
+        self.projector = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(s, t, 1), nn.ReLU(inplace=True), nn.Conv2d(t, t, 1))
+            for s, t in zip(s_channels, t_channels)
+        )
+
+    @staticmethod
+    def score_weighted_l2(s: Tensor, t: Tensor, score: Tensor) -> Tensor:
+        """``sum(score * (s - t)^2) / (sum(score) * C)`` for (B, C, H, W) maps and a (B, 1, H*W) score."""
+        b, c = s.shape[:2]
+        mse = (s.view(b, c, -1) - t.view(b, c, -1)) ** 2
+        return (mse * score).sum() / (score.sum() * c + 1e-9)
+
+    def forward(self, x: KDInputs) -> dict[str, Tensor]:
+        """Score-weighted L2 per level, summed and weighted."""
+        scores = split_levels(x.t_head["scores"].float(), x.t_feats)
+        loss = torch.zeros((), device=x.s_feats[0].device)
+        for p, s, t, sc in zip(self.projector, x.s_feats, x.t_feats, scores):
+            w = sc.sigmoid().amax(1).flatten(1).unsqueeze(1)  # (B, 1, HW)
+            loss = loss + self.score_weighted_l2(p(s.float()), t.float(), w)
+        return {"builtin": self.weight * loss}

@@ -1,0 +1,133 @@
+"""KDModel: Ultralytics' DistillationModel with a pluggable distillation loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from ultralytics.nn.distill_model import DistillationModel
+from ultralytics.utils.loss import v8DetectionLoss
+
+from yolo_kd.errors import KDError
+from yolo_kd.losses import build_loss
+from yolo_kd.losses.base import KDInputs
+
+
+class KDModel(DistillationModel):
+    """Teacher-student wrapper whose loss is the student's detection loss plus a registry method's terms.
+
+    Subclassing Ultralytics' DistillationModel keeps its plumbing: the frozen teacher (eval, no grad), picklable
+    feature hooks on the Detect inputs and head, the EMA copy without the teacher, and ``strip_optimizer`` saving a
+    plain student ``DetectionModel`` to best.pt/last.pt. Method modules (adapters) live in ``kd_loss``: trained by
+    the optimizer, saved in mid-training checkpoints for resume, never in the final student checkpoint.
+
+    Attributes:
+        kd_loss (DistillLoss): The distillation method(s).
+        kd_method (str): Registry key(s), e.g. ``"gkd+bmfi"``.
+        kd_args (dict): Hyper-parameters per method.
+        progress (float): Training progress in [0, 1], set by the trainer each epoch.
+        kd_scale (float): Schedule multiplier of every KD term, set by the trainer each epoch.
+    """
+
+    def __init__(
+        self,
+        teacher_model: str | Path | nn.Module,
+        student_model: nn.Module,
+        method: str = "mimic",
+        kd_args: dict[str, dict] | None = None,
+    ) -> None:
+        """Wrap teacher and student, then build the method with channel counts from a dummy forward."""
+        super().__init__(teacher_model, student_model)
+        n = len(self.feats_idx) - 1
+        s_ch = [self._student_feats[i].shape[1] for i in range(n)]
+        t_ch = [self._teacher_feats[i].shape[1] for i in range(n)]
+        s_det, t_det = self.student_model.model[-1], self.teacher_model.model[-1]
+        if s_det.stride.tolist() != t_det.stride.tolist():
+            raise KDError(f"teacher strides {t_det.stride.tolist()} differ from student {s_det.stride.tolist()}")
+        self._teacher_feats.clear()
+        self._student_feats.clear()
+        self.kd_method, self.kd_args = method, dict(kd_args or {})
+        self.kd_loss = build_loss(method, self.kd_args, s_ch, t_ch).to(next(student_model.parameters()).device)
+        if self.kd_loss.uses_head and s_det.nc != t_det.nc:
+            raise KDError(f"method '{method}' distills head outputs but teacher has nc={t_det.nc}, student nc={s_det.nc}")
+        if self.kd_loss.reg_max_required and (s_det.reg_max <= 1 or s_det.reg_max != t_det.reg_max):
+            raise KDError(
+                f"method '{method}' needs DFL heads with equal reg_max > 1 (teacher {t_det.reg_max}, student "
+                f"{s_det.reg_max}); YOLO26 heads have reg_max=1 - use a feature method such as mimic or gkd"
+            )
+        self.strides = s_det.stride.tolist()
+        self.progress, self.kd_scale = 0.0, 1.0
+        self._t_criterion = None
+
+    def __getstate__(self):
+        """Drop the teacher criterion (rebuilt on demand) on top of the parent's feature clearing."""
+        state = super().__getstate__()
+        state["_t_criterion"] = None
+        return state
+
+    def teacher_task_loss(self, feats: list[Tensor], batch: dict[str, Any]) -> Tensor:
+        """Teacher detection loss of given level maps: re-runs only the frozen head (eval mode, FP32)."""
+        head = self.teacher_model.model[-1]
+        if self._t_criterion is None:
+            self._t_criterion = v8DetectionLoss(self.teacher_model)
+            self._t_criterion.hyp = self.student_model.args  # box/cls/dfl gains of this run
+        with torch.autocast(feats[0].device.type, enabled=False):
+            preds = head.forward_head(feats, **head.one2many)
+            return self._t_criterion.get_assigned_targets_and_loss(preds, batch)[1].sum()
+
+    def _assigner(self, s_head: dict, t_head: dict, batch: dict):
+        """Return a per-batch cached task-aligned assignment for either side (student criterion, no grad)."""
+        cache: dict[str, tuple] = {}
+
+        def assign(side: str) -> tuple:
+            if side not in cache:
+                head = s_head if side == "student" else t_head
+                with torch.no_grad():
+                    preds = {k: head[k].detach().float() for k in ("boxes", "scores")} | {"feats": head["feats"]}
+                    cache[side] = self.student_model.criterion.get_assigned_targets_and_loss(preds, batch)[0]
+            return cache[side]
+
+        return assign
+
+    def loss(self, batch: dict[str, Any], preds=None) -> tuple[Tensor, dict[str, Tensor]]:
+        """Detection loss plus weighted KD terms (times batch size, Ultralytics' convention).
+
+        In eval mode, or without a teacher (the EMA copy used for validation), the KD terms are zeros under the same
+        names, so training and validation logs have identical columns.
+        """
+        if not self.training or self.teacher_model is None or self.kd_scale == 0:
+            if preds is None:
+                preds = self.student_model(batch["img"])
+            det, items = self.student_model.loss(batch, preds)
+            return torch.cat([det, det.new_zeros(1)]), {**items, **self.kd_loss.zeros(det.device)}
+
+        self._teacher_feats.clear()
+        self._student_feats.clear()
+        with torch.no_grad():
+            self.teacher_model(batch["img"])
+        preds = self.student_model(batch["img"])
+        det, items = self.student_model.loss(batch, preds)
+        n = len(self.feats_idx) - 1
+        t_out = self._teacher_feats[n]
+        s_head = self.decouple_outputs(self._student_feats[n], branch="one2many")
+        t_head = dict(self.decouple_outputs(t_out, branch="one2many"))
+        t_head["pred"] = t_out[0] if isinstance(t_out, tuple) else None
+        x = KDInputs(
+            s_feats=[self._student_feats[i] for i in range(n)],
+            t_feats=[self._teacher_feats[i] for i in range(n)],
+            s_head=s_head,
+            t_head=t_head,
+            batch=batch,
+            strides=self.strides,
+            progress=self.progress,
+            task_loss=det.sum() if self.kd_loss.needs_grads else None,
+            teacher_task_loss=self.teacher_task_loss,
+            assign=self._assigner(s_head, t_head, batch),
+        )
+        terms = {k: v * self.kd_scale for k, v in self.kd_loss(x).items()}
+        total = sum(terms.values()) * batch["img"].shape[0]
+        self._teacher_feats.clear()
+        self._student_feats.clear()
+        return torch.cat([det, total.view(1).to(det.dtype)]), {**items, **{k: v.detach() for k, v in terms.items()}}

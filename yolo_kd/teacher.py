@@ -1,0 +1,49 @@
+"""Checks on the teacher checkpoint, done before any run directory exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from yolo_kd.errors import KDError
+
+
+def _levels_of(student: str) -> int | None:
+    """Number of Detect input levels of a student .yaml or .pt (None if it cannot be read cheaply)."""
+    from ultralytics.nn.tasks import yaml_model_load
+
+    if str(student).endswith((".yaml", ".yml")):
+        try:
+            head = yaml_model_load(student)["head"][-1]
+        except Exception:
+            return None
+        return len(head[0]) if isinstance(head[0], list) else None
+    return None
+
+
+def check_teacher(path: str | Path, student: str | None = None) -> dict:
+    """Load a teacher checkpoint and check it is a detector compatible with the student.
+
+    Returns:
+        (dict): ``nc``, ``names``, ``levels``, ``reg_max`` and ``stride`` of the teacher's Detect head.
+    """
+    from ultralytics.nn.modules.head import Detect
+    from ultralytics.nn.tasks import DetectionModel, load_checkpoint
+
+    try:
+        model = load_checkpoint(path)[0]
+    except Exception as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise KDError(f"teacher '{path}' is not a readable Ultralytics checkpoint ({msg}); pass a YOLO detection .pt")
+    if type(model) is not DetectionModel or not isinstance(getattr(model, "model", [None])[-1], Detect):
+        raise KDError(
+            f"teacher '{path}' is a {type(model).__name__} ({getattr(model, 'task', '?')} task), not a detection "
+            "model; pass a YOLO detection checkpoint (e.g. one trained with `yolo detect train`)"
+        )
+    head = model.model[-1]
+    info = {"nc": head.nc, "names": model.names, "levels": head.nl, "reg_max": head.reg_max,
+            "stride": head.stride.tolist()}
+    n_student = _levels_of(student) if student else None
+    if n_student is not None and n_student != head.nl:
+        raise KDError(f"teacher has {head.nl} detection levels but student '{student}' has {n_student}; "
+                      "pick a teacher and student with the same strides (e.g. both P3-P5)")
+    return info

@@ -1,0 +1,128 @@
+"""KDTrainer: Ultralytics' DetectionTrainer plus a frozen teacher and a distillation method."""
+
+from __future__ import annotations
+
+import shutil
+from copy import copy
+from typing import Any
+
+from ultralytics.models.yolo.detect import DetectionTrainer, DetectionValidator
+from ultralytics.nn.distill_model import DistillationModel
+from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK, YAML
+from ultralytics.utils.torch_utils import unwrap_model
+
+from yolo_kd.cfg import KD_KEYS, kd_scale, resolve_data, resolve_weights, split_overrides
+from yolo_kd.errors import KDError
+from yolo_kd.model import KDModel
+from yolo_kd.teacher import check_teacher
+
+
+def _update_schedule(trainer: KDTrainer) -> None:
+    """Callback (on_train_epoch_start): set training progress and the KD weight multiplier on the model."""
+    model = unwrap_model(trainer.model)
+    if not isinstance(model, KDModel):
+        return
+    a = trainer.args
+    model.progress = trainer.epoch / max(trainer.epochs, 1)
+    off = a.kd_close_mosaic and a.close_mosaic and trainer.epoch >= trainer.epochs - a.close_mosaic
+    model.kd_scale = 0.0 if off else kd_scale(model.progress, a.kd_decay, float(a.kd_final))
+
+
+class KDTrainer(DetectionTrainer):
+    """Detection trainer that distills a frozen teacher into the student with registry methods.
+
+    Takes every Ultralytics train argument plus ``teacher=`` (a detection .pt, stored as Ultralytics'
+    ``distill_model``), ``student=`` (alias of ``model=``), ``method=`` ('a+b' combines), ``kd_args=`` or flat
+    ``<method>_<param>=`` hyper-parameters, ``kd_decay=`` / ``kd_final=`` / ``kd_close_mosaic=`` and ``plugins=``.
+
+    Examples:
+        >>> from yolo_kd import KDTrainer
+        >>> KDTrainer(overrides={"teacher": "t.pt", "student": "yolov8n.yaml", "data": "kitti.yaml"}).train()
+    """
+
+    def __init__(self, cfg=DEFAULT_CFG, overrides: dict[str, Any] | None = None, _callbacks=None):
+        """Validate KD settings before any run directory exists, then initialise the Ultralytics trainer."""
+        ul, kd = split_overrides(dict(overrides or {}))
+        resume = bool(ul.get("resume"))
+        if not resume:
+            if not kd["teacher"]:
+                raise KDError("no teacher given; pass teacher=path/to/teacher.pt (a trained detection checkpoint)")
+            ul["model"] = resolve_weights(ul.get("model"), "student") or "yolov8n.yaml"
+            self.teacher_info = check_teacher(resolve_weights(kd["teacher"], "teacher"), ul["model"])
+        ul["data"] = resolve_data(ul.get("data"))
+        teacher = kd.pop("teacher")
+        if teacher:  # on resume an explicit teacher= may point at a moved file; otherwise the checkpoint's is used
+            ul["distill_model"] = resolve_weights(teacher, "teacher")
+        self.kd_method = kd["method"]
+        super().__init__(cfg, ul, _callbacks)
+        if self.resume:  # KD settings come from the checkpoint's train_args
+            kd = {k: getattr(self.args, k, v) for k, v in kd.items()}
+        for k, v in kd.items():
+            setattr(self.args, k, v)
+        if RANK in {-1, 0}:
+            YAML.save(self.save_dir / "args.yaml", vars(self.args))
+            LOGGER.info(f"yolo-kd: teacher={self.args.distill_model} method={self.args.method} " +
+                        " ".join(f"{k}={getattr(self.args, k)}" for k in KD_KEYS[2:] if k != "plugins"))
+        self.add_callback("on_train_epoch_start", _update_schedule)
+
+    def get_dataset(self) -> dict:
+        """Load the dataset, then check the teacher's class count against it for head-based methods."""
+        data = super().get_dataset()
+        info = getattr(self, "teacher_info", None)
+        if info and info["nc"] != data["nc"] and _uses_head(self.kd_method):
+            if _fresh(self.save_dir):
+                shutil.rmtree(self.save_dir, ignore_errors=True)
+            raise KDError(
+                f"teacher has {info['nc']} classes but the dataset has {data['nc']}; fine-tune the teacher on this "
+                "data first (yolo train model=teacher.pt data=...), or use a feature-only method (mimic, gkd, bmfi)"
+            )
+        return data
+
+    def set_model_attributes(self) -> None:
+        """Attach dataset attributes, then wrap the student into a KDModel (before AMP check, DDP and EMA)."""
+        model = self.model
+        student = model.student_model if isinstance(model, DistillationModel) else model
+        self.model = student
+        super().set_model_attributes()
+        kd = KDModel(self.args.distill_model, student, method=self.args.method, kd_args=self.args.kd_args)
+        state = getattr(self, "_resume_kd_state", None)
+        if state is not None:
+            kd.kd_loss.load_state_dict(state)
+            LOGGER.info(f"yolo-kd: restored '{self.args.method}' modules from the resume checkpoint")
+        if isinstance(model, DistillationModel):
+            kd.projector.load_state_dict(model.projector.state_dict())
+        self.model = kd
+
+    def setup_model(self):
+        """Load or build the student; on resume keep the method's trained modules from the checkpoint's EMA."""
+        ckpt = super().setup_model()
+        ema = (ckpt or {}).get("ema") if self.resume else None
+        self._resume_kd_state = ema.kd_loss.float().state_dict() if isinstance(ema, KDModel) else None
+        return ckpt
+
+    def get_validator(self) -> DetectionValidator:
+        """Validator with KD keys removed from its args (Ultralytics re-checks every key)."""
+        return DetectionValidator(
+            self.test_loader, save_dir=self.save_dir, args=ultralytics_args(self.args), _callbacks=self.callbacks
+        )
+
+
+def ultralytics_args(args):
+    """Copy of the trainer args without yolo-kd's keys, for Ultralytics components that re-check every key."""
+    args = copy(args)
+    for k in KD_KEYS:
+        args.__dict__.pop(k, None)
+    return args
+
+
+def _uses_head(method: str) -> bool:
+    """Whether any method in 'a+b' reads head outputs (needs equal class counts)."""
+    from yolo_kd.losses import LOSSES
+
+    return any(LOSSES[k].uses_head for k in str(method).split("+") if k in LOSSES)
+
+
+def _fresh(save_dir) -> bool:
+    """True if a run directory holds nothing but what the trainer's __init__ wrote (args.yaml, empty weights/)."""
+    files = [p for p in save_dir.rglob("*") if p.is_file()]
+    return all(p.name == "args.yaml" for p in files)
