@@ -43,9 +43,22 @@ def teacher_pt(tmp_path_factory) -> Path:
 @pytest.fixture
 def train_args(tiny_data, teacher_pt, tmp_path) -> dict:
     """Smallest KDTrainer overrides that still run a real epoch on CPU."""
-    return {"teacher": str(teacher_pt), "student": "yolov8n.yaml", "data": str(tiny_data), "epochs": 1,
-            "imgsz": 64, "batch": 4, "workers": 0, "device": "cpu", "plots": False, "project": str(tmp_path),
-            "name": "run", "exist_ok": True, "seed": 0, "amp": False}
+    return {
+        "teacher": str(teacher_pt),
+        "student": "yolov8n.yaml",
+        "data": str(tiny_data),
+        "epochs": 1,
+        "imgsz": 64,
+        "batch": 4,
+        "workers": 0,
+        "device": "cpu",
+        "plots": False,
+        "project": str(tmp_path),
+        "name": "run",
+        "exist_ok": True,
+        "seed": 0,
+        "amp": False,
+    }
 
 
 @pytest.fixture

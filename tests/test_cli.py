@@ -19,8 +19,16 @@ def test_parse_kv_yaml_values():
 
 def test_split_overrides_aliases_and_flat_args():
     """student -> model, teacher -> KD teacher, <method>_<param> merges into kd_args."""
-    ul, kd = split_overrides({"student": "yolov8n.yaml", "teacher": "t.pt", "epochs": 2, "method": "gkd+bmfi",
-                              "gkd_weight": 3.0, "kd_args": {"bmfi": {"alpha": 1e-3}}})
+    ul, kd = split_overrides(
+        {
+            "student": "yolov8n.yaml",
+            "teacher": "t.pt",
+            "epochs": 2,
+            "method": "gkd+bmfi",
+            "gkd_weight": 3.0,
+            "kd_args": {"bmfi": {"alpha": 1e-3}},
+        }
+    )
     assert ul == {"model": "yolov8n.yaml", "epochs": 2}
     assert kd["teacher"] == "t.pt" and kd["kd_args"] == {"gkd": {"weight": 3.0}, "bmfi": {"alpha": 1e-3}}
     with pytest.raises(KDError, match="not in method"):
@@ -53,7 +61,8 @@ def test_user_plugin_method(tmp_path, monkeypatch):
         "    names = ('myat',)\n"
         "    def __init__(self, s_channels, t_channels, *, weight: float = 1.0):\n"
         "        super().__init__(s_channels, t_channels); self.weight = weight\n"
-        "    def forward(self, x):\n        return {'myat': self.weight * sum(s.mean() for s in x.s_feats)}\n")
+        "    def forward(self, x):\n        return {'myat': self.weight * sum(s.mean() for s in x.s_feats)}\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     _, kd = split_overrides({"plugins": "my_at", "method": "myat", "myat_weight": 2})
     assert kd["kd_args"] == {"myat": {"weight": 2}}

@@ -50,8 +50,14 @@ def test_gkd_teacher_maps_use_teacher_task_loss_gradient():
     """The teacher map comes from autograd of teacher_task_loss on detached teacher maps."""
     loss = build_loss("gkd", {}, [2], [2])
     t = [torch.rand(1, 2, 3, 3)]
-    x = KDInputs(s_feats=[torch.rand(1, 2, 3, 3, requires_grad=True)], t_feats=t, s_head={}, t_head={}, batch={},
-                 teacher_task_loss=lambda f, b: (f[0][:, 0] * 2 - f[0][:, 1]).sum())
+    x = KDInputs(
+        s_feats=[torch.rand(1, 2, 3, 3, requires_grad=True)],
+        t_feats=t,
+        s_head={},
+        t_head={},
+        batch={},
+        teacher_task_loss=lambda f, b: (f[0][:, 0] * 2 - f[0][:, 1]).sum(),
+    )
     m = loss.teacher_maps(x)[0]
     raw = torch.relu(2 * 1 * t[0][:, 0] - 1 * t[0][:, 1])  # grads constant: w = (2, -1)
     ref = (raw - raw.min()) / (raw.max() - raw.min())
@@ -64,8 +70,15 @@ def test_gkd_cam_term_is_differentiable_for_student():
     loss = build_loss("gkd", {"gkd": {"cam_weight": 1.0}}, [2], [2])
     torch.nn.init.zeros_(loss.adapt[0].weight)
     s = [torch.rand(1, 2, 3, 3, requires_grad=True)]
-    x = KDInputs(s_feats=s, t_feats=[torch.rand(1, 2, 3, 3)], s_head={}, t_head={}, batch={},
-                 task_loss=(s[0][:, 0] ** 2).sum(), teacher_task_loss=lambda f, b: (f[0] ** 2).sum())
+    x = KDInputs(
+        s_feats=s,
+        t_feats=[torch.rand(1, 2, 3, 3)],
+        s_head={},
+        t_head={},
+        batch={},
+        task_loss=(s[0][:, 0] ** 2).sum(),
+        teacher_task_loss=lambda f, b: (f[0] ** 2).sum(),
+    )
     out = loss(x)
     (g,) = torch.autograd.grad(out["gkd_cam"], s)
     assert g.abs().sum() > 0
@@ -111,8 +124,12 @@ def test_bmfi_terms_golden():
     loss = build_loss("bmfi", {"bmfi": {"alpha": 1.0, "beta": 1.0, "gamma": 1.0, "lam": 1.0}}, [1], [1])
     torch.nn.init.ones_(loss.adapt[0].weight), torch.nn.init.zeros_(loss.adapt[0].bias)
     s, t = torch.tensor([[[[1.0, 0.0]]]]), torch.tensor([[[[2.0, 1.0]]]])
-    batch = {"img": torch.zeros(1, 3, 8, 16), "batch_idx": torch.zeros(1), "cls": torch.zeros(1, 1),
-             "bboxes": torch.tensor([[0.25, 0.5, 0.5, 1.0]])}  # pixels 0..8 x 0..8 -> cell (0, 0) at stride 8
+    batch = {
+        "img": torch.zeros(1, 3, 8, 16),
+        "batch_idx": torch.zeros(1),
+        "cls": torch.zeros(1, 1),
+        "bboxes": torch.tensor([[0.25, 0.5, 0.5, 1.0]]),
+    }  # pixels 0..8 x 0..8 -> cell (0, 0) at stride 8
     out = loss(KDInputs(s_feats=[s], t_feats=[t], s_head={}, t_head={}, batch=batch, strides=[8.0]))
     s_t = 2 * torch.softmax(torch.tensor([2.0, 1.0]) / 0.5, 0)  # teacher spatial attention, C_t = 1
     d = torch.tensor([1.0, 1.0]) * s_t  # (s - t)^2 = 1 at both cells

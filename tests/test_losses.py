@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from yolo_kd.errors import KDError
 from yolo_kd.losses import LOSSES, build_loss, check_method_args, split_method
@@ -34,14 +33,24 @@ def make_inputs(bs: int = 2, nc: int = 3, reg_max: int = 16, with_boxes: bool = 
     s = [torch.randn(bs, c, h, h, generator=g).requires_grad_(True) for c, h in zip(S_CH, sizes)]
     t = [torch.randn(bs, c, h, h, generator=g) for c, h in zip(T_CH, sizes)]
     a = sum(h * h for h in sizes)
-    s_head = {"boxes": torch.randn(bs, 4 * reg_max, a, generator=g).requires_grad_(True),
-              "scores": torch.randn(bs, nc, a, generator=g).requires_grad_(True), "feats": s}
-    t_head = {"boxes": torch.randn(bs, 4 * reg_max, a, generator=g), "scores": torch.randn(bs, nc, a, generator=g),
-              "feats": t, "pred": None}
+    s_head = {
+        "boxes": torch.randn(bs, 4 * reg_max, a, generator=g).requires_grad_(True),
+        "scores": torch.randn(bs, nc, a, generator=g).requires_grad_(True),
+        "feats": s,
+    }
+    t_head = {
+        "boxes": torch.randn(bs, 4 * reg_max, a, generator=g),
+        "scores": torch.randn(bs, nc, a, generator=g),
+        "feats": t,
+        "pred": None,
+    }
     n = 2 if with_boxes else 0
-    batch = {"img": torch.zeros(bs, 3, 64, 64), "batch_idx": torch.tensor([0.0, 1.0][:n]),
-             "cls": torch.tensor([[0.0], [2.0]][:n]).view(-1, 1),
-             "bboxes": torch.tensor([[0.3, 0.3, 0.25, 0.25], [0.6, 0.5, 0.5, 0.4]][:n]).view(-1, 4)}
+    batch = {
+        "img": torch.zeros(bs, 3, 64, 64),
+        "batch_idx": torch.tensor([0.0, 1.0][:n]),
+        "cls": torch.tensor([[0.0], [2.0]][:n]).view(-1, 1),
+        "bboxes": torch.tensor([[0.3, 0.3, 0.25, 0.25], [0.6, 0.5, 0.5, 0.4]][:n]).view(-1, 4),
+    }
     fg = torch.zeros(bs, a, dtype=torch.bool)
     if with_boxes:
         fg[0, 3], fg[1, 10] = True, True
@@ -49,9 +58,17 @@ def make_inputs(bs: int = 2, nc: int = 3, reg_max: int = 16, with_boxes: bool = 
     def teacher_task_loss(feats, _batch):
         return sum((f**2).mean() * (i + 1) for i, f in enumerate(feats)) + (feats[0][:, 0] * 3).sum()
 
-    return KDInputs(s_feats=s, t_feats=t, s_head=s_head, t_head=t_head, batch=batch, strides=[8.0, 16.0, 32.0],
-                    task_loss=sum((f**2).mean() for f in s), teacher_task_loss=teacher_task_loss,
-                    assign=lambda side: (fg, None, None, None, None))
+    return KDInputs(
+        s_feats=s,
+        t_feats=t,
+        s_head=s_head,
+        t_head=t_head,
+        batch=batch,
+        strides=[8.0, 16.0, 32.0],
+        task_loss=sum((f**2).mean() for f in s),
+        teacher_task_loss=teacher_task_loss,
+        assign=lambda side: (fg, None, None, None, None),
+    )
 
 
 def test_registry_and_split():
@@ -108,13 +125,18 @@ def test_builtin_matches_ultralytics_loss_sl2():
     loss = build_loss("builtin", {}, S_CH, T_CH)
     x = make_inputs()
     ours = loss(x)["builtin"]
-    scores = [p.sigmoid().max(dim=1, keepdim=True).values
-              for p in torch.split(x.t_head["scores"], [f.shape[-2] * f.shape[-1] for f in x.t_feats], dim=-1)]
-    ref = sum(DistillationModel.loss_sl2(None, loss.projector[i](x.s_feats[i]), x.t_feats[i], i, tuple(scores)) * 6.0
-              for i in range(3))
+    scores = [
+        p.sigmoid().max(dim=1, keepdim=True).values
+        for p in torch.split(x.t_head["scores"], [f.shape[-2] * f.shape[-1] for f in x.t_feats], dim=-1)
+    ]
+    ref = sum(
+        DistillationModel.loss_sl2(None, loss.projector[i](x.s_feats[i]), x.t_feats[i], i, tuple(scores)) * 6.0
+        for i in range(3)
+    )
     assert ours.item() == pytest.approx(ref.item(), rel=1e-5)
-    assert Builtin.score_weighted_l2(torch.ones(1, 1, 1, 2), torch.zeros(1, 1, 1, 2),
-                                     torch.tensor([[[1.0, 3.0]]])).item() == pytest.approx(1.0)
+    assert Builtin.score_weighted_l2(
+        torch.ones(1, 1, 1, 2), torch.zeros(1, 1, 1, 2), torch.tensor([[[1.0, 3.0]]])
+    ).item() == pytest.approx(1.0)
 
 
 def test_kd_golden():
@@ -141,8 +163,14 @@ def test_ld_golden():
     t_box = torch.zeros(1, 4 * reg, 2)
     t_box[0, 0, 0] = 4.0  # side 0 of anchor 0: teacher prefers bin 0
     fg = torch.tensor([[True, False]])
-    x = KDInputs(s_feats=[], t_feats=[], s_head={"boxes": s_box, "scores": torch.zeros(1, 1, 2)},
-                 t_head={"boxes": t_box}, batch={}, assign=lambda side: (fg,))
+    x = KDInputs(
+        s_feats=[],
+        t_feats=[],
+        s_head={"boxes": s_box, "scores": torch.zeros(1, 1, 2)},
+        t_head={"boxes": t_box},
+        batch={},
+        assign=lambda side: (fg,),
+    )
     loss = build_loss("ld", {"ld": {"weight": 1.0, "temperature": 2.0}}, S_CH, T_CH)
     p = torch.softmax(torch.tensor([2.0, 0.0]), 0)  # teacher side 0 at T=2
     kl0 = (p * (p.log() - math.log(0.5))).sum().item()

@@ -45,7 +45,7 @@ def test_student_checkpoint_is_plain_ultralytics(train_args, tmp_path):
 import sys
 from ultralytics import YOLO
 m = YOLO(r"{trainer.best}")
-m.val(data=r"{train_args['data']}", imgsz=64, batch=4, device="cpu", plots=False, workers=0)
+m.val(data=r"{train_args["data"]}", imgsz=64, batch=4, device="cpu", plots=False, workers=0)
 m.predict(torch_img := __import__("torch").zeros(1, 3, 64, 64), verbose=False)
 out = m.export(format="onnx", imgsz=64, simplify=False)
 assert "yolo_kd" not in sys.modules, "yolo_kd was imported"

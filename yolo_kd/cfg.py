@@ -35,7 +35,8 @@ def import_plugins(plugins: list[str] | str | None) -> None:
         try:
             importlib.import_module(name)
         except ImportError as e:
-            raise KDError(f"plugin '{name}' could not be imported ({e}); pass an importable module or a .py path")
+            msg = f"plugin '{name}' could not be imported ({e}); pass an importable module or a .py path"
+            raise KDError(msg) from e
 
 
 def find_file(name: str | Path, kind: str, dirs: tuple[Path, ...]) -> Path:
@@ -78,8 +79,13 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
 
     from yolo_kd.losses import LOSSES, check_method_args
 
-    ul, kd = {}, {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
-                  for k, v in KD_DEFAULTS.items()}
+    ul, kd = (
+        {},
+        {
+            k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
+            for k, v in KD_DEFAULTS.items()
+        },
+    )
     flat: dict[str, dict[str, Any]] = {}
     import_plugins(overrides.get("plugins"))
     for k, v in overrides.items():

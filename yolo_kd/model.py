@@ -51,7 +51,9 @@ class KDModel(DistillationModel):
         self.kd_method, self.kd_args = method, dict(kd_args or {})
         self.kd_loss = build_loss(method, self.kd_args, s_ch, t_ch).to(next(student_model.parameters()).device)
         if self.kd_loss.uses_head and s_det.nc != t_det.nc:
-            raise KDError(f"method '{method}' distills head outputs but teacher has nc={t_det.nc}, student nc={s_det.nc}")
+            raise KDError(
+                f"method '{method}' distills head outputs but teacher has nc={t_det.nc}, student nc={s_det.nc}"
+            )
         if self.kd_loss.reg_max_required and (s_det.reg_max <= 1 or s_det.reg_max != t_det.reg_max):
             raise KDError(
                 f"method '{method}' needs DFL heads with equal reg_max > 1 (teacher {t_det.reg_max}, student "

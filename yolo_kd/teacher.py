@@ -33,17 +33,26 @@ def check_teacher(path: str | Path, student: str | None = None) -> dict:
         model = load_checkpoint(path)[0]
     except Exception as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise KDError(f"teacher '{path}' is not a readable Ultralytics checkpoint ({msg}); pass a YOLO detection .pt")
+        raise KDError(
+            f"teacher '{path}' is not a readable Ultralytics checkpoint ({msg}); pass a YOLO detection .pt"
+        ) from e
     if type(model) is not DetectionModel or not isinstance(getattr(model, "model", [None])[-1], Detect):
         raise KDError(
             f"teacher '{path}' is a {type(model).__name__} ({getattr(model, 'task', '?')} task), not a detection "
             "model; pass a YOLO detection checkpoint (e.g. one trained with `yolo detect train`)"
         )
     head = model.model[-1]
-    info = {"nc": head.nc, "names": model.names, "levels": head.nl, "reg_max": head.reg_max,
-            "stride": head.stride.tolist()}
+    info = {
+        "nc": head.nc,
+        "names": model.names,
+        "levels": head.nl,
+        "reg_max": head.reg_max,
+        "stride": head.stride.tolist(),
+    }
     n_student = _levels_of(student) if student else None
     if n_student is not None and n_student != head.nl:
-        raise KDError(f"teacher has {head.nl} detection levels but student '{student}' has {n_student}; "
-                      "pick a teacher and student with the same strides (e.g. both P3-P5)")
+        raise KDError(
+            f"teacher has {head.nl} detection levels but student '{student}' has {n_student}; "
+            "pick a teacher and student with the same strides (e.g. both P3-P5)"
+        )
     return info

@@ -61,8 +61,10 @@ class KDTrainer(DetectionTrainer):
             setattr(self.args, k, v)
         if RANK in {-1, 0}:
             YAML.save(self.save_dir / "args.yaml", vars(self.args))
-            LOGGER.info(f"yolo-kd: teacher={self.args.distill_model} method={self.args.method} " +
-                        " ".join(f"{k}={getattr(self.args, k)}" for k in KD_KEYS[2:] if k != "plugins"))
+            LOGGER.info(
+                f"yolo-kd: teacher={self.args.distill_model} method={self.args.method} "
+                + " ".join(f"{k}={getattr(self.args, k)}" for k in KD_KEYS[2:] if k != "plugins")
+            )
         self.add_callback("on_train_epoch_start", _update_schedule)
 
     def get_dataset(self) -> dict:

@@ -97,7 +97,6 @@ def convert_kitti(
             lines.append(f"{classes.index(name)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}\n")
         shutil.copy2(im, dst / "images" / split / im.name)
         (dst / "labels" / split / f"{im.stem}.txt").write_text("".join(lines))
-    data = {"path": str(dst.resolve()), "train": "images/train", "val": "images/val",
-            "names": dict(enumerate(classes))}
+    data = {"path": str(dst.resolve()), "train": "images/train", "val": "images/val", "names": dict(enumerate(classes))}
     (dst / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return dst / "data.yaml"

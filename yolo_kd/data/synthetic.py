@@ -53,7 +53,9 @@ def _draw_cyclist(d: ImageDraw.ImageDraw, x: float, yb: float, s: float, rng: np
     w = 1.9 * s
     for cx in (x - w / 2 + r, x + w / 2 - r):
         d.ellipse([cx - r, yb - 2 * r, cx + r, yb], outline=(10, 10, 10), width=max(1, int(s * 0.1)))
-    d.line([x - w / 2 + r, yb - r, x, yb - 1.4 * r, x + w / 2 - r, yb - r], fill=(200, 30, 30), width=max(1, int(s * 0.1)))
+    d.line(
+        [x - w / 2 + r, yb - r, x, yb - 1.4 * r, x + w / 2 - r, yb - r], fill=(200, 30, 30), width=max(1, int(s * 0.1))
+    )
     top = yb - 1.85 * s
     jacket = tuple(int(c) for c in rng.integers(40, 255, 3))
     d.rectangle([x - 0.22 * s, top + 0.35 * s, x + 0.22 * s, yb - 1.3 * r], fill=jacket)
@@ -95,11 +97,15 @@ def render_scene(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
             continue
         trunc = 1 - (cx2 - cx1) * (cy2 - cy1) / max((x2 - x1) * (y2 - y1), 1e-6)
         level = 0 if occ < 0.1 else 1 if occ < 0.5 else 2
-        lines.append(f"{cls} {trunc:.2f} {level} 0.00 {cx1:.2f} {cy1:.2f} {cx2:.2f} {cy2:.2f} "
-                     "1.50 1.60 3.90 0.00 1.60 20.00 0.00")
+        lines.append(
+            f"{cls} {trunc:.2f} {level} 0.00 {cx1:.2f} {cy1:.2f} {cx2:.2f} {cy2:.2f} "
+            "1.50 1.60 3.90 0.00 1.60 20.00 0.00"
+        )
     if rng.random() < 0.3:
         x = rng.uniform(0, W - 40)
-        lines.append(f"DontCare -1 -1 -10 {x:.2f} {hy - 5:.2f} {x + 30:.2f} {hy + 8:.2f} -1 -1 -1 -1000 -1000 -1000 -10")
+        lines.append(
+            f"DontCare -1 -1 -10 {x:.2f} {hy - 5:.2f} {x + 30:.2f} {hy + 8:.2f} -1 -1 -1 -1000 -1000 -1000 -10"
+        )
     arr = np.asarray(img, dtype=np.float32) * rng.uniform(0.6, 1.3)  # lighting
     arr += rng.normal(0, rng.uniform(2, 10), arr.shape)  # sensor noise
     return Image.fromarray(arr.clip(0, 255).astype(np.uint8)), lines

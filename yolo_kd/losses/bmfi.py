@@ -14,7 +14,8 @@ from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
 class BMFI(DistillLoss):
     """Bounding-box-aware multi-grained feature imitation (BMFI, Lan & Tian, WACV 2024, arXiv 2303.04240).
 
-    On each level, with teacher attention ``S_t = HW softmax(mean_c|F^T|/tau)`` and ``C_t = C softmax(mean_hw|F^T|/tau)``
+    On each level, with teacher attention ``S_t = HW softmax(mean_c|F^T|/tau)``,
+    ``C_t = C softmax(mean_hw|F^T|/tau)``
     and the Gaussian-expanded box mask ``M_fg`` (see ``gaussian_box_mask``), ``M_bg = 1/N_bg`` off the boxes:
 
     - box level: ``fg = sum M_fg S_t C_t (F^S' - F^T)^2 / B`` and ``bg`` the same with ``M_bg``;

@@ -114,8 +114,7 @@ class GKD(DistillLoss):
         m_s = self.student_maps(x) if (self.source == "student" or self.cam_weight > 0) else None
         maps = m_t if self.source == "teacher" else [m.detach() for m in m_s]
         loss = sum(
-            weighted_imitation(a(s.float()), t.float(), m)
-            for a, s, t, m in zip(self.adapt, x.s_feats, x.t_feats, maps)
+            weighted_imitation(a(s.float()), t.float(), m) for a, s, t, m in zip(self.adapt, x.s_feats, x.t_feats, maps)
         )
         out = {"gkd": self.weight * loss}
         if self.cam_weight > 0:

@@ -45,5 +45,3 @@ class LocalizationKD(DistillLoss):
         kl = kl.sum(-1).mean(-1) * tau**2  # (P,)
         w = x.s_head["scores"].detach().float().sigmoid().amax(1)[fg]
         return {"ld": self.weight * (kl * w).sum() / w.sum().clamp(min=1e-9)}
-
-
