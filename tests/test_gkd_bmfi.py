@@ -130,7 +130,7 @@ def test_bmfi_terms_golden():
         "cls": torch.zeros(1, 1),
         "bboxes": torch.tensor([[0.25, 0.5, 0.5, 1.0]]),
     }  # pixels 0..8 x 0..8 -> cell (0, 0) at stride 8
-    out = loss(KDInputs(s_feats=[s], t_feats=[t], s_head={}, t_head={}, batch=batch, strides=[8.0]))
+    out = loss(KDInputs(s_feats=[s], t_feats=[t], s_head={}, t_head={}, batch=batch, strides=[8.0]))  # C = 1
     s_t = 2 * torch.softmax(torch.tensor([2.0, 1.0]) / 0.5, 0)  # teacher spatial attention, C_t = 1
     d = torch.tensor([1.0, 1.0]) * s_t  # (s - t)^2 = 1 at both cells
     fg = gaussian_box_mask(torch.tensor([[0.0, 0.0, 8.0, 8.0]]), torch.tensor([0]), 1, 1, 2, 8.0)[0, 0]
