@@ -11,7 +11,7 @@ from yolo_kd.errors import KDError
 ROOT = Path(__file__).resolve().parents[1]  # repository root (data/, weights/)
 KD_DEFAULTS: dict[str, Any] = {
     "teacher": None,  # path to a detection .pt; stored as Ultralytics' own distill_model key
-    "method": "gkd+bmfi",  # registry keys joined by '+'
+    "method": "builtin",  # registry keys joined by '+'; the best method measured so far (docs/benchmarks.md)
     "kd_args": {},  # {method: {param: value}}; flat form: <method>_<param>=value
     "kd_decay": "constant",  # constant | linear | cosine
     "kd_final": 0.1,  # fraction of the KD weight left at the end of linear/cosine decay
