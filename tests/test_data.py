@@ -1,0 +1,85 @@
+"""KITTI conversion on hand-made fixture files, and the synthetic scene generator."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from PIL import Image
+
+from yolo_kd.data.kitti import convert_kitti, parse_label
+from yolo_kd.data.synthetic import make_synthetic_kitti
+from yolo_kd.errors import KDError
+
+TAIL = "1.50 1.60 3.90 0.00 1.60 20.00 0.00"
+
+
+def kitti_fixture(root, labels: dict[str, str], size=(200, 100)):
+    """Write images (PNG) and label_2 files under root/training."""
+    (root / "training" / "image_2").mkdir(parents=True)
+    (root / "training" / "label_2").mkdir(parents=True)
+    for stem, text in labels.items():
+        Image.new("RGB", size).save(root / "training" / "image_2" / f"{stem}.png")
+        if text is not None:
+            (root / "training" / "label_2" / f"{stem}.txt").write_text(text)
+    return root
+
+
+def read_labels(dst):
+    """All YOLO label lines by file stem, over both splits."""
+    return {p.stem: p.read_text().splitlines() for p in dst.glob("labels/*/*.txt")}
+
+
+def test_convert_dontcare_empty_and_border(tmp_path):
+    """DontCare dropped, empty file -> empty label, border-crossing box clipped and normalised by the real size."""
+    src = kitti_fixture(
+        tmp_path / "kitti",
+        {
+            "000000": f"Car 0.00 0 0.00 -20.00 10.00 60.00 50.00 {TAIL}\nDontCare -1 -1 -10 5 5 20 20 {TAIL}\n",
+            "000001": "",
+            "000002": f"Pedestrian 0.00 0 0.00 150.00 20.00 230.00 120.00 {TAIL}\nVan 0 0 0 0 0 10 10 {TAIL}\n",
+            "000003": None,  # no label file at all
+        },
+    )
+    data = convert_kitti(src, tmp_path / "out", val_fraction=0.25, seed=0)
+    labels = read_labels(tmp_path / "out")
+    assert labels["000000"] == ["0 0.150000 0.300000 0.300000 0.400000"]  # x clipped to 0..60 of 200, y 10..50 of 100
+    assert labels["000001"] == [] and labels["000003"] == []
+    assert labels["000002"] == ["1 0.875000 0.600000 0.250000 0.800000"]  # clipped to 150..200, 20..100; Van dropped
+    cfg = yaml.safe_load(data.read_text())
+    assert cfg["names"] == {0: "Car", 1: "Pedestrian", 2: "Cyclist"}
+    assert len(list((tmp_path / "out/images/val").iterdir())) == 1  # seeded 8:2-style split (here 1 of 4)
+
+
+def test_convert_mapping_all_types_and_split_is_seeded(tmp_path):
+    """map= regroups before filtering; classes=all keeps 8 types; the same seed gives the same split."""
+    src = kitti_fixture(tmp_path / "k", {f"{i:06d}": f"Van 0 0 0 1 1 50 50 {TAIL}\n" for i in range(10)})
+    convert_kitti(src, tmp_path / "a", mapping={"Van": "Car"})
+    assert all(v == ["0 0.127500 0.255000 0.245000 0.490000"] for v in read_labels(tmp_path / "a").values())
+    convert_kitti(src, tmp_path / "b", classes="all")
+    assert all(v[0].startswith("1 ") for v in read_labels(tmp_path / "b").values())  # Van is id 1 of ALL_TYPES
+    assert sorted(p.name for p in (tmp_path / "a/images/val").iterdir()) == sorted(
+        p.name for p in (tmp_path / "b/images/val").iterdir()
+    )
+    with pytest.raises(KDError, match="not among classes"):
+        convert_kitti(src, tmp_path / "c", mapping={"Van": "Bus"})
+
+
+def test_malformed_label_and_missing_dirs(tmp_path):
+    """A short line names file:line; a folder without image_2/label_2 says where to point src."""
+    bad = tmp_path / "bad.txt"
+    bad.write_text(f"Car 0 0 0 1 1 5 5 {TAIL}\nCar 0.0 0 0.0 1 2\n")
+    with pytest.raises(KDError, match=r"bad.txt:2: KITTI label line has 6 fields"):
+        parse_label(bad)
+    with pytest.raises(KDError, match="no image_2/ and label_2/"):
+        convert_kitti(tmp_path, tmp_path / "o")
+
+
+def test_synthetic_scenes_are_deterministic_and_valid(tmp_path):
+    """Same seed, same files; every label parses and boxes lie inside the image."""
+    a = make_synthetic_kitti(tmp_path / "a", n=5, seed=3)
+    b = make_synthetic_kitti(tmp_path / "b", n=5, seed=3)
+    for p in sorted((a / "label_2").iterdir()):
+        assert p.read_text() == (b / "label_2" / p.name).read_text()
+        w, h = Image.open(a / "image_2" / f"{p.stem}.png").size
+        for name, x1, y1, x2, y2 in parse_label(p):
+            assert name in {"Car", "Pedestrian", "Cyclist", "DontCare"} and 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
