@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from copy import deepcopy
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
@@ -79,13 +80,7 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
 
     from yolo_kd.losses import LOSSES, check_method_args
 
-    ul, kd = (
-        {},
-        {
-            k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
-            for k, v in KD_DEFAULTS.items()
-        },
-    )
+    ul, kd = {}, deepcopy(KD_DEFAULTS)
     flat: dict[str, dict[str, Any]] = {}
     import_plugins(overrides.get("plugins"))
     for k, v in overrides.items():

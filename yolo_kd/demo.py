@@ -69,47 +69,34 @@ def run_demo(fast: bool = False, dir: str = "runs/demo", method: str | None = No
     print(f"yolo-kd demo ({'fast' if fast else 'full'}): writing {d['images']} synthetic KITTI scenes to {root}")
     kitti = make_synthetic_kitti(root / "kitti", n=d["images"], seed=0)
     data = convert_kitti(kitti, root / "yolo")
-    rows, runs = [], root / "runs"
+    runs = root / "runs"
 
-    t = time.time()
-    YOLO("yolov8s.yaml").train(
-        data=str(data), epochs=d["teacher_epochs"], project=str(runs), name="teacher", **_train_args(d)
-    )
+    def timed(label: str, name: str, train) -> dict:
+        """Run ``train()``, then validate ``runs/name/weights/best.pt``; return the table row."""
+        t = time.time()
+        train()
+        return {
+            "run": label,
+            "train_s": time.time() - t,
+            **_metrics(runs / name / "weights" / "best.pt", data, d["imgsz"]),
+        }
+
+    def plain(cfg: str, name: str, epochs: int):
+        return lambda: YOLO(cfg).train(data=str(data), epochs=epochs, project=str(runs), name=name, **_train_args(d))
+
+    kd = {"student": "yolov8n.yaml", "data": str(data), "method": method, "epochs": d["student_epochs"]}
     teacher = runs / "teacher" / "weights" / "best.pt"
-    rows.append({"run": "teacher yolov8s", "train_s": time.time() - t, **_metrics(teacher, data, d["imgsz"])})
-
-    t = time.time()
-    YOLO("yolov8n.yaml").train(
-        data=str(data), epochs=d["student_epochs"], project=str(runs), name="student", **_train_args(d)
-    )
-    rows.append(
-        {
-            "run": "student yolov8n (no KD)",
-            "train_s": time.time() - t,
-            **_metrics(runs / "student" / "weights" / "best.pt", data, d["imgsz"]),
-        }
-    )
-
-    t = time.time()
-    KDTrainer(
-        overrides={
-            "teacher": str(teacher),
-            "student": "yolov8n.yaml",
-            "data": str(data),
-            "method": method,
-            "epochs": d["student_epochs"],
-            "project": str(runs),
-            "name": "student_kd",
-            **_train_args(d),
-        }
-    ).train()
-    rows.append(
-        {
-            "run": f"student yolov8n + {method}",
-            "train_s": time.time() - t,
-            **_metrics(runs / "student_kd" / "weights" / "best.pt", data, d["imgsz"]),
-        }
-    )
+    rows = [
+        timed("teacher yolov8s", "teacher", plain("yolov8s.yaml", "teacher", d["teacher_epochs"])),
+        timed("student yolov8n (no KD)", "student", plain("yolov8n.yaml", "student", d["student_epochs"])),
+        timed(
+            f"student yolov8n + {method}",
+            "student_kd",
+            lambda: KDTrainer(
+                overrides={**kd, "teacher": str(teacher), "project": str(runs), "name": "student_kd", **_train_args(d)}
+            ).train(),
+        ),
+    ]
 
     lines = ["| run | mAP50 | mAP50-95 | params | train time (s) |", "|---|---|---|---|---|"]
     lines += [
