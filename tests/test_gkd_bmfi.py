@@ -140,3 +140,40 @@ def test_bmfi_terms_golden():
     s_s = 2 * torch.softmax(torch.tensor([1.0, 0.0]) / 0.5, 0)
     assert out["bmfi_att"].item() == pytest.approx((s_s - s_t).abs().sum().item(), rel=1e-5)  # C att: 1 vs 1
     assert out["bmfi_glob"].item() == pytest.approx(d.sum().item() / 2, rel=1e-5)
+
+
+@pytest.mark.parametrize("method", ["gkd", "bmfi", "gkd+bmfi"])
+def test_mixed_precision_losses_finite(method):
+    """Under autocast (bf16 on CPU, as AMP would run the student) every term and gradient stays finite, and the
+    GKD maps are still computed in FP32 by the teacher head."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.bench.cost import batch_of
+    from yolo_kd.model import KDModel
+
+    torch.manual_seed(0)
+    student, teacher = (
+        DetectionModel("yolov8n.yaml", nc=3, verbose=False),
+        DetectionModel("yolov8s.yaml", nc=3, verbose=False),
+    )
+    student.args = teacher.args = get_cfg(overrides={"imgsz": 64})
+    model = KDModel(teacher, student, method=method).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, items = model.loss(batch_of(2, 64, 3, "cpu"))
+    loss.sum().backward()
+    kd = {k: v for k, v in items.items() if k.startswith(("gkd", "bmfi"))}
+    assert torch.isfinite(loss).all() and kd and all(torch.isfinite(v) and v > 0 for v in kd.values())
+    grads = [p.grad for p in model.student_model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert all(p.grad is None for p in model.teacher_model.parameters())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="AMP (fp16 GradScaler) needs a CUDA GPU")
+def test_amp_training_on_gpu(train_args):
+    """A real AMP epoch on a GPU: every logged KD term is finite."""
+    from yolo_kd.trainer import KDTrainer
+
+    trainer = KDTrainer(overrides={**train_args, "method": "gkd+bmfi", "amp": True, "device": 0})
+    trainer.train()
+    assert trainer.amp and torch.isfinite(trainer.tloss).all()

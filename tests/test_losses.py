@@ -175,3 +175,14 @@ def test_ld_golden():
     p = torch.softmax(torch.tensor([2.0, 0.0]), 0)  # teacher side 0 at T=2
     kl0 = (p * (p.log() - math.log(0.5))).sum().item()
     assert loss(x)["ld"].item() == pytest.approx(4 * kl0 / 4, rel=1e-5)
+
+
+def test_adapter_kinds():
+    """``adapter=mlp`` is Ultralytics' projector (conv-ReLU-conv) per level; an unknown kind is a one-line error."""
+    from yolo_kd.losses.base import adapters
+
+    mlp = adapters([16, 32], [64, 128], "mlp")
+    assert [type(m[1]).__name__ for m in mlp] == ["ReLU", "ReLU"] and mlp[1][2].out_channels == 128
+    assert build_loss("gkd", {"gkd": {"adapter": "mlp"}}, [16], [64]).adapt[0][0].in_channels == 16
+    with pytest.raises(KDError, match="adapter='linear' is not one of conv, mlp"):
+        build_loss("mimic", {"mimic": {"adapter": "linear"}}, [16], [64])

@@ -1,4 +1,4 @@
-"""``yolo-kd`` command line in Ultralytics' key=value style: train, methods, convert, demo."""
+"""``yolo-kd`` command line in Ultralytics' key=value style: train, methods, convert, benchmark, demo."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ Usage: yolo-kd COMMAND [key=value ...]
            kd_decay=constant|linear|cosine, kd_final=0.1, kd_close_mosaic=False, plugins=my_module
   methods  list the distillation methods and their hyper-parameters
   convert  kitti src=KITTI_ROOT dst=OUT [classes=all] [map={Van: Car}] [val_fraction=0.2] [seed=0]
+  benchmark kd [preset=cpu-small|gpu] [data=D.yaml teacher=T.pt methods=none,builtin,gkd+bmfi seeds=0,1 ...]
+           every method trained with identical settings, stock-validated; table.md, runs.csv, plots
+  benchmark cost [teacher=yolov8s.yaml student=yolov8n.yaml imgsz=320 batch=8 methods=... out=FILE.md]
+           step time and peak memory per method vs. the student alone and the lower bound
   demo     [fast=True] [dir=runs/demo]: synthetic KITTI -> teacher -> student with and without KD -> table
   help     this text
 """
@@ -67,6 +71,27 @@ def cmd_convert(args: list[str]) -> None:
     print(convert_kitti(kv["src"], kv["dst"], mapping=kv.get("map"), **extra))
 
 
+def cmd_benchmark(args: list[str]) -> None:
+    """``benchmark kd|cost key=value ...`` (``--key value`` is accepted too)."""
+    if not args or args[0] not in {"kd", "cost"}:
+        raise KDError("usage: yolo-kd benchmark kd|cost [key=value ...]; see `yolo-kd help`")
+    toks, rest = [], list(args[1:])
+    while rest:
+        tok = rest.pop(0)
+        if tok.startswith("--"):
+            tok = tok[2:] if "=" in tok or not rest else f"{tok[2:]}={rest.pop(0)}"
+        toks.append(tok)
+    kv = parse_kv(toks)
+    if args[0] == "kd":
+        from yolo_kd.bench.kd import run_kd_benchmark
+
+        run_kd_benchmark(**kv)
+    else:
+        from yolo_kd.bench.cost import run_cost_benchmark
+
+        run_cost_benchmark(**kv)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``yolo-kd`` console script; returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
@@ -81,12 +106,14 @@ def main(argv: list[str] | None = None) -> int:
             cmd_methods(parse_kv(rest))
         elif cmd == "convert":
             cmd_convert(rest)
+        elif cmd == "benchmark":
+            cmd_benchmark(rest)
         elif cmd == "demo":
             from yolo_kd.demo import run_demo
 
             run_demo(**parse_kv(rest))
         else:
-            raise KDError(f"unknown command '{cmd}'; use one of train, methods, convert, demo, help")
+            raise KDError(f"unknown command '{cmd}'; use one of train, methods, convert, benchmark, demo, help")
     except (KDError, SyntaxError, FileNotFoundError) as e:
         msg = " ".join(str(e).split())
         print(f"yolo-kd: error: {msg}", file=sys.stderr)

@@ -9,6 +9,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from yolo_kd.errors import KDError
+
 
 @dataclass(frozen=True)
 class KDInputs:
@@ -79,9 +81,22 @@ class DistillLoss(nn.Module):
         return {k: torch.zeros((), device=device) for k in self.names}
 
 
-def adapters(s_channels: list[int], t_channels: list[int]) -> nn.ModuleList:
-    """Build one 1x1 conv per level mapping student channels to teacher channels (FitNets regressor)."""
-    return nn.ModuleList(nn.Conv2d(s, t, 1) for s, t in zip(s_channels, t_channels))
+ADAPTERS = ("conv", "mlp")
+
+
+def adapters(s_channels: list[int], t_channels: list[int], kind: str = "conv") -> nn.ModuleList:
+    """One student->teacher adapter per level.
+
+    ``conv``: a 1x1 conv (FitNets regressor); ``mlp``: Ultralytics' conv1x1-ReLU-conv1x1 projector (distill_model=).
+    """
+    if kind not in ADAPTERS:
+        raise KDError(f"adapter='{kind}' is not one of {', '.join(ADAPTERS)}")
+    if kind == "conv":
+        return nn.ModuleList(nn.Conv2d(s, t, 1) for s, t in zip(s_channels, t_channels))
+    return nn.ModuleList(
+        nn.Sequential(nn.Conv2d(s, t, 1), nn.ReLU(inplace=True), nn.Conv2d(t, t, 1))
+        for s, t in zip(s_channels, t_channels)
+    )
 
 
 class Combined(DistillLoss):

@@ -43,12 +43,13 @@ class BMFI(DistillLoss):
         lam: float = 0.0,
         tau: float = 0.5,
         expand: float = 2.0,
+        adapter: str = "conv",
     ) -> None:
         """Build adapters; only terms with a positive weight are computed and logged."""
         super().__init__(s_channels, t_channels)
         self.w = {"fg": alpha, "bg": beta, "att": gamma, "glob": lam}
         self.tau, self.expand = tau, expand
-        self.adapt = adapters(s_channels, t_channels)
+        self.adapt = adapters(s_channels, t_channels, adapter)
         self.names = tuple(f"bmfi_{k}" for k, v in self.w.items() if v > 0)
 
     def level_terms(self, s: Tensor, t: Tensor, fg: Tensor) -> dict[str, Tensor]:

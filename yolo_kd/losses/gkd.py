@@ -83,6 +83,7 @@ class GKD(DistillLoss):
         targets: str = "labels",
         conf: float = 0.3,
         max_det: int = 10,
+        adapter: str = "conv",
     ) -> None:
         """Build adapters and check options."""
         super().__init__(s_channels, t_channels)
@@ -90,7 +91,7 @@ class GKD(DistillLoss):
             raise KDError(f"gkd: source must be teacher|student and targets labels|teacher, got {source}, {targets}")
         self.weight, self.cam_weight, self.source, self.targets = weight, cam_weight, source, targets
         self.conf, self.max_det = conf, max_det
-        self.adapt = adapters(s_channels, t_channels)
+        self.adapt = adapters(s_channels, t_channels, adapter)
         self.names = ("gkd", "gkd_cam") if cam_weight > 0 else ("gkd",)
 
     def teacher_maps(self, x: KDInputs) -> list[Tensor]:

@@ -19,11 +19,13 @@ class Mimic(DistillLoss):
 
     names = ("mimic",)
 
-    def __init__(self, s_channels: list[int], t_channels: list[int], *, weight: float = 2.0) -> None:
+    def __init__(
+        self, s_channels: list[int], t_channels: list[int], *, weight: float = 2.0, adapter: str = "conv"
+    ) -> None:
         """Build one 1x1 adapter per level."""
         super().__init__(s_channels, t_channels)
         self.weight = weight
-        self.adapt = adapters(s_channels, t_channels)
+        self.adapt = adapters(s_channels, t_channels, adapter)
 
     def forward(self, x: KDInputs) -> dict[str, Tensor]:
         """Mean squared error per level, summed over levels."""

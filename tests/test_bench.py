@@ -1,0 +1,92 @@
+"""Benchmark harness: aggregation arithmetic, settings checks, and one tiny end-to-end efficacy run (resumable)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from yolo_kd.bench.report import summarise, table
+from yolo_kd.errors import KDError
+
+
+def run(method: str, seed: int, m: float, step: float = 100.0) -> dict:
+    """A minimal run record."""
+    return {"method": method, "seed": seed, "mAP50": m + 0.2, "mAP50-95": m, "train_s": 10.0, "step_ms": step,
+            "peak_mem_mb": 500.0, "per_class": {"Car": m}}  # fmt: skip
+
+
+def test_summary_pairs_gains_by_seed_and_closes_gap():
+    """Gain is paired per seed; gap closed = mean gain / (teacher - mean none)."""
+    runs = [run("none", 0, 0.20), run("none", 1, 0.30), run("gkd", 0, 0.25), run("gkd", 1, 0.33)]
+    rows = {r["method"]: r for r in summarise(runs, {"mAP50-95": 0.45, "mAP50": 0.7})}
+    g = rows["gkd"]
+    assert g["mAP50-95"] == pytest.approx(0.29) and g["mAP50-95_std"] == pytest.approx(math.sqrt(2 * 0.04**2))
+    assert g["gain"] == pytest.approx(0.04)  # (0.05 + 0.03) / 2
+    assert g["gain_std"] == pytest.approx(math.sqrt(2 * 0.01**2))
+    assert g["gap_closed"] == pytest.approx(0.04 / (0.45 - 0.25))
+    assert rows["none"]["gain"] == 0.0
+    md = table(list(rows.values()), {"mAP50-95": 0.45, "mAP50": 0.7}, ["bmfi-s0"])
+    assert "| gkd | 2 | 49.0 ± 5.7 | 29.0 ± 5.7 | +4.0 ± 1.4 | 20 % |" in md and "bmfi-s0 | FAILED" in md
+
+
+def test_summary_without_none_has_no_gain():
+    """Without a ``none`` run there is nothing to pair with: no gain column value, no gap."""
+    rows = summarise([run("gkd", 0, 0.3)], {"mAP50-95": 0.4, "mAP50": 0.6})
+    assert "gain" not in rows[0] and "n/a" in table(rows, {"mAP50-95": 0.4, "mAP50": 0.6}, [])
+
+
+def test_settings_errors():
+    """Unknown preset, unknown argument and unknown method give one-line errors before anything trains."""
+    from yolo_kd.bench.kd import run_kd_benchmark, settings
+
+    with pytest.raises(KDError, match="unknown benchmark preset 'cpu'"):
+        settings("cpu", {})
+    with pytest.raises(KDError, match=r"unknown benchmark argument\(s\) \['epoch'\]"):
+        settings("cpu-small", {"epoch": 3})
+    assert settings("cpu-small", {"methods": "none,gkd+bmfi", "seeds": "0,2"})["seeds"] == [0, 2]
+    with pytest.raises(KDError, match="unknown method 'gkdd'"):
+        run_kd_benchmark(methods="none,gkdd")
+
+
+def test_folder_with_other_settings_is_refused(tmp_path):
+    """Runs made with different epochs are never mixed into one table."""
+    from yolo_kd.bench.kd import check_folder
+
+    cfg = {"data": "d", "teacher": "t", "student": "s", "epochs": 3, "imgsz": 64, "batch": 4, "close_mosaic": 0,
+           "kd": {}, "methods": ["none"]}  # fmt: skip
+    check_folder(tmp_path, cfg)
+    check_folder(tmp_path, cfg)
+    with pytest.raises(KDError, match="different epochs"):
+        check_folder(tmp_path, {**cfg, "epochs": 4})
+
+
+def test_cost_rejects_unknown_argument():
+    """The cost benchmark names the bad argument."""
+    from yolo_kd.bench.cost import run_cost_benchmark
+
+    with pytest.raises(KDError, match=r"\['step'\]"):
+        run_cost_benchmark(step=3)
+
+
+def test_tiny_benchmark_end_to_end_and_resume(tiny_data, teacher_pt, tmp_path, capsys):
+    """Two methods x one seed: stock-validated records, table, CSV, plots; a second call reruns nothing."""
+    from yolo_kd.bench.kd import run_kd_benchmark
+
+    kw = {"data": str(tiny_data), "teacher": str(teacher_pt), "methods": "none,mimic", "seeds": 0, "epochs": 1,
+          "imgsz": 64, "batch": 4, "project": str(tmp_path)}  # fmt: skip
+    res = run_kd_benchmark(**kw)
+    runs = json.loads((tmp_path / "runs.json").read_text())["runs"]
+    assert [r["method"] for r in runs] == ["none", "mimic"]
+    for r in runs:
+        assert 0 <= r["mAP50-95"] <= r["mAP50"] <= 1 and r["steps"] >= 1 and r["step_ms"] > 0
+        assert (
+            r["peak_mem_mb"] > 100 and len(r["curve"]) == 1 and set(r["per_class"]) <= {"Car", "Pedestrian", "Cyclist"}
+        )
+    assert (tmp_path / "runs.csv").read_text().startswith("method,seed,mAP50")
+    assert {p.name for p in tmp_path.glob("*.png")} == {"map_per_epoch.png", "gain.png", "step_time.png"}
+    assert "| mimic | 1 |" in res["table"]
+    capsys.readouterr()
+    run_kd_benchmark(**kw)
+    assert capsys.readouterr().out.count("already done, skipped") == 2

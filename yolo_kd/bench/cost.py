@@ -1,0 +1,147 @@
+"""``yolo-kd benchmark cost``: training step time and peak memory of each method vs. the student alone.
+
+Lower bound = student step (forward + detection loss + backward + optimizer-free) + one teacher forward, so the
+overhead a method adds above what any distillation must pay is visible. Every measurement runs in its own process
+on the same fixed random batch (random-weight models), warm-up steps first, then the median of the timed steps;
+peak memory is the process's CUDA peak allocation on a GPU, its peak RSS on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+DEFAULTS = {
+    "teacher": "yolov8s.yaml",
+    "student": "yolov8n.yaml",
+    "imgsz": 320,
+    "batch": 8,
+    "nc": 3,
+    "steps": 10,
+    "warmup": 2,
+    "device": "cpu",
+    "methods": ["mimic", "builtin", "kd", "ld", "gkd", "bmfi", "gkd+bmfi"],
+    "out": "",
+}
+
+
+def batch_of(bs: int, imgsz: int, nc: int, device) -> dict:
+    """A fixed random batch with 4 boxes per image."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    n = bs * 4
+    xy = torch.rand(n, 2, generator=g) * 0.6 + 0.2
+    wh = torch.rand(n, 2, generator=g) * 0.2 + 0.05
+    b = {
+        "img": torch.rand(bs, 3, imgsz, imgsz, generator=g),
+        "batch_idx": torch.arange(bs).repeat_interleave(4).float(),
+        "cls": torch.randint(0, nc, (n, 1), generator=g).float(),
+        "bboxes": torch.cat([xy, wh], 1),
+    }
+    return {k: v.to(device) for k, v in b.items()}
+
+
+def measure(s: dict[str, Any], method: str | None) -> dict[str, float]:
+    """Median step (ms) and peak memory (MB) of one method (None: the student alone, plus a teacher forward)."""
+    import torch
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.bench.worker import peak_rss_mb
+    from yolo_kd.model import KDModel
+
+    dev = torch.device("cuda:0" if str(s["device"]) not in {"cpu", ""} and torch.cuda.is_available() else "cpu")
+    torch.manual_seed(0)
+    args = get_cfg(overrides={"imgsz": s["imgsz"]})
+    student = DetectionModel(s["student"], nc=s["nc"], verbose=False)
+    teacher = DetectionModel(s["teacher"], nc=s["nc"], verbose=False)
+    student.args = teacher.args = args
+    model = (student if method is None else KDModel(teacher, student, method=method)).to(dev).train()
+    batch = batch_of(s["batch"], s["imgsz"], s["nc"], dev)
+
+    def timed(fn) -> float:
+        for _ in range(s["warmup"]):
+            fn()
+        ts = []
+        for _ in range(s["steps"]):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            fn()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            ts.append(time.perf_counter() - t)
+        return statistics.median(ts) * 1e3
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        model.loss(batch)[0].sum().backward()
+
+    out = {"step_ms": timed(step)}
+    if method is None:
+        teacher = teacher.to(dev).eval()
+        out["teacher_fwd_ms"] = timed(lambda: torch.no_grad()(teacher)(batch["img"]))
+    if dev.type == "cuda":
+        out["peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        out["peak_mem_mb"] = peak_rss_mb()
+    return out
+
+
+def run_cost_benchmark(**kv: Any) -> str:
+    """Measure every method in its own process; print (and optionally save to ``out=``) a markdown table."""
+    import os
+    import platform
+    from pathlib import Path
+
+    from yolo_kd.bench.report import machine
+    from yolo_kd.errors import KDError
+    from yolo_kd.losses import split_method
+
+    unknown = set(kv) - set(DEFAULTS)
+    if unknown:
+        raise KDError(f"unknown cost-benchmark argument(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    s = {**DEFAULTS, **kv}
+    if isinstance(s["methods"], str):
+        s["methods"] = s["methods"].split(",")
+    for m in s["methods"]:
+        split_method(m)
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    res: dict[str, dict] = {}
+    for m in [None, *s["methods"]]:
+        print(f"benchmark cost: {m or 'student alone'}", flush=True)
+        cmd = [sys.executable, "-m", "yolo_kd.bench.cost", json.dumps({**s, "method": m})]
+        res[m or "student"] = json.loads(subprocess.check_output(cmd, text=True).strip().splitlines()[-1])
+    base = res["student"]["step_ms"]
+    bound = base + res["student"]["teacher_fwd_ms"]
+    ref = res.get("mimic", {}).get("step_ms", float("nan"))
+    lines = [
+        f"Teacher {s['teacher']}, student {s['student']} (random weights), imgsz {s['imgsz']}, batch {s['batch']}, "
+        f"nc {s['nc']}, device {s['device']}; median of {s['steps']} steps after {s['warmup']} warm-up; "
+        f"{machine()} ({platform.machine()})",
+        "",
+        "| run | step (ms) | x student | x lower bound | x mimic | peak mem (MB) |",
+        "|---|---|---|---|---|---|",
+        f"| student alone | {base:.0f} | 1.00 | {base / bound:.2f} | {base / ref:.2f} | "
+        f"{res['student']['peak_mem_mb']:.0f} |",
+        f"| lower bound (student + teacher fwd) | {bound:.0f} | {bound / base:.2f} | 1.00 | {bound / ref:.2f} | |",
+    ]
+    for m in s["methods"]:
+        t, mem = res[m]["step_ms"], res[m]["peak_mem_mb"]
+        lines.append(f"| {m} | {t:.0f} | {t / base:.2f} | {t / bound:.2f} | {t / ref:.2f} | {mem:.0f} |")
+    table = "\n".join(lines)
+    print(table)
+    if s["out"]:
+        Path(s["out"]).parent.mkdir(parents=True, exist_ok=True)
+        Path(s["out"]).write_text(table + "\n")
+    return table
+
+
+if __name__ == "__main__":
+    spec = json.loads(sys.argv[1])
+    print(json.dumps(measure(spec, spec.pop("method"))))

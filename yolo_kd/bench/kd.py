@@ -1,0 +1,179 @@
+"""``yolo-kd benchmark kd``: every method trained with identical settings, validated by stock Ultralytics, tabled.
+
+Each (method, seed) runs in its own process (``yolo_kd.bench.worker``) and leaves ``bench.json`` in its run folder;
+a finished run is never rerun, so an interrupted benchmark continues where it stopped. ``none`` and
+``ultralytics`` (stock ``YOLO(student).train(distill_model=teacher)``) go through Ultralytics' own trainer.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from yolo_kd.errors import KDError
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # about an hour on 2 CPU cores: synthetic KITTI, yolov8s teacher trained here, 2 seeds
+    "cpu-small": {
+        "images": 300,
+        "teacher_cfg": "yolov8s.yaml",
+        "teacher_epochs": 15,
+        "student": "yolov8n.yaml",
+        "epochs": 12,
+        "imgsz": 160,
+        "batch": 16,
+        "seeds": [0, 1],
+        "close_mosaic": 2,
+        "device": "cpu",
+        "workers": 0,
+        "methods": ["none", "ultralytics", "builtin", "mimic", "gkd", "bmfi", "gkd+bmfi"],
+    },
+    # a GPU machine: real data at 640, tens of epochs; pass data= and teacher= (e.g. KITTI and a trained yolov8l)
+    "gpu": {
+        "images": 0,
+        "teacher_cfg": "yolov8m.yaml",
+        "teacher_epochs": 60,
+        "student": "yolov8n.yaml",
+        "epochs": 40,
+        "imgsz": 640,
+        "batch": 32,
+        "seeds": [0, 1, 2],
+        "close_mosaic": 10,
+        "device": 0,
+        "workers": 8,
+        "methods": ["none", "ultralytics", "builtin", "mimic", "kd", "ld", "gkd", "bmfi", "gkd+bmfi"],
+    },
+}
+KEYS = ("data", "teacher", "project", "preset", "kd")
+
+
+def settings(preset: str, kv: dict[str, Any]) -> dict[str, Any]:
+    """Preset values overridden by the user's key=value arguments (lists may be given as 'a,b')."""
+    if preset not in PRESETS:
+        raise KDError(f"unknown benchmark preset '{preset}'; use one of {', '.join(PRESETS)}")
+    s = {**PRESETS[preset], "data": None, "teacher": None, "kd": {}, **kv}
+    unknown = set(s) - set(PRESETS[preset]) - set(KEYS)
+    if unknown:
+        raise KDError(f"unknown benchmark argument(s) {sorted(unknown)}; known: {sorted(set(s) - unknown)}")
+    for k in ("methods", "seeds"):
+        if isinstance(s[k], (str, int)):
+            s[k] = [v for v in str(s[k]).split(",") if v]
+    s["seeds"] = [int(v) for v in s["seeds"]]
+    return s
+
+
+def train_args(s: dict[str, Any]) -> dict[str, Any]:
+    """Ultralytics settings shared by every run (same schedule, augmentation and seed handling)."""
+    # nbs=batch: one optimizer step per batch, so small presets are not left with a handful of accumulated steps
+    return {
+        "epochs": s["epochs"],
+        "imgsz": s["imgsz"],
+        "batch": s["batch"],
+        "nbs": s["batch"],
+        "workers": s["workers"],
+        "device": s["device"],
+        "deterministic": True,
+        "plots": False,
+        "close_mosaic": s["close_mosaic"],
+        "val": True,
+    }
+
+
+def prepare(s: dict[str, Any], out: Path) -> tuple[str, str]:
+    """Return (data yaml, teacher .pt): given ones, or synthetic KITTI and a teacher trained here (cached)."""
+    from yolo_kd.cfg import resolve_data
+
+    data = resolve_data(s["data"])
+    if data is None:
+        if not s["images"]:
+            raise KDError("this preset needs data=path/to/data.yaml (e.g. data=kitti.yaml after `yolo-kd convert`)")
+        from yolo_kd.data.kitti import convert_kitti
+        from yolo_kd.data.synthetic import make_synthetic_kitti
+
+        data = out / "data" / "yolo" / "data.yaml"
+        if not data.exists():
+            convert_kitti(make_synthetic_kitti(out / "data" / "kitti", n=s["images"], seed=0), data.parent)
+    teacher = s["teacher"]
+    if teacher is None:
+        teacher = out / "runs" / "teacher" / "weights" / "best.pt"
+        if not teacher.exists():
+            from ultralytics import YOLO
+
+            print(f"benchmark: training the teacher {s['teacher_cfg']} for {s['teacher_epochs']} epochs")
+            args = {**train_args(s), "epochs": s["teacher_epochs"], "seed": 0, "exist_ok": True}
+            YOLO(s["teacher_cfg"]).train(data=str(data), project=str(out / "runs"), name="teacher", **args)
+    else:
+        from yolo_kd.cfg import resolve_weights
+
+        teacher = resolve_weights(teacher, "teacher")
+    return str(data), str(teacher)
+
+
+def check_folder(out: Path, config: dict[str, Any]) -> None:
+    """Refuse to mix runs made with different settings in one benchmark folder."""
+    f = out / "config.json"
+    keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "close_mosaic", "kd")
+    if f.exists():
+        old = json.loads(f.read_text())
+        diff = [k for k in keys if old.get(k) != config.get(k)]
+        if diff:
+            raise KDError(
+                f"{out} holds runs made with different {', '.join(diff)} ({[old.get(k) for k in diff]} vs "
+                f"{[config.get(k) for k in diff]}); pass a new project= or delete the folder"
+            )
+    out.mkdir(parents=True, exist_ok=True)
+    f.write_text(json.dumps({k: config[k] for k in keys} | {"methods": config["methods"]}, indent=2))
+
+
+def run_one(spec: dict[str, Any]) -> dict[str, Any] | None:
+    """Run one (method, seed) in a subprocess unless its bench.json exists; None when it failed."""
+    run_dir = Path(spec["project"]) / spec["name"]
+    done = run_dir / "bench.json"
+    if done.exists():
+        print(f"benchmark: {spec['name']} already done, skipped")
+        return json.loads(done.read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "spec.json").write_text(json.dumps(spec, indent=2))
+    print(f"benchmark: {spec['name']} (method {spec['method']}, seed {spec['seed']})", flush=True)
+    rc = subprocess.call([sys.executable, "-m", "yolo_kd.bench.worker", str(run_dir / "spec.json")])
+    if rc != 0 or not done.exists():
+        print(f"benchmark: {spec['name']} FAILED (exit {rc}); it is reported as failed and rerun next time")
+        return None
+    return json.loads(done.read_text())
+
+
+def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
+    """Run (or continue) the efficacy benchmark; write table.md, runs.csv, runs.json and plots into ``project``."""
+    import os
+
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from yolo_kd.bench import report
+    from yolo_kd.bench.worker import validate
+
+    s = settings(preset, kv)
+    out = Path(s.get("project") or f"runs/bench/{preset}").resolve()
+    from yolo_kd.losses import split_method
+
+    for m in s["methods"]:
+        if m not in {"none", "ultralytics"}:
+            split_method(m)  # unknown method -> one-line error before anything trains
+    data, teacher = prepare(s, out)
+    config = {**s, "data": data, "teacher": teacher, "preset": preset}
+    check_folder(out, config)
+    tfile = out / "teacher.json"
+    if not tfile.exists():
+        tfile.write_text(json.dumps(validate(teacher, data, s["imgsz"], s["batch"], s["device"]), indent=2))
+    base = {"student": s["student"], "teacher": teacher, "data": data, "project": str(out / "runs"), "kd": s["kd"]}
+    runs, failed = [], []
+    for method in s["methods"]:
+        for seed in s["seeds"]:
+            name = f"{method.replace('+', '-')}-s{seed}"
+            spec = {**base, "method": method, "seed": seed, "name": name, "train_args": train_args(s)}
+            r = run_one(spec)
+            runs.append(r) if r else failed.append(name)
+    result = report.write(out, config, json.loads(tfile.read_text()), runs, failed)
+    print(f"\n{result['table']}\n\nSaved {out / 'table.md'}, runs.csv, runs.json and plots in {out}")
+    return result

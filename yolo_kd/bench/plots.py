@@ -1,0 +1,74 @@
+"""Benchmark figures: mAP50-95 per epoch, gain over ``none`` with spread, and step time per method."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+
+def _pyplot():
+    """Matplotlib with a file-only backend (Ultralytics already depends on matplotlib)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(out: Path, runs: list[dict]) -> Path | None:
+    """mAP50-95 vs epoch, mean over seeds, one line per method; None when no run validated per epoch."""
+    by: dict[str, dict[int, list[float]]] = {}
+    for r in runs:
+        for c in r.get("curve", []):
+            by.setdefault(r["method"], {}).setdefault(c["epoch"], []).append(c["mAP50-95"])
+    if not by:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for m, ep in by.items():
+        xs = sorted(ep)
+        ax.plot(xs, [100 * statistics.fmean(ep[x]) for x in xs], marker="o", ms=3, label=m)
+    ax.set(xlabel="epoch", ylabel="val mAP50-95 (x100)", title="Student mAP50-95 per epoch (mean over seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "map_per_epoch.png", dpi=120)
+    plt.close(fig)
+    return out / "map_per_epoch.png"
+
+
+def plot_bars(out: Path, rows: list[dict], key: str, err: str, ylabel: str, title: str, fname: str) -> Path | None:
+    """Bar chart of ``key`` per method with ``err`` error bars (rows lacking ``key`` are left out)."""
+    rows = [r for r in rows if key in r]
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    scale = 100 if key == "gain" else 1
+    ax.bar(
+        [r["method"] for r in rows],
+        [scale * r[key] for r in rows],
+        yerr=[scale * r[err] for r in rows],
+        capsize=4,
+        color=["tab:green" if scale * r[key] >= 0 else "tab:red" for r in rows] if key == "gain" else "tab:blue",
+    )
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set(ylabel=ylabel, title=title)
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    fig.savefig(out / fname, dpi=120)
+    plt.close(fig)
+    return out / fname
+
+
+def plot_all(out: Path, rows: list[dict], runs: list[dict]) -> list[Path]:
+    """Write every figure into ``out`` and return their paths."""
+    figs = [
+        plot_curves(out, runs),
+        plot_bars(
+            out, rows, "gain", "gain_std", "mAP50-95 gain (points)", "Gain over no KD (± std over seeds)", "gain.png"
+        ),
+        plot_bars(out, rows, "step_ms", "step_ms_std", "median step (ms)", "Training step time", "step_time.png"),
+    ]
+    return [f for f in figs if f]

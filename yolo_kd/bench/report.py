@@ -1,0 +1,114 @@
+"""Aggregate benchmark runs: mean and spread over seeds, gain over ``none``, fraction of the teacher gap closed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import statistics
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+
+def mean_std(xs: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
+
+
+def summarise(runs: list[dict], teacher: dict) -> list[dict[str, Any]]:
+    """One row per method: metric means/spreads, paired per-seed gain over ``none``, teacher gap closed."""
+    by: dict[str, list[dict]] = {}
+    for r in runs:
+        by.setdefault(r["method"], []).append(r)
+    base = {r["seed"]: r for r in by.get("none", [])}
+    rows = []
+    for method, rs in by.items():
+        row: dict[str, Any] = {"method": method, "seeds": len(rs)}
+        for k in ("mAP50", "mAP50-95", "train_s", "step_ms", "peak_mem_mb"):
+            row[k], row[k + "_std"] = mean_std([r[k] for r in rs])
+        gains = [r["mAP50-95"] - base[r["seed"]]["mAP50-95"] for r in rs if r["seed"] in base]
+        if gains:
+            row["gain"], row["gain_std"] = mean_std(gains)
+            gap = teacher["mAP50-95"] - statistics.fmean(base[r["seed"]]["mAP50-95"] for r in rs if r["seed"] in base)
+            row["gap_closed"] = row["gain"] / gap if gap > 0 else float("nan")
+        rows.append(row)
+    return rows
+
+
+def machine() -> str:
+    """CPU / GPU description and library versions for the report header."""
+    import torch
+    import ultralytics
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {gpu}; torch {torch.__version__}, ultralytics {ultralytics.__version__}, "
+        f"python {platform.python_version()}, {date.today().isoformat()}"
+    )
+
+
+def table(rows: list[dict], teacher: dict, failed: list[str]) -> str:
+    """Markdown table of the summary rows (mAP x100 as points), teacher first."""
+    pts = lambda v, s: f"{100 * v:.1f} ± {100 * s:.1f}"  # noqa: E731
+    lines = [
+        "| run | seeds | mAP50 | mAP50-95 | gain vs none | gap closed | train (s) | step (ms) | peak mem (MB) |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| teacher | - | {100 * teacher['mAP50']:.1f} | {100 * teacher['mAP50-95']:.1f} | | | | | |",
+    ]
+    for r in rows:
+        gain = f"{100 * r['gain']:+.1f} ± {100 * r['gain_std']:.1f}" if "gain" in r else "n/a"
+        gap = f"{100 * r['gap_closed']:.0f} %" if not math.isnan(r.get("gap_closed", math.nan)) else ""
+        lines.append(
+            f"| {r['method']} | {r['seeds']} | {pts(r['mAP50'], r['mAP50_std'])} | "
+            f"{pts(r['mAP50-95'], r['mAP50-95_std'])} | {gain} | {gap} | {r['train_s']:.0f} | {r['step_ms']:.0f} | "
+            f"{r['peak_mem_mb']:.0f} |"
+        )
+    lines += [f"| {name} | FAILED (see its run folder; rerun continues) | | | | | | | |" for name in failed]
+    return "\n".join(lines)
+
+
+def per_class_table(runs: list[dict]) -> str:
+    """Markdown table of per-class mAP50-95 (x100, mean over seeds) for each method."""
+    classes = sorted({c for r in runs for c in r["per_class"]})
+    by: dict[str, list[dict]] = {}
+    for r in runs:
+        by.setdefault(r["method"], []).append(r)
+    lines = ["| method | " + " | ".join(classes) + " |", "|---" * (len(classes) + 1) + "|"]
+    for m, rs in by.items():
+        vals = [statistics.fmean(r["per_class"].get(c, float("nan")) for r in rs) for c in classes]
+        lines.append(f"| {m} | " + " | ".join(f"{100 * v:.1f}" for v in vals) + " |")
+    return "\n".join(lines)
+
+
+def write(out: Path, config: dict, teacher: dict, runs: list[dict], failed: list[str]) -> dict[str, Any]:
+    """Write table.md, runs.csv, runs.json and the plots; return the summary."""
+    from yolo_kd.bench import plots
+
+    rows = summarise(runs, teacher)
+    tab = table(rows, teacher, failed)
+    keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "seeds", "close_mosaic", "device", "kd")
+    header = [
+        f"Benchmark preset `{config['preset']}`: " + ", ".join(f"{k}={config[k]}" for k in keys),
+        f"Machine: {machine()}",
+        "mAP in points (x100) from stock Ultralytics val of each run's best.pt; mean ± sample std over seeds; "
+        "gain paired by seed; gap closed = gain / (teacher - none).",
+    ]
+    md = "\n\n".join([*header, tab, "Per-class mAP50-95 (mean over seeds):", per_class_table(runs)]) if runs else tab
+    (out / "table.md").write_text(md + "\n")
+    (out / "runs.json").write_text(json.dumps({"teacher": teacher, "runs": runs, "failed": failed}, indent=2))
+    cols = ["method", "seed", "mAP50", "mAP50-95", "train_s", "step_ms", "steps", "peak_mem_mb", "params"]
+    with open(out / "runs.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        w.writerows([[r[c] for c in cols] for r in runs])
+    if runs:
+        plots.plot_all(out, rows, runs)
+    return {"rows": rows, "table": tab, "markdown": md}
