@@ -83,7 +83,9 @@ def test_registry_and_split():
         check_method_args("gkd", {"gkd": {"weigth": 1}})
 
 
-@pytest.mark.parametrize("method", ["mimic", "builtin", "kd", "ld", "gkd", "bmfi", "gkd+bmfi", "mimic+kd+ld"])
+@pytest.mark.parametrize(
+    "method", ["mimic", "builtin", "kd", "ld", "gkd", "bmfi", "gkd+bmfi", "mimic+kd+ld", "cwd", "mgd", "fgd", "pkd"]
+)
 def test_terms_finite_named_and_grad_to_student_only(method):
     """Keys equal names, values finite, grads reach student maps/head and method params, never the teacher."""
     loss = build_loss(method, {}, S_CH, T_CH)
@@ -100,7 +102,7 @@ def test_terms_finite_named_and_grad_to_student_only(method):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
 
 
-@pytest.mark.parametrize("method", sorted(["mimic", "builtin", "kd", "ld", "gkd", "bmfi"]))
+@pytest.mark.parametrize("method", sorted(["mimic", "builtin", "kd", "ld", "gkd", "bmfi", "cwd", "mgd", "fgd", "pkd"]))
 def test_no_ground_truth_is_finite(method):
     """A batch without any box gives finite terms."""
     out = build_loss(method, {}, S_CH, T_CH)(make_inputs(with_boxes=False))

@@ -56,8 +56,10 @@ print("OK", out)
 
 
 def test_resume_restores_method_modules(train_args):
-    """A run stopped after epoch 1 resumes with the same method and the adapters it had saved."""
-    args = {**train_args, "epochs": 2, "method": "mimic", "kd_decay": "linear", "name": "resume"}
+    """A run stopped after epoch 1 resumes with the same method and the adapters / generators / GcBlocks it had
+    saved, all of them in the optimizer."""
+    method = "mimic+cwd+mgd+fgd+pkd"
+    args = {**train_args, "epochs": 2, "method": method, "kd_decay": "linear", "name": "resume"}
     trainer = KDTrainer(overrides=args)
 
     def stop(tr):
@@ -68,12 +70,15 @@ def test_resume_restores_method_modules(train_args):
         trainer.train()
     saved = torch.load(trainer.last, weights_only=False)["ema"].kd_loss.state_dict()
     resumed = KDTrainer(overrides={"resume": str(trainer.last)})
-    assert resumed.args.method == "mimic" and resumed.args.kd_decay == "linear"
+    assert resumed.args.method == method and resumed.args.kd_decay == "linear"
     seen = {}
     resumed.add_callback("on_train_start", lambda tr: seen.update(tr.model.kd_loss.state_dict()))
     resumed.train()
     assert seen and all(torch.allclose(seen[k].float(), v.float(), atol=1e-3) for k, v in saved.items())
     assert resumed.start_epoch == 1
+    optimised = {id(p) for g in resumed.optimizer.param_groups for p in g["params"]}
+    assert {"parts.mgd.generator.0.0.weight", "parts.fgd.gc_s.0.add.1.weight"} <= set(saved)
+    assert all(id(p) in optimised for p in resumed.model.kd_loss.parameters())
 
 
 def test_ddp_style_rebuild_keeps_kd_settings(train_args):

@@ -1,0 +1,46 @@
+"""PKD: knowledge distillation with Pearson correlation (Cao et al., NeurIPS 2022, arXiv 2207.02039)."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from yolo_kd.losses import register
+from yolo_kd.losses.base import DistillLoss, KDInputs
+
+
+def standardise(f: Tensor, eps: float = 1e-6) -> Tensor:
+    """Standardise each channel over (N, H, W): ``(f - mean_c) / (std_c + eps)`` (unbiased std, as MMRazor)."""
+    flat = f.transpose(0, 1).reshape(f.shape[1], -1)
+    mean, std = flat.mean(1), flat.std(1)
+    return (f - mean.view(1, -1, 1, 1)) / (std.view(1, -1, 1, 1) + eps)
+
+
+@register("pkd")
+class PKD(DistillLoss):
+    """Pearson-correlation feature distillation (PKD, Cao et al., NeurIPS 2022, arXiv 2207.02039).
+
+    Both maps are standardised per channel over the batch and positions, then
+    ``L = weight * sum_l mean((S_l - T_l)^2) / 2`` - equal to ``weight * sum_l (1 - r_l)`` with r the Pearson
+    correlation, so the feature scales of teacher and student no longer matter. Default weight 10 (MMRazor's
+    one-stage configs; 6 for two-stage). Deviation: a 1x1 conv adapts the student when channel counts differ
+    (MMRazor requires equal widths); spatial sizes are equal for YOLO pairs (same strides), so no resize.
+    """
+
+    names = ("pkd",)
+
+    def __init__(self, s_channels: list[int], t_channels: list[int], *, weight: float = 10.0) -> None:
+        """Build a 1x1 adapter per level where channels differ (identity otherwise)."""
+        super().__init__(s_channels, t_channels)
+        self.weight = weight
+        self.adapt = nn.ModuleList(
+            nn.Identity() if s == t else nn.Conv2d(s, t, 1) for s, t in zip(s_channels, t_channels)
+        )
+
+    def forward(self, x: KDInputs) -> dict[str, Tensor]:
+        """Half MSE of standardised maps, summed over levels."""
+        loss = sum(
+            F.mse_loss(standardise(a(s.float())), standardise(t.float())) / 2
+            for a, s, t in zip(self.adapt, x.s_feats, x.t_feats)
+        )
+        return {"pkd": self.weight * loss}
