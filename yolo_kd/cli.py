@@ -1,4 +1,4 @@
-"""``yolo-kd`` command line in Ultralytics' key=value style: train, methods, convert, benchmark, demo."""
+"""``yolo-kd`` command line in Ultralytics' key=value style (train, benchmark, export, predict, ...)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ Usage: yolo-kd COMMAND [key=value ...]
            every method trained with identical settings, stock-validated; table.md, runs.csv, plots
   benchmark cost [teacher=yolov8s.yaml student=yolov8n.yaml imgsz=320 batch=8 methods=... out=FILE.md]
            step time and peak memory per method vs. the student alone and the lower bound
+  export   model=best.pt format=openvino|onnx [imgsz=640] [half=True] [int8=True data=D.yaml fraction=1.0]
+           Ultralytics' exporter + parity report (raw outputs and mAP vs PyTorch); KD last.pt accepted
+  predict  model=X_openvino_model source=IMG|DIR|VIDEO [conf=0.25 iou=0.7 device=CPU out=preds.json]
+           torch-free OpenVINO runtime (yolo_kd.edge; pip install "yolo-kd[edge]")
   demo     [fast=True] [dir=runs/demo]: synthetic KITTI -> teacher -> student with and without KD -> table
   help     this text
 """
@@ -106,6 +110,20 @@ def main(argv: list[str] | None = None) -> int:
             cmd_methods(parse_kv(rest))
         elif cmd == "convert":
             cmd_convert(rest)
+        elif cmd == "export":
+            from yolo_kd.export import export
+
+            kv = parse_kv(rest)
+            if "model" not in kv:
+                raise KDError("export needs model=path/to/best.pt")
+            export(**kv)
+        elif cmd == "predict":
+            kv = parse_kv(rest)
+            if "model" not in kv or "source" not in kv:
+                raise KDError("predict needs model=X_openvino_model and source=image|directory|video")
+            from yolo_kd.predict import predict
+
+            predict(**kv)
         elif cmd == "benchmark":
             cmd_benchmark(rest)
         elif cmd == "demo":
@@ -113,7 +131,18 @@ def main(argv: list[str] | None = None) -> int:
 
             run_demo(**parse_kv(rest))
         else:
-            raise KDError(f"unknown command '{cmd}'; use one of train, methods, convert, benchmark, demo, help")
+            raise KDError(
+                f"unknown command '{cmd}'; use one of train, methods, convert, benchmark, export, predict, demo, help"
+            )
+    except ModuleNotFoundError as e:
+        if e.name and e.name.split(".")[0] in {"torch", "torchvision", "ultralytics", "onnx", "onnxruntime", "nncf"}:
+            print(f"yolo-kd: error: '{cmd}' needs {e.name}; install the training extras: pip install 'yolo-kd[train]'",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        if e.name and e.name.split(".")[0] in {"openvino", "cv2"}:
+            print(f"yolo-kd: error: '{cmd}' needs {e.name}; pip install 'yolo-kd[edge]'", file=sys.stderr)
+            return 2
+        raise
     except (KDError, SyntaxError, FileNotFoundError) as e:
         msg = " ".join(str(e).split())
         print(f"yolo-kd: error: {msg}", file=sys.stderr)

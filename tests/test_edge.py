@@ -1,0 +1,147 @@
+"""Export with parity report, and the torch-free OpenVINO runtime against Ultralytics' own predictions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from yolo_kd.errors import KDError
+
+IMGSZ = 96
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, tiny_data):
+    """A random-weight yolov8n (3 classes) exported to OpenVINO FP32 and ONNX, with their parity reports.
+
+    The class-logit biases are raised from Ultralytics' prior (~1e-4 probability) so the model makes detections.
+    """
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.export import export
+
+    root = tmp_path_factory.mktemp("export")
+    torch.manual_seed(3)
+    m = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
+    m.names = {0: "Car", 1: "Pedestrian", 2: "Cyclist"}
+    for branch in m.model[-1].cv3:
+        torch.nn.init.constant_(branch[-1].bias, -1.5)
+    pt = root / "student.pt"
+    torch.save({"model": m.half(), "train_args": {}, "version": "8.4.190"}, pt)
+    ov = export(str(pt), format="openvino", imgsz=IMGSZ, data=str(tiny_data), parity_images=4)
+    onnx = export(str(pt), format="onnx", imgsz=IMGSZ, data=str(tiny_data), parity_images=4, val=False)
+    return {"pt": pt, "ov": ov, "onnx": onnx, "data": tiny_data}
+
+
+def images_of(data: Path) -> list[Path]:
+    """Val images of the tiny dataset."""
+    return sorted((data.parent / "images" / "val").glob("*.png"))
+
+
+def test_parity_reports(exported):
+    """FP32 exports match PyTorch raw outputs within 1e-3 and the report carries both mAPs."""
+    for key in ("ov", "onnx"):
+        r = exported[key]
+        assert r["precision"] == "FP32" and r["images"] == 4 and r["max_abs_diff"] <= 1e-3, r
+    ov = exported["ov"]
+    assert {"pytorch", "exported", "map50_95_drop"} <= set(ov) and abs(ov["map50_95_drop"]) <= 0.05
+    assert json.loads((Path(ov["export"]) / "parity.json").read_text())["max_abs_diff"] == ov["max_abs_diff"]
+
+
+def test_runtime_matches_ultralytics_predict(exported):
+    """Same boxes (within 0.5 px), classes and scores as YOLO(ir).predict at a low threshold; async = sync."""
+    from ultralytics import YOLO
+
+    from yolo_kd.edge import Detector
+
+    ir, files = exported["ov"]["export"], images_of(exported["data"])
+    det = Detector(ir, conf=0.01)
+    ul = YOLO(ir, task="detect")
+    total = 0
+    for f in files:
+        r = ul.predict(str(f), imgsz=IMGSZ, conf=0.01, verbose=False)[0]
+        d = det(f)
+        assert len(d.boxes) == len(r.boxes)
+        order = np.lexsort((d.boxes[:, 0], -d.scores.round(4)))
+        ref = np.lexsort((r.boxes.xyxy[:, 0].numpy(), -r.boxes.conf.numpy().round(4)))
+        assert np.abs(d.boxes[order] - r.boxes.xyxy.numpy()[ref]).max(initial=0) <= 0.5
+        assert (d.classes[order] == r.boxes.cls.numpy()[ref]).all()
+        total += len(d.boxes)
+    assert total > 0
+    many = det.predict_many(files, jobs=2)
+    assert [len(m.boxes) for m in many] == [len(det(f).boxes) for f in files]
+    assert many[0].names == {0: "Car", 1: "Pedestrian", 2: "Cyclist"}
+
+
+def test_runtime_never_imports_torch(exported, tmp_path):
+    """yolo_kd.edge and `yolo-kd predict` run where importing torch or ultralytics fails."""
+    img = images_of(exported["data"])[0]
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {{"torch", "ultralytics", "torchvision"}}:
+            raise ImportError("blocked: " + name)
+sys.meta_path.insert(0, Block())
+from yolo_kd.edge import Detector
+d = Detector({str(exported["ov"]["export"])!r}, conf=0.01)
+print(len(d({str(img)!r}).boxes))
+from yolo_kd.cli import main
+assert main(["predict", "model={exported["ov"]["export"]}", "source={img.parent}", "out={tmp_path / "p.json"}"]) == 0
+assert "torch" not in sys.modules and "ultralytics" not in sys.modules
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert int(r.stdout.splitlines()[0]) > 0 and len(json.loads((tmp_path / "p.json").read_text())) == 4
+
+
+def test_runtime_bad_input(exported, tmp_path):
+    """Folder without metadata, folder without a model, unreadable image, empty directory: one-line errors."""
+    from yolo_kd.edge import Detector, list_images, read_image
+
+    ir = Path(exported["ov"]["export"])
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for f in ir.glob("*.xml"):
+        (bare / f.name).write_bytes(f.read_bytes())
+    with pytest.raises(KDError, match="has no metadata.yaml"):
+        Detector(bare)
+    with pytest.raises(KDError, match="no OpenVINO .xml model"):
+        Detector(tmp_path)
+    (tmp_path / "bad.jpg").write_text("not an image")
+    with pytest.raises(KDError, match="cannot read image"):
+        read_image(tmp_path / "bad.jpg")
+    with pytest.raises(KDError, match="no images"):
+        list_images(bare)
+
+
+def test_export_bad_input_and_kd_checkpoint(tmp_path, make_ckpt):
+    """Missing file / non-detector errors; a KD training checkpoint yields its student as a plain checkpoint."""
+    import torch
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.export import export, student_checkpoint
+    from yolo_kd.model import KDModel
+
+    with pytest.raises(KDError, match="not found"):
+        student_checkpoint(tmp_path / "nope.pt")
+    torch.save({"model": torch.nn.Linear(2, 2)}, tmp_path / "lin.pt")
+    with pytest.raises(KDError, match="holds no detection model"):
+        student_checkpoint(tmp_path / "lin.pt")
+    with pytest.raises(KDError, match="int8=True needs data"):
+        export(str(tmp_path / "lin.pt"), int8=True)
+    s, t = DetectionModel("yolov8n.yaml", nc=3, verbose=False), DetectionModel("yolov8s.yaml", nc=3, verbose=False)
+    s.args = t.args = get_cfg()
+    kd = KDModel(t, s, method="mimic")
+    kd.teacher_model = None  # as in the EMA copy Ultralytics saves in last.pt
+    torch.save({"model": None, "ema": kd, "train_args": {}}, tmp_path / "last.pt")
+    out = student_checkpoint(tmp_path / "last.pt")
+    assert out.name == "last-student.pt"
+    assert type(torch.load(out, weights_only=False)["model"]).__name__ == "DetectionModel"

@@ -1,0 +1,76 @@
+"""Numpy pre- and post-processing identical to Ultralytics' predictor: letterbox, decoding, NMS, box rescaling."""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_WH = 7680  # class offset for per-class NMS, as Ultralytics
+
+
+def letterbox(img: np.ndarray, shape: tuple[int, int], pad_value: int = 114) -> tuple[np.ndarray, tuple]:
+    """Resize keeping aspect ratio (cv2 INTER_LINEAR) and pad to ``shape`` (h, w), centred, as ``LetterBox``.
+
+    Returns:
+        (tuple): The padded BGR image and ``(gain_y, gain_x, pad_x, pad_y)`` to map boxes back.
+    """
+    import cv2
+
+    h0, w0 = img.shape[:2]
+    r = min(shape[0] / h0, shape[1] / w0)
+    new_w, new_h = max(round(w0 * r), 1), max(round(h0 * r), 1)
+    if (w0, h0) != (new_w, new_h):
+        img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    dw, dh = (shape[1] - new_w) / 2, (shape[0] - new_h) / 2
+    top, bottom, left, right = round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1)
+    img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
+    return img, (new_h / h0, new_w / w0, left, top)
+
+
+def to_input(images: list[np.ndarray]) -> np.ndarray:
+    """BGR HWC uint8 images -> RGB NCHW float32 in [0, 1]."""
+    x = np.stack(images)[..., ::-1].transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x, dtype=np.float32) / 255.0
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Greedy IoU suppression (torchvision.ops.nms semantics); returns kept indices by descending score."""
+    order = scores.argsort()[::-1]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep = []
+    while order.size:
+        i, rest = order[0], order[1:]
+        keep.append(i)
+        xy1 = np.maximum(boxes[i, :2], boxes[rest, :2])
+        xy2 = np.minimum(boxes[i, 2:], boxes[rest, 2:])
+        inter = np.clip(xy2 - xy1, 0, None).prod(1)
+        order = rest[inter / (area[i] + area[rest] - inter + 1e-9) <= iou]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def decode(pred: np.ndarray, conf: float, iou: float, max_det: int = 300, agnostic: bool = False) -> np.ndarray:
+    """One image's raw output (4 + nc, A), xywh + class scores -> (n, 6) xyxy, score, class after NMS.
+
+    End-to-end exports (YOLO26, or ``nms=True``) already give (A, 6) xyxy/score/class rows: those are only filtered.
+    """
+    if pred.ndim == 2 and pred.shape[-1] == 6 and pred.shape[0] != 6:
+        return pred[pred[:, 4] > conf][:max_det]
+    p = pred.T  # (A, 4 + nc)
+    cls_scores = p[:, 4:]
+    j = cls_scores.argmax(1)
+    s = cls_scores[np.arange(len(p)), j]
+    m = s > conf
+    xywh, s, j = p[m, :4], s[m], j[m]
+    boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
+    order = s.argsort()[::-1][:30000]
+    boxes, s, j = boxes[order], s[order], j[order]
+    keep = nms(boxes + (0 if agnostic else j[:, None] * MAX_WH), s, iou)[:max_det]
+    return np.concatenate([boxes[keep], s[keep, None], j[keep, None].astype(np.float32)], 1)
+
+
+def scale_boxes(boxes: np.ndarray, ratio_pad: tuple, shape0: tuple[int, int]) -> np.ndarray:
+    """Map xyxy boxes from the letterboxed input back to the original image and clip to it."""
+    gy, gx, px, py = ratio_pad
+    b = boxes.copy()
+    b[:, [0, 2]] = ((b[:, [0, 2]] - px) / gx).clip(0, shape0[1])
+    b[:, [1, 3]] = ((b[:, [1, 3]] - py) / gy).clip(0, shape0[0])
+    return b

@@ -1,0 +1,195 @@
+"""``yolo-kd export``: Ultralytics' exporter plus what it lacks - KD checkpoints, and a parity report every time.
+
+The export itself is Ultralytics' (ONNX slimmed by onnxslim, OpenVINO IR FP32/FP16, INT8 by NNCF post-training
+quantization calibrated on ``data``'s images). Afterwards the exported model and the PyTorch student run on the same
+letterboxed images: max / mean absolute difference of the raw outputs, and - with ``data`` - mAP50 / mAP50-95 of both
+on the val split, stored in ``parity.json`` next to the export and printed; a large drop is flagged loudly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yolo_kd.errors import KDError
+
+FP32_TOL = 1e-3  # max abs difference of raw outputs (box pixels and class probabilities) for FP32 targets
+MAP_DROP_WARN = 0.01  # mAP50-95 drop that is reported as a warning
+
+
+def student_checkpoint(path: str | Path) -> Path:
+    """Return a plain Ultralytics checkpoint of the student.
+
+    That is ``path`` itself, or ``<stem>-student.pt`` extracted from a mid-training KD checkpoint (whose model/EMA is
+    a KDModel holding the student).
+    """
+    import torch
+
+    p = Path(path)
+    if not p.exists():
+        raise KDError(f"model '{p}' not found; pass a .pt checkpoint (e.g. runs/detect/train/weights/best.pt)")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise KDError(f"'{p}' is not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from e
+    model = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
+    student = getattr(model, "student_model", model)
+    if type(student).__name__ != "DetectionModel":
+        raise KDError(f"'{p}' holds no detection model ({type(model).__name__}); export needs a YOLO detector .pt")
+    if student is model:
+        return p
+    out = p.with_name(f"{p.stem}-student.pt")
+    torch.save({"model": student.half(), "train_args": ckpt.get("train_args", {}), "version": ckpt.get("version")}, out)
+    print(f"export: '{p}' is a KD training checkpoint; its student (EMA) was saved as {out}")
+    return out
+
+
+def sample_images(data: str | None, n: int) -> list[np.ndarray]:
+    """Up to ``n`` BGR images from the dataset's val split, else Ultralytics' bundled sample images."""
+    import cv2
+    from ultralytics.utils import ASSETS
+
+    files: list[Path] = []
+    if data:
+        from ultralytics.data.utils import check_det_dataset
+
+        val = check_det_dataset(data)["val"]
+        for v in val if isinstance(val, list) else [val]:
+            v = Path(v)
+            files += sorted(v.rglob("*.*")) if v.is_dir() else [Path(x.strip()) for x in v.read_text().splitlines()]
+    files = [f for f in files if f.suffix.lower() in {".jpg", ".jpeg", ".png", ".bmp"}] or sorted(ASSETS.glob("*.jpg"))
+    return [cv2.imread(str(f)) for f in files[:n]]
+
+
+def raw_outputs(model_path: str, images: list[np.ndarray], imgsz: int, fmt: str, ov_precision: str = "") -> np.ndarray:
+    """Raw (N, 4 + nc, A) outputs of the exported model or, for ``fmt='pt'``, the PyTorch student in FP32.
+
+    ``ov_precision`` sets OpenVINO's INFERENCE_PRECISION_HINT (``f32``); empty keeps the device default, which is
+    bf16 on CPUs with native bf16 (e.g. AMD Zen 4, Intel Sapphire Rapids) even for an FP32 IR.
+    """
+    from yolo_kd.edge.ops import letterbox, to_input
+
+    x = np.concatenate([to_input([letterbox(im, (imgsz, imgsz))[0]]) for im in images])
+    if fmt == "pt":
+        import torch
+        from ultralytics.nn.tasks import load_checkpoint
+
+        m = load_checkpoint(model_path)[0].float().eval()
+        with torch.no_grad():
+            return np.concatenate([m(torch.from_numpy(xi[None]))[0].numpy() for xi in x])
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        s = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
+        return np.concatenate([s.run(None, {s.get_inputs()[0].name: xi[None]})[0] for xi in x])
+    import openvino as ov
+
+    xml = next(Path(model_path).glob("*.xml"))
+    c = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": ov_precision} if ov_precision else {})
+    return np.concatenate([c(xi[None])[0] for xi in x])
+
+
+def export(
+    model: str,
+    format: str = "openvino",  # noqa: A002
+    imgsz: int = 640,
+    half: bool = False,
+    int8: bool = False,
+    data: str | None = None,
+    fraction: float = 1.0,
+    parity_images: int = 8,
+    val: bool = True,
+    **kw: Any,
+) -> dict[str, Any]:
+    """Export a student and report parity with PyTorch; returns the report (also ``parity.json``).
+
+    Args:
+        model (str): Student .pt (best.pt, or last.pt of a KD run).
+        format (str): ``onnx`` or ``openvino``.
+        imgsz (int): Square input size.
+        half (bool): FP16 OpenVINO IR.
+        int8 (bool): INT8 by NNCF post-training quantization (needs ``data`` for calibration images).
+        data (str | None): Dataset yaml: calibration images (``fraction`` of train) and the val set for mAP.
+        fraction (float): Fraction of the training images used for INT8 calibration.
+        parity_images (int): Images compared output by output.
+        val (bool): Also compare mAP on ``data``'s val split.
+        **kw: Other Ultralytics export arguments (e.g. ``batch``, ``opset``).
+    """
+    import os
+
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from ultralytics import YOLO
+
+    from yolo_kd.cfg import resolve_data
+
+    if format not in {"onnx", "openvino"}:
+        raise KDError(f"format='{format}' is not supported here; use onnx or openvino (or Ultralytics' own export)")
+    if int8 and format != "openvino":
+        raise KDError("int8=True is supported for format=openvino (NNCF post-training quantization)")
+    if int8 and not data:
+        raise KDError("int8=True needs data=D.yaml: NNCF calibrates on its training images")
+    data = resolve_data(data)
+    pt = student_checkpoint(model)
+    args = {"format": format, "imgsz": imgsz, "half": half, "int8": int8, "data": data, "fraction": fraction, **kw}
+    if format == "onnx":
+        args.pop("half")  # FP32 ONNX; half ONNX export needs a GPU in Ultralytics
+        args.setdefault("simplify", True)
+    out = YOLO(str(pt)).export(**{k: v for k, v in args.items() if v is not None}, device="cpu")
+    precision = "INT8" if int8 else ("FP16" if half and format == "openvino" else "FP32")
+    images = sample_images(data, parity_images)
+    ref = raw_outputs(str(pt), images, imgsz, "pt")
+    got = raw_outputs(str(out), images, imgsz, format, "f32" if precision == "FP32" and format == "openvino" else "")
+    diff = np.abs(ref - got)
+    report: dict[str, Any] = {
+        "model": str(pt),
+        "export": str(out),
+        "format": format,
+        "precision": precision,
+        "imgsz": imgsz,
+        "images": len(images),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "fp32_tolerance": FP32_TOL if precision == "FP32" else None,
+    }
+    if format == "openvino" and precision == "FP32":  # what the device default (maybe bf16) does to the outputs
+        d = np.abs(ref - raw_outputs(str(out), images, imgsz, format))
+        report["device_default_max_abs_diff"], report["device_default_mean_abs_diff"] = float(d.max()), float(d.mean())
+    if val and data:
+        for key, path in (("pytorch", str(pt)), ("exported", str(out))):
+            r = YOLO(path, task="detect").val(data=data, imgsz=imgsz, batch=1, device="cpu", plots=False, verbose=False)
+            report[key] = {"mAP50": float(r.box.map50), "mAP50-95": float(r.box.map)}
+        report["map50_95_drop"] = report["pytorch"]["mAP50-95"] - report["exported"]["mAP50-95"]
+    where = Path(out) if Path(out).is_dir() else Path(out).parent
+    (where / f"{Path(out).stem}-parity.json" if Path(out).is_file() else where / "parity.json").write_text(
+        json.dumps(report, indent=2)
+    )
+    print_report(report)
+    return report
+
+
+def print_report(r: dict[str, Any]) -> None:
+    """Print the parity report; mismatches and mAP drops are flagged loudly."""
+    line = (
+        f"parity {r['format']} {r['precision']} vs PyTorch on {r['images']} images: "
+        f"max |diff| {r['max_abs_diff']:.2e}, mean {r['mean_abs_diff']:.2e}"
+    )
+    if r["fp32_tolerance"] is not None and r["max_abs_diff"] > r["fp32_tolerance"]:
+        line += f"  WARNING: above the FP32 tolerance {r['fp32_tolerance']:.0e}"
+    print(line)
+    if "device_default_max_abs_diff" in r:
+        print(
+            f"  (OpenVINO compared at inference precision f32; with the CPU plugin's default precision: max |diff| "
+            f"{r['device_default_max_abs_diff']:.2e}, mean {r['device_default_mean_abs_diff']:.2e})"
+        )
+    if "exported" in r:
+        p, e = r["pytorch"], r["exported"]
+        print(
+            f"mAP50-95 PyTorch {p['mAP50-95']:.4f} -> exported {e['mAP50-95']:.4f} (drop {r['map50_95_drop']:+.4f}); "
+            f"mAP50 {p['mAP50']:.4f} -> {e['mAP50']:.4f}"
+        )
+        if r["map50_95_drop"] > MAP_DROP_WARN:
+            print(f"WARNING: the exported model loses {100 * r['map50_95_drop']:.1f} mAP50-95 points")
+    print(f"exported: {r['export']}")
