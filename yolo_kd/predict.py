@@ -13,8 +13,11 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 
 
 def frames(source: str):
-    """Yield (label, BGR frame) from a video file."""
-    import cv2
+    """Yield (label, BGR frame) from a video file (needs OpenCV)."""
+    try:
+        import cv2
+    except ImportError as e:
+        raise KDError("video input needs OpenCV: pip install opencv-python-headless") from e
 
     cap = cv2.VideoCapture(source)
     if not cap.isOpened():

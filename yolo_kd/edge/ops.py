@@ -7,22 +7,50 @@ import numpy as np
 MAX_WH = 7680  # class offset for per-class NMS, as Ultralytics
 
 
+def resize_linear(img: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Bilinear resize with cv2.INTER_LINEAR's sampling (half-pixel centres, edge clamp, no antialiasing) in numpy.
+
+    Used when OpenCV is not installed; matches cv2 to within one intensity level (cv2 uses 11-bit fixed point).
+    """
+
+    def axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+        i0 = np.floor(src).astype(np.int64)
+        f = src - i0
+        f[i0 < 0], i0[i0 < 0] = 0.0, 0
+        last = i0 >= n_in - 1
+        f[last], i0[last] = 0.0, n_in - 1
+        return i0, np.minimum(i0 + 1, n_in - 1), f.astype(np.float32)
+
+    y0, y1, fy = axis(h, img.shape[0])
+    x0, x1, fx = axis(w, img.shape[1])
+    a = img.astype(np.float32)
+    rows = a[y0] * (1 - fy)[:, None, None] + a[y1] * fy[:, None, None]
+    out = rows[:, x0] * (1 - fx)[None, :, None] + rows[:, x1] * fx[None, :, None]
+    return np.clip(np.rint(out), 0, 255).astype(img.dtype)
+
+
 def letterbox(img: np.ndarray, shape: tuple[int, int], pad_value: int = 114) -> tuple[np.ndarray, tuple]:
-    """Resize keeping aspect ratio (cv2 INTER_LINEAR) and pad to ``shape`` (h, w), centred, as ``LetterBox``.
+    """Resize keeping aspect ratio (INTER_LINEAR) and pad to ``shape`` (h, w), centred, as Ultralytics' ``LetterBox``.
+
+    Uses OpenCV when installed (bit-identical to Ultralytics), else ``resize_linear``.
 
     Returns:
         (tuple): The padded BGR image and ``(gain_y, gain_x, pad_x, pad_y)`` to map boxes back.
     """
-    import cv2
-
     h0, w0 = img.shape[:2]
     r = min(shape[0] / h0, shape[1] / w0)
     new_w, new_h = max(round(w0 * r), 1), max(round(h0 * r), 1)
     if (w0, h0) != (new_w, new_h):
-        img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        try:
+            import cv2
+
+            img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        except ImportError:
+            img = resize_linear(img, new_w, new_h)
     dw, dh = (shape[1] - new_w) / 2, (shape[0] - new_h) / 2
     top, bottom, left, right = round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1)
-    img = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(pad_value,) * 3)
+    img = np.pad(img, ((top, bottom), (left, right), (0, 0)), constant_values=pad_value)
     return img, (new_h / h0, new_w / w0, left, top)
 
 

@@ -46,9 +46,17 @@ class Detections:
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read a BGR image or raise a one-line error."""
-    import cv2
+    """Read a BGR uint8 image (OpenCV if installed, else Pillow, EXIF orientation applied) or raise a one-line error."""
+    try:
+        import cv2
+    except ImportError:
+        from PIL import Image, ImageOps, UnidentifiedImageError
 
+        try:
+            with Image.open(path) as im:
+                return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))[..., ::-1].copy()
+        except (OSError, UnidentifiedImageError) as e:
+            raise KDError(f"cannot read image '{path}' ({type(e).__name__})") from e
     img = cv2.imread(str(path))
     if img is None:
         raise KDError(f"cannot read image '{path}' (missing, or not an image cv2 can decode)")
