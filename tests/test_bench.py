@@ -90,3 +90,26 @@ def test_tiny_benchmark_end_to_end_and_resume(tiny_data, teacher_pt, tmp_path, c
     capsys.readouterr()
     run_kd_benchmark(**kw)
     assert capsys.readouterr().out.count("already done, skipped") == 2
+
+
+def test_edge_benchmark_tiny(tiny_data, tmp_path):
+    """PyTorch vs OpenVINO FP32 at one small size: one row each, mAP columns, end-to-end and first-result timings."""
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.bench.edge import run_edge_benchmark
+
+    m = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
+    m.names = {0: "Car", 1: "Pedestrian", 2: "Cyclist"}
+    torch.save({"model": m.half(), "train_args": {}}, tmp_path / "s.pt")
+    table = run_edge_benchmark(
+        str(tmp_path / "s.pt"), str(tiny_data), imgsz=64, formats="pytorch,openvino-fp32", runs=3, warmup=1,
+        e2e_images=2, out=str(tmp_path / "edge.md"),
+    )  # fmt: skip
+    rows = [ln for ln in table.splitlines() if ln.startswith(("| pytorch", "| openvino"))]
+    assert len(rows) == 2 and rows[0].split("|")[4].strip() == "1.00"
+    cells = rows[1].split("|")
+    assert float(cells[3]) > 0 and "/" in cells[9] and float(cells[10]) > 0
+    assert (tmp_path / "edge.md").read_text().strip() == table.strip()
+    with pytest.raises(KDError, match="unknown edge format"):
+        run_edge_benchmark(str(tmp_path / "s.pt"), str(tiny_data), formats="tflite")

@@ -19,6 +19,8 @@ Usage: yolo-kd COMMAND [key=value ...]
            every method trained with identical settings, stock-validated; table.md, runs.csv, plots
   benchmark cost [teacher=yolov8s.yaml student=yolov8n.yaml imgsz=320 batch=8 methods=... out=FILE.md]
            step time and peak memory per method vs. the student alone and the lower bound
+  benchmark edge model=best.pt data=D.yaml [imgsz=320,640 formats=pytorch,onnx,openvino-fp32,... out=FILE.md]
+           latency, throughput, size, mAP per runtime/precision; torch-free end-to-end vs Ultralytics predict
   export   model=best.pt format=openvino|onnx [imgsz=640] [half=True] [int8=True data=D.yaml fraction=1.0]
            Ultralytics' exporter + parity report (raw outputs and mAP vs PyTorch); KD last.pt accepted
   predict  model=X_openvino_model source=IMG|DIR|VIDEO [conf=0.25 iou=0.7 device=CPU out=preds.json]
@@ -77,8 +79,8 @@ def cmd_convert(args: list[str]) -> None:
 
 def cmd_benchmark(args: list[str]) -> None:
     """``benchmark kd|cost key=value ...`` (``--key value`` is accepted too)."""
-    if not args or args[0] not in {"kd", "cost"}:
-        raise KDError("usage: yolo-kd benchmark kd|cost [key=value ...]; see `yolo-kd help`")
+    if not args or args[0] not in {"kd", "cost", "edge"}:
+        raise KDError("usage: yolo-kd benchmark kd|cost|edge [key=value ...]; see `yolo-kd help`")
     toks, rest = [], list(args[1:])
     while rest:
         tok = rest.pop(0)
@@ -90,10 +92,16 @@ def cmd_benchmark(args: list[str]) -> None:
         from yolo_kd.bench.kd import run_kd_benchmark
 
         run_kd_benchmark(**kv)
-    else:
+    elif args[0] == "cost":
         from yolo_kd.bench.cost import run_cost_benchmark
 
         run_cost_benchmark(**kv)
+    else:
+        if "model" not in kv or "data" not in kv:
+            raise KDError("benchmark edge needs model=student.pt and data=D.yaml (calibration and val images)")
+        from yolo_kd.bench.edge import run_edge_benchmark
+
+        run_edge_benchmark(**kv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,186 @@
+"""``yolo-kd benchmark edge``: latency, throughput, size and mAP of a student per runtime and precision.
+
+For each input size: PyTorch FP32, ONNX Runtime FP32, OpenVINO FP32 / FP16 / INT8 (NNCF PTQ), all exported by
+``yolo_kd.export`` from the same .pt and validated by stock Ultralytics on the same val set. Latency is the median
+of model calls at batch 1 on one letterboxed image (inference only); throughput uses OpenVINO's asynchronous infer
+requests (THROUGHPUT hint) and, for PyTorch / ONNX Runtime, 1 / latency. End to end (image file -> boxes) compares
+the torch-free runtime with Ultralytics' ``YOLO(ir).predict`` on the same IR; "first result" is a fresh process
+importing ``yolo_kd.edge``, compiling the IR and detecting on one image.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMATS = ("pytorch", "onnx", "openvino-fp32", "openvino-fp16", "openvino-int8")
+
+
+def median_ms(fn, runs: int, warmup: int) -> float:
+    """Median wall time of ``fn()`` in ms."""
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts) * 1e3
+
+
+def size_mb(path: Path) -> float:
+    """Size of a model file, or of the .xml + .bin of an IR folder."""
+    files = [path] if path.is_file() else [*path.glob("*.xml"), *path.glob("*.bin")]
+    return sum(f.stat().st_size for f in files) / 2**20
+
+
+def latency(fmt: str, path: Path, x: np.ndarray, runs: int, warmup: int) -> tuple[float, float]:
+    """(median latency ms, throughput images/s) of one exported model on input ``x`` (1, 3, H, W)."""
+    if fmt == "pytorch":
+        import torch
+        from ultralytics.nn.tasks import load_checkpoint
+
+        m = load_checkpoint(str(path))[0].float().fuse().eval()
+        t = torch.from_numpy(x)
+        with torch.no_grad():
+            ms = median_ms(lambda: m(t), runs, warmup)
+        return ms, 1e3 / ms
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = s.get_inputs()[0].name
+        ms = median_ms(lambda: s.run(None, {name: x}), runs, warmup)
+        return ms, 1e3 / ms
+    import openvino as ov
+
+    xml = next(path.glob("*.xml"))
+    core = ov.Core()
+    ms = median_ms(core.compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY"}), runs, warmup)
+    queue = ov.AsyncInferQueue(core.compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"}))
+    n = max(runs * 2, 4 * len(queue))
+    for _ in range(len(queue)):
+        queue.start_async(x)
+    queue.wait_all()
+    t = time.perf_counter()
+    for _ in range(n):
+        queue.start_async(x)
+    queue.wait_all()
+    return ms, n / (time.perf_counter() - t)
+
+
+def first_result_s(ir: Path, image: Path) -> float:
+    """Seconds from a fresh process's ``import yolo_kd.edge`` to its first detections on ``image``."""
+    code = (
+        "import time; t = time.perf_counter(); from yolo_kd.edge import Detector; "
+        f"Detector({str(ir)!r})({str(image)!r}); print(time.perf_counter() - t)"
+    )
+    return float(subprocess.check_output([sys.executable, "-c", code], text=True).strip().splitlines()[-1])
+
+
+def end_to_end(ir: Path, images: list[Path], imgsz: int) -> tuple[float, float]:
+    """Median ms per image file (read -> boxes): torch-free Detector vs Ultralytics YOLO(ir).predict."""
+    from ultralytics import YOLO
+
+    from yolo_kd.edge import Detector
+
+    det, ul = Detector(ir), YOLO(str(ir), task="detect")
+    ours = statistics.median(median_ms(lambda f=f: det(f), 3, 1) for f in images)
+    theirs = statistics.median(
+        median_ms(lambda f=f: ul.predict(str(f), imgsz=imgsz, verbose=False), 3, 1) for f in images
+    )
+    return ours, theirs
+
+
+def run_edge_benchmark(
+    model: str,
+    data: str,
+    imgsz: list[int] | int = (320, 640),
+    formats: list[str] | str = FORMATS,
+    runs: int = 30,
+    warmup: int = 5,
+    fraction: float = 1.0,
+    e2e_images: int = 10,
+    out: str = "",
+) -> str:
+    """Export, time and validate every format at every size; print and (``out=``) save a markdown table."""
+    import os
+    import shutil
+    import tempfile
+
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from ultralytics import YOLO
+
+    from yolo_kd.bench.report import machine
+    from yolo_kd.cfg import resolve_data
+    from yolo_kd.edge.ops import letterbox, to_input
+    from yolo_kd.errors import KDError
+    from yolo_kd.export import export, sample_images, student_checkpoint
+
+    formats = formats.split(",") if isinstance(formats, str) else list(formats)
+    if bad := [f for f in formats if f not in FORMATS]:
+        raise KDError(f"unknown edge format(s) {bad}; use {', '.join(FORMATS)}")
+    if isinstance(imgsz, str):
+        imgsz = [int(v) for v in imgsz.strip("[]()").split(",")]
+    sizes = [imgsz] if isinstance(imgsz, int) else list(imgsz)
+    data = resolve_data(data)
+    work = Path(tempfile.mkdtemp(prefix="yolo-kd-edge-"))
+    pt = work / "student.pt"
+    shutil.copy(student_checkpoint(model), pt)
+    image = sample_images(data, 1)[0]
+    from ultralytics.data.utils import check_det_dataset
+
+    val = Path(check_det_dataset(data)["val"])
+    files = sorted(p for p in (val.rglob("*") if val.is_dir() else []) if p.suffix.lower() in {".jpg", ".png"})
+    rows = []
+    for sz in sizes:
+        x = to_input([letterbox(image, (sz, sz))[0]])
+        for fmt in formats:
+            if fmt == "pytorch":
+                path = pt
+            else:
+                kind, _, prec = fmt.partition("-")
+                kw = {"half": prec == "fp16", "int8": prec == "int8", "fraction": fraction}
+                path = Path(export(str(pt), format=kind, imgsz=sz, data=data, val=False, **kw)["export"])
+                # unique name per size/precision; Ultralytics recognises IR folders by their "_openvino_model" suffix
+                path = path.rename(
+                    work / (f"{fmt}-{sz}{path.suffix}" if path.is_file() else f"{fmt}-{sz}_openvino_model")
+                )
+            ms, ips = latency(fmt, path, x, runs, warmup)
+            r = YOLO(str(path), task="detect").val(
+                data=data, imgsz=sz, batch=1, device="cpu", plots=False, verbose=False
+            )
+            row: dict[str, Any] = {"format": fmt, "imgsz": sz, "ms": ms, "ips": ips, "mb": size_mb(path),
+                                   "map50": float(r.box.map50), "map": float(r.box.map)}  # fmt: skip
+            if fmt.startswith("openvino") and files:
+                row["e2e_ours"], row["e2e_ul"] = end_to_end(path, files[:e2e_images], sz)
+                row["first_s"] = first_result_s(path, files[0])
+            rows.append(row)
+    base = {r["imgsz"]: r for r in rows if r["format"] == "pytorch"}
+    lines = [
+        f"Student {model}, data {data}; batch 1, median of {runs} runs after {warmup} warm-up; {machine()}",
+        "",
+        "| format | imgsz | latency (ms) | x PyTorch | throughput (img/s) | size (MB) | mAP50 | mAP50-95 | "
+        "end-to-end torch-free / Ultralytics (ms) | first result (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        speed = f"{base[r['imgsz']]['ms'] / r['ms']:.2f}" if r["imgsz"] in base else ""
+        e2e = f"{r['e2e_ours']:.1f} / {r['e2e_ul']:.1f}" if "e2e_ours" in r else ""
+        first = f"{r['first_s']:.2f}" if "first_s" in r else ""
+        lines.append(
+            f"| {r['format']} | {r['imgsz']} | {r['ms']:.1f} | {speed} | {r['ips']:.1f} | {r['mb']:.1f} | "
+            f"{r['map50']:.3f} | {r['map']:.3f} | {e2e} | {first} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(table + "\n")
+    return table
