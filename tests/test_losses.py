@@ -53,7 +53,13 @@ def make_inputs(bs: int = 2, nc: int = 3, reg_max: int = 16, with_boxes: bool = 
     }
     fg = torch.zeros(bs, a, dtype=torch.bool)
     if with_boxes:
-        fg[0, 3], fg[1, 10] = True, True
+        fg[0, 3], fg[0, 4], fg[1, 10] = True, True, True
+    grid = [torch.meshgrid(torch.arange(h) + 0.5, torch.arange(h) + 0.5, indexing="xy") for h in sizes]
+    anchors = torch.cat([torch.stack(g, -1).view(-1, 2) for g in grid])
+    stride = torch.cat([torch.full((h * h, 1), 64.0 / h) for h in sizes])
+    gt_box = torch.tensor([[8.0, 8.0, 24.0, 24.0], [22.4, 19.2, 54.4, 44.8]])[:bs]
+    target = gt_box[:, None].expand(bs, a, 4).clone()
+    gt_idx = torch.zeros(bs, a, dtype=torch.long)
 
     def teacher_task_loss(feats, _batch):
         return sum((f**2).mean() * (i + 1) for i, f in enumerate(feats)) + (feats[0][:, 0] * 3).sum()
@@ -67,7 +73,7 @@ def make_inputs(bs: int = 2, nc: int = 3, reg_max: int = 16, with_boxes: bool = 
         strides=[8.0, 16.0, 32.0],
         task_loss=sum((f**2).mean() for f in s),
         teacher_task_loss=teacher_task_loss,
-        assign=lambda side: (fg, None, None, None, None),
+        assign=lambda side: (fg, gt_idx, target, anchors, stride),
     )
 
 
@@ -84,7 +90,9 @@ def test_registry_and_split():
 
 
 @pytest.mark.parametrize(
-    "method", ["mimic", "builtin", "kd", "ld", "gkd", "bmfi", "gkd+bmfi", "mimic+kd+ld", "cwd", "mgd", "fgd", "pkd"]
+    "method",
+    ["mimic", "builtin", "kd", "ld", "gkd", "bmfi", "gkd+bmfi", "mimic+kd+ld", "cwd", "mgd", "fgd", "pkd"]
+    + ["aid", "rm", "pfi", "skd", "tar", "aid+rm+pfi+skd+tar"],
 )
 def test_terms_finite_named_and_grad_to_student_only(method):
     """Keys equal names, values finite, grads reach student maps/head and method params, never the teacher."""
@@ -102,7 +110,10 @@ def test_terms_finite_named_and_grad_to_student_only(method):
         assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in params)
 
 
-@pytest.mark.parametrize("method", sorted(["mimic", "builtin", "kd", "ld", "gkd", "bmfi", "cwd", "mgd", "fgd", "pkd"]))
+@pytest.mark.parametrize(
+    "method",
+    ["mimic", "builtin", "kd", "ld", "gkd", "bmfi", "cwd", "mgd", "fgd", "pkd", "aid", "rm", "pfi", "skd", "tar"],
+)
 def test_no_ground_truth_is_finite(method):
     """A batch without any box gives finite terms."""
     out = build_loss(method, {}, S_CH, T_CH)(make_inputs(with_boxes=False))

@@ -37,6 +37,16 @@ def test_one_epoch_kd_run(train_args):
     assert "method" not in ckpt["train_args"]
 
 
+def test_self_distillation_with_seed_methods(train_args, make_ckpt, tmp_path):
+    """AID/RM/PFI/SKD/TAR train together through KDTrainer with a teacher of the student's own architecture."""
+    teacher = make_ckpt(tmp_path / "v8n.pt", "yolov8n.yaml")
+    trainer = KDTrainer(overrides={**train_args, "teacher": str(teacher), "method": "aid+rm+pfi+skd+tar"})
+    trainer.train()
+    assert {"aid_feat", "aid_logit", "rm", "pfi", "skd_am", "skd_nl", "tar_feat", "tar_cls"} <= set(trainer.loss_names)
+    assert all(torch.isfinite(torch.as_tensor(v)).all() for v in trainer.tloss.values())
+    assert type(torch.load(trainer.best, weights_only=False)["model"]).__name__ == "DetectionModel"
+
+
 def test_student_checkpoint_is_plain_ultralytics(train_args, tmp_path):
     """best.pt loads, validates, predicts and exports to ONNX in a process that never imports yolo_kd."""
     trainer = KDTrainer(overrides={**train_args, "method": "mimic"})

@@ -110,3 +110,66 @@ def fgd_box_mask(boxes: Tensor, batch_idx: Tensor, bs: int, h: int, w: int, stri
     m = (iny[:, :, None] & inx[:, None, :]).to(b.dtype) * area[:, None, None]
     idx = batch_idx.long().view(-1, 1, 1).expand_as(m)
     return out.scatter_reduce(0, idx, m, reduce="amax", include_self=True)
+
+
+def gt_slots(batch_idx: Tensor, bs: int) -> tuple[Tensor, int]:
+    """Slot of every GT within its image (the j of Ultralytics' ``target_gt_idx``) and the largest per-image count."""
+    idx = batch_idx.long().view(-1)
+    n = torch.bincount(idx, minlength=bs)
+    order = torch.argsort(idx, stable=True)
+    slot = torch.empty_like(idx)
+    slot[order] = torch.arange(len(idx), device=idx.device) - (n.cumsum(0) - n)[idx[order]]
+    return slot, max(int(n.max()) if len(idx) else 0, 1)
+
+
+def gt_table(batch_idx: Tensor, values: Tensor, bs: int) -> Tensor:
+    """Per-image GT slots (B, max_n, ...) in the order of Ultralytics' ``v8DetectionLoss.preprocess``.
+
+    An assigner's ``target_gt_idx`` j of image b then indexes ``table[b, j]``.
+    """
+    slot, n = gt_slots(batch_idx, bs)
+    out = values.new_zeros(bs, n, *values.shape[1:])
+    out[batch_idx.long().view(-1), slot] = values
+    return out
+
+
+def box_value_map(boxes: Tensor, batch_idx: Tensor, values: Tensor, bs: int, h: int, w: int, stride: float) -> Tensor:
+    """(B, H, W) map: each cell overlapping a GT box gets that box's value (max over overlapping boxes), else 0."""
+    out = boxes.new_zeros(bs, h, w)
+    if boxes.numel() == 0:
+        return out
+    b = boxes / stride
+    xs = torch.arange(w, device=b.device, dtype=b.dtype)
+    ys = torch.arange(h, device=b.device, dtype=b.dtype)
+    inx = (xs[None] < b[:, 2:3]) & (xs[None] + 1 > b[:, 0:1])
+    iny = (ys[None] < b[:, 3:4]) & (ys[None] + 1 > b[:, 1:2])
+    m = (iny[:, :, None] & inx[:, None, :]).to(b.dtype) * values.view(-1, 1, 1).to(b.dtype)
+    return out.scatter_reduce(0, batch_idx.long().view(-1, 1, 1).expand_as(m), m, reduce="amax", include_self=True)
+
+
+def decode_boxes(distri: Tensor, anchor_points: Tensor, stride: Tensor) -> Tensor:
+    """Decode a raw (B, 4*R, A) box head to (B, A, 4) xyxy pixels (DFL expectation when R > 1, else ltrb as is)."""
+    b, c, a = distri.shape
+    r = c // 4
+    d = distri.float().view(b, 4, r, a)
+    if r > 1:
+        d = (d.softmax(2) * torch.arange(r, device=d.device, dtype=d.dtype).view(1, 1, r, 1)).sum(2)
+    else:
+        d = d[:, :, 0]
+    lt, rb = d[:, :2].transpose(1, 2), d[:, 2:].transpose(1, 2)  # (B, A, 2)
+    return torch.cat([anchor_points - lt, anchor_points + rb], -1) * stride
+
+
+def paired_iou(a: Tensor, b: Tensor, eps: float = 1e-9) -> Tensor:
+    """IoU of corresponding xyxy boxes (..., 4) and (..., 4)."""
+    wh = (torch.minimum(a[..., 2:], b[..., 2:]) - torch.maximum(a[..., :2], b[..., :2])).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
+    area = lambda x: (x[..., 2] - x[..., 0]).clamp(min=0) * (x[..., 3] - x[..., 1]).clamp(min=0)  # noqa: E731
+    return inter / (area(a) + area(b) - inter + eps)
+
+
+def segment_log_softmax(v: Tensor, seg: Tensor, n: int) -> Tensor:
+    """Log-softmax of ``v`` (P,) within groups ``seg`` (P,) in [0, n)."""
+    mx = v.new_full((n,), float("-inf")).scatter_reduce(0, seg, v.detach(), reduce="amax")
+    e = (v - mx[seg]).exp()
+    return v - mx[seg] - v.new_zeros(n).index_add(0, seg, e).log()[seg]

@@ -1,0 +1,107 @@
+"""AID: adaptive instance distillation (Lan & Tian, ICPR 2022, arXiv 2201.11097)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from yolo_kd.errors import KDError
+from yolo_kd.losses import register
+from yolo_kd.losses._utils import box_value_map, decode_boxes, gt_slots, gt_table, level_of_anchor, paired_iou
+from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
+from yolo_kd.losses.kd import binary_kl
+
+
+@register("aid")
+class AID(DistillLoss):
+    """Adaptive instance distillation (AID, Lan & Tian, ICPR 2022, arXiv 2201.11097).
+
+    Each GT instance j is weighted by how hard it is for the teacher: ``w_j = exp(-alpha * D_j)`` (alpha 0.1),
+    ``D_j`` = the teacher's own task loss on j. Here D_j is the mean over the anchors the task-aligned assigner gives
+    j (teacher side, no backward) of ``(1 - IoU(teacher box, GT)) + BCE(teacher GT-class logit, IoU)``, divided by
+    its mean over the batch's instances, so D ~ 1 whatever Ultralytics' loss gains are and alpha transfers from the
+    paper (mmdet GFL losses are ~1 per instance). The weights multiply the wrapped distillation, which here is
+    (a) feature imitation through 1x1 adapters on the cells of each instance's box (``feat_weight`` 2, per-cell
+    mean) and (b) binary-KL logit KD at the instance's anchors (``logit_weight`` 1, T = 2, per-anchor mean);
+    the paper plugs AID into other KD losses (its code: Zhang & Ma's). ``mode='level'``: one weight per level per
+    batch from the level's mean teacher loss, as the released ``kd_att_sw.py`` does. Self-distillation: pass an
+    earlier checkpoint of the same architecture as ``teacher=``.
+    """
+
+    uses_head = True
+
+    def __init__(
+        self,
+        s_channels: list[int],
+        t_channels: list[int],
+        *,
+        alpha: float = 0.1,
+        mode: str = "instance",
+        feat_weight: float = 2.0,
+        logit_weight: float = 1.0,
+        temperature: float = 2.0,
+        adapter: str = "conv",
+    ) -> None:
+        """Build adapters; only terms with a positive weight are logged."""
+        super().__init__(s_channels, t_channels)
+        if mode not in {"instance", "level"}:
+            raise KDError(f"aid_mode must be instance or level, got {mode}")
+        self.alpha, self.mode, self.temperature = alpha, mode, temperature
+        self.w = {"feat": feat_weight, "logit": logit_weight}
+        self.adapt = adapters(s_channels, t_channels, adapter)
+        self.names = tuple(f"aid_{k}" for k, v in self.w.items() if v > 0)
+
+    def teacher_anchor_loss(self, x: KDInputs) -> tuple[Tensor, Tensor, Tensor]:
+        """Teacher assignment (fg (B, A), gt slot (B, A)) and its per-anchor task loss (B, A), no grad."""
+        fg, gt_idx, t_boxes, anchors, stride = x.assign("teacher")
+        with torch.no_grad():
+            iou = paired_iou(decode_boxes(x.t_head["boxes"], anchors, stride), t_boxes.float()).clamp(0, 1)
+            idx, cls, _ = x.gt
+            c = gt_table(idx, cls, fg.shape[0]).gather(1, gt_idx.long())  # (B, A) GT class per anchor
+            z = x.t_head["scores"].float().gather(1, c.unsqueeze(1)).squeeze(1)
+            loss = (1 - iou) + F.binary_cross_entropy_with_logits(z, iou, reduction="none")
+        return fg, gt_idx.long(), loss
+
+    def weights(self, x: KDInputs) -> tuple[Tensor, Tensor, Tensor]:
+        """(fg, weight per anchor (B, A), weight per GT in x.gt order (N,)) for the chosen mode."""
+        fg, gt_idx, loss = self.teacher_anchor_loss(x)
+        idx = x.gt[0]
+        bs, slots = fg.shape[0], gt_slots(idx, fg.shape[0])
+        if self.mode == "instance":
+            key = torch.arange(bs, device=fg.device)[:, None] * slots[1] + gt_idx  # (B, A) instance id
+            n = bs * slots[1]
+            tot = loss.new_zeros(n).index_add(0, key[fg], loss[fg])
+            cnt = loss.new_zeros(n).index_add(0, key[fg], torch.ones_like(loss[fg]))
+            d = tot / cnt.clamp(min=1)
+            d = d / d[cnt > 0].mean().clamp(min=1e-9) if (cnt > 0).any() else d
+            w_inst = torch.where(cnt > 0, torch.exp(-self.alpha * d), torch.ones_like(d))
+            return fg, w_inst[key], w_inst[idx.long() * slots[1] + slots[0]]
+        lvl = level_of_anchor(x.t_feats).expand_as(fg)
+        n = len(x.t_feats)
+        tot = loss.new_zeros(n).index_add(0, lvl[fg], loss[fg])
+        cnt = loss.new_zeros(n).index_add(0, lvl[fg], torch.ones_like(loss[fg]))
+        d = tot / cnt.clamp(min=1)
+        d = d / d[cnt > 0].mean().clamp(min=1e-9) if (cnt > 0).any() else d
+        w_lvl = torch.where(cnt > 0, torch.exp(-self.alpha * d), torch.ones_like(d))
+        return fg, w_lvl[lvl], w_lvl
+
+    def forward(self, x: KDInputs) -> dict[str, Tensor]:
+        """Instance-weighted feature imitation in boxes and logit KD at the instances' anchors."""
+        fg, w_anchor, w = self.weights(x)
+        idx, _, boxes = x.gt
+        out = {}
+        if self.w["feat"] > 0:
+            num, den = x.s_feats[0].new_zeros(()), 0.0
+            for i, (a, s, t, stride) in enumerate(zip(self.adapt, x.s_feats, x.t_feats, x.strides)):
+                b, _, h, wd = t.shape
+                vals = w if self.mode == "instance" else w[i].expand(len(boxes))
+                m = box_value_map(boxes, idx, vals, b, h, wd, stride)
+                num = num + (m * (t.float() - a(s.float())).pow(2).mean(1)).sum()
+                den = den + (m > 0).sum()
+            out["aid_feat"] = self.w["feat"] * num / max(float(den), 1.0)
+        if self.w["logit"] > 0:
+            tau = self.temperature
+            kl = binary_kl(x.s_head["scores"].float() / tau, x.t_head["scores"].float() / tau).sum(1) * tau**2
+            out["aid_logit"] = self.w["logit"] * (kl * w_anchor * fg).sum() / fg.sum().clamp(min=1)
+        return out

@@ -1,0 +1,62 @@
+"""Rank mimicking (Li et al., AAAI 2022, arXiv 2112.04840)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from yolo_kd.errors import KDError
+from yolo_kd.losses import register
+from yolo_kd.losses._utils import gt_table, segment_log_softmax
+from yolo_kd.losses.base import DistillLoss, KDInputs
+
+
+@register("rm")
+class RankMimic(DistillLoss):
+    """Rank mimicking (RM, Li et al., AAAI 2022, arXiv 2112.04840).
+
+    Paper: *Knowledge Distillation for Object Detection via Rank Mimicking and Prediction-guided Feature Imitation*.
+    For each ground-truth instance j, its positive anchors A_j (Ultralytics' task-aligned assignment, student side
+    by default) are ranked by the GT-class score s_a = sigmoid(z_a,c_j); ``P_j = softmax_{a in A_j}(s_a / T)`` for
+    teacher and student, ``L = weight * mean_j KL(P^T_j || P^S_j)``. Scores are *not* sorted before the softmax
+    (a public re-implementation does, which breaks the anchor correspondence). An instance with a single positive
+    anchor contributes 0. T = 1. Default weight 24 = the paper's 4 x 6, the ratio of Ultralytics' starting per-image
+    detection loss (~12 with gains box 7.5 / cls 0.5 / dfl 1.5) to mmdet RetinaNet's (~2); at weight 4 the term was
+    0.07 against a detection loss of 12 on our demo batch.
+    """
+
+    names = ("rm",)
+    uses_head = True
+
+    def __init__(
+        self,
+        s_channels: list[int],
+        t_channels: list[int],
+        *,
+        weight: float = 24.0,
+        temperature: float = 1.0,
+        assigner: str = "student",
+    ) -> None:
+        """Store options."""
+        super().__init__(s_channels, t_channels)
+        if assigner not in {"student", "teacher"}:
+            raise KDError(f"rm_assigner must be student or teacher, got {assigner}")
+        self.weight, self.temperature, self.assigner = weight, temperature, assigner
+
+    def forward(self, x: KDInputs) -> dict[str, Tensor]:
+        """Mean per-instance KL of the anchors' score distributions."""
+        fg, gt_idx = x.assign(self.assigner)[:2]
+        s_all = x.s_head["scores"]
+        if not fg.any():
+            return {"rm": s_all.sum() * 0.0}
+        idx, cls, _ = x.gt
+        table = gt_table(idx, cls, fg.shape[0])  # (B, max_n) class of each GT slot
+        b, a = fg.nonzero(as_tuple=True)
+        j = gt_idx[b, a].long()
+        c = table[b, j]
+        s = s_all.float()[b, c, a].sigmoid() / self.temperature
+        t = x.t_head["scores"].float()[b, c, a].sigmoid() / self.temperature
+        seg, inverse = torch.unique(b * table.shape[1] + j, return_inverse=True)
+        ls, lt = segment_log_softmax(s, inverse, len(seg)), segment_log_softmax(t, inverse, len(seg))
+        kl = s.new_zeros(len(seg)).index_add(0, inverse, lt.exp() * (lt - ls))
+        return {"rm": self.weight * kl.mean()}
