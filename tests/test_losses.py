@@ -199,3 +199,26 @@ def test_adapter_kinds():
     assert build_loss("gkd", {"gkd": {"adapter": "mlp"}}, [16], [64]).adapt[0][0].in_channels == 16
     with pytest.raises(KDError, match="adapter='linear' is not one of conv, mlp"):
         build_loss("mimic", {"mimic": {"adapter": "linear"}}, [16], [64])
+
+
+def test_nonfinite_term_is_skipped_and_reported(caplog):
+    """A NaN KD term is zeroed for the batch, named in a warning, and the total loss stays finite."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+    from ultralytics.utils import LOGGER
+
+    from yolo_kd.bench.cost import batch_of
+    from yolo_kd.model import KDModel
+
+    s, t = DetectionModel("yolov8n.yaml", nc=3, verbose=False), DetectionModel("yolov8n.yaml", nc=3, verbose=False)
+    s.args = t.args = get_cfg(overrides={"imgsz": 64})
+    model = KDModel(t, s, method="mimic+kd").train()
+    model.kd_loss.parts["kd"].temperature = float("nan")
+    propagate, LOGGER.propagate = LOGGER.propagate, True
+    try:
+        with caplog.at_level("WARNING"):
+            loss, items = model.loss(batch_of(2, 64, 3, "cpu"))
+    finally:
+        LOGGER.propagate = propagate
+    assert torch.isfinite(loss).all() and items["kd"] == 0 and items["mimic"] > 0
+    assert "non-finite distillation term(s) kd (method mimic+kd)" in caplog.text and model.nonfinite_steps == 1

@@ -79,6 +79,25 @@ class KDModel(DistillationModel):
             preds = head.forward_head(feats, **head.one2many)
             return self._t_criterion.get_assigned_targets_and_loss(preds, batch)[1].sum()
 
+    def finite(self, terms: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Replace non-finite KD terms by 0 for this batch and warn, naming the term (the detection loss is kept).
+
+        Ultralytics' own NaN recovery then only ever sees a finite KD contribution; a term that keeps failing is
+        reported on every batch, never silently folded into the model.
+        """
+        bad = [k for k, v in terms.items() if not torch.isfinite(v).all()]
+        if bad:
+            from ultralytics.utils import LOGGER
+
+            self.nonfinite_steps = getattr(self, "nonfinite_steps", 0) + 1
+            LOGGER.warning(
+                f"yolo-kd: non-finite distillation term(s) {', '.join(bad)} (method {self.kd_method}); "
+                f"skipped for this batch ({self.nonfinite_steps} batch(es) so far). Check the teacher and the "
+                "method's weights/temperature."
+            )
+            terms = {k: (torch.zeros_like(v) if k in bad else v) for k, v in terms.items()}
+        return terms
+
     def _assigner(self, s_head: dict, t_head: dict, batch: dict):
         """Return a per-batch cached task-aligned assignment for either side (student criterion, no grad)."""
         cache: dict[str, tuple] = {}
@@ -128,7 +147,7 @@ class KDModel(DistillationModel):
             teacher_task_loss=self.teacher_task_loss,
             assign=self._assigner(s_head, t_head, batch),
         )
-        terms = {k: v * self.kd_scale for k, v in self.kd_loss(x).items()}
+        terms = self.finite({k: v * self.kd_scale for k, v in self.kd_loss(x).items()})
         total = sum(terms.values()) * batch["img"].shape[0]
         self._teacher_feats.clear()
         self._student_feats.clear()
