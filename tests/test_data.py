@@ -83,3 +83,67 @@ def test_synthetic_scenes_are_deterministic_and_valid(tmp_path):
         w, h = Image.open(a / "image_2" / f"{p.stem}.png").size
         for name, x1, y1, x2, y2 in parse_label(p):
             assert name in {"Car", "Pedestrian", "Cyclist", "DontCare"} and 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
+
+
+def make_coco(root, crowd: bool = True) -> None:
+    """A tiny COCO 2017 layout: 3 val images (one with only a non-traffic object), crowd and clipped boxes."""
+    import json
+
+    from PIL import Image
+
+    (root / "annotations").mkdir(parents=True)
+    (root / "val2017").mkdir()
+    ids = {"person": 1, "bicycle": 2, "car": 3, "motorcycle": 4, "bus": 6, "train": 7, "truck": 8, "traffic light": 10,
+           "fire hydrant": 11, "stop sign": 13, "parking meter": 14, "cat": 17, "dog": 18, "pizza": 59}  # fmt: skip
+    cats = [{"id": i, "name": n} for n, i in ids.items()]
+    imgs = [{"id": i, "file_name": f"{i:012d}.jpg", "width": 100, "height": 50} for i in (1, 2, 3)]
+    for im in imgs:
+        Image.new("RGB", (100, 50)).save(root / "val2017" / im["file_name"])
+    anns = [
+        {"image_id": 1, "category_id": 3, "bbox": [10, 10, 20, 10], "iscrowd": 0},
+        {"image_id": 1, "category_id": 1, "bbox": [90, 40, 20, 20], "iscrowd": 0},  # clipped to 90..100, 40..50
+        {"image_id": 1, "category_id": 1, "bbox": [0, 0, 50, 50], "iscrowd": int(crowd)},
+        {"image_id": 2, "category_id": 59, "bbox": [5, 5, 10, 10], "iscrowd": 0},  # pizza only: no kept object
+        {"image_id": 3, "category_id": 18, "bbox": [40, 20, 10, 10], "iscrowd": 0},
+    ]
+    (root / "annotations" / "instances_val2017.json").write_text(
+        json.dumps({"images": imgs, "annotations": anns, "categories": cats})
+    )
+
+
+def test_coco_traffic_conversion(tmp_path):
+    """Class ids remapped to the 13 traffic classes, crowd skipped, boxes clipped, empty images dropped or kept."""
+    from yolo_kd.data.coco_traffic import TRAFFIC_CLASSES, convert_coco_traffic
+
+    make_coco(tmp_path / "coco")
+    data = yaml.safe_load(convert_coco_traffic(tmp_path / "coco", tmp_path / "out").read_text())
+    assert data["names"][2] == "car" and len(data["names"]) == 13 and data["val"] == "images/val"
+    labels = tmp_path / "out" / "labels" / "val"
+    assert sorted(p.name for p in labels.iterdir()) == ["000000000001.txt", "000000000003.txt"]
+    rows = [ln.split() for ln in (labels / "000000000001.txt").read_text().splitlines()]
+    assert [r[0] for r in rows] == ["2", "0"]  # car -> 2, person -> 0; the crowd person is skipped
+    assert [float(v) for v in rows[1][1:]] == pytest.approx([0.95, 0.9, 0.1, 0.2])
+    assert (labels / "000000000003.txt").read_text().split()[0] == str(TRAFFIC_CLASSES.index("dog"))
+    convert_coco_traffic(tmp_path / "coco", tmp_path / "all", keep_empty=True, link=True, classes=["dog"])
+    kept = tmp_path / "all" / "labels" / "val"
+    assert len(list(kept.iterdir())) == 3 and (kept / "000000000002.txt").read_text() == ""
+    assert (tmp_path / "all" / "images" / "val" / "000000000001.jpg").is_symlink()
+
+
+def test_coco_traffic_bad_input(tmp_path):
+    """Missing annotations, a json without 'annotations', an unknown class: one-line errors."""
+    import json
+
+    from yolo_kd.cli import main
+    from yolo_kd.data.coco_traffic import convert_coco_traffic
+
+    with pytest.raises(KDError, match="no annotations/instances_train2017.json"):
+        convert_coco_traffic(tmp_path, tmp_path / "o")
+    make_coco(tmp_path / "coco")
+    with pytest.raises(KDError, match=r"classes \['lorry'\] are not COCO categories"):
+        convert_coco_traffic(tmp_path / "coco", tmp_path / "o", classes=["car", "lorry"])
+    f = tmp_path / "coco" / "annotations" / "instances_val2017.json"
+    f.write_text(json.dumps({"images": [], "categories": []}))
+    with pytest.raises(KDError, match="lacks the 'annotations' key"):
+        convert_coco_traffic(tmp_path / "coco", tmp_path / "o")
+    assert main(["convert", "coco-traffic", f"src={tmp_path}", f"dst={tmp_path / 'o'}"]) == 2

@@ -15,6 +15,7 @@ Usage: yolo-kd COMMAND [key=value ...]
            kd_decay=constant|linear|cosine, kd_final=0.1, kd_close_mosaic=False, plugins=my_module
   methods  list the distillation methods and their hyper-parameters
   convert  kitti src=KITTI_ROOT dst=OUT [classes=all] [map={Van: Car}] [val_fraction=0.2] [seed=0]
+  convert  coco-traffic src=COCO_ROOT dst=OUT [classes=person,car,...] [keep_empty=False] [link=False]
   benchmark kd [preset=cpu-small|gpu] [data=D.yaml teacher=T.pt methods=none,builtin,gkd+bmfi seeds=0,1 ...]
            every method trained with identical settings, stock-validated; table.md, runs.csv, plots
   benchmark cost [teacher=yolov8s.yaml student=yolov8n.yaml imgsz=320 batch=8 methods=... out=FILE.md]
@@ -65,12 +66,20 @@ def cmd_methods(kv: dict[str, Any]) -> None:
 
 
 def cmd_convert(args: list[str]) -> None:
-    """Dataset converters: ``convert kitti src=... dst=...``."""
-    if not args or args[0] != "kitti":
-        raise KDError("usage: yolo-kd convert kitti src=KITTI_ROOT dst=OUT_DIR (COCO-Traffic comes later)")
+    """Dataset converters: ``convert kitti|coco-traffic src=... dst=...``."""
+    if not args or args[0] not in {"kitti", "coco-traffic"}:
+        raise KDError("usage: yolo-kd convert kitti|coco-traffic src=ROOT dst=OUT_DIR [options]; see `yolo-kd help`")
     kv = parse_kv(args[1:])
     if "src" not in kv or "dst" not in kv:
-        raise KDError("convert kitti needs src=KITTI_ROOT and dst=OUT_DIR")
+        raise KDError(f"convert {args[0]} needs src=ROOT and dst=OUT_DIR")
+    if args[0] == "coco-traffic":
+        from yolo_kd.data.coco_traffic import convert_coco_traffic
+
+        extra = {k: kv[k] for k in ("classes", "keep_empty", "link") if k in kv}
+        if isinstance(extra.get("classes"), str):
+            extra["classes"] = [c.strip() for c in extra["classes"].split(",")]
+        print(convert_coco_traffic(kv["src"], kv["dst"], **extra))
+        return
     from yolo_kd.data.kitti import convert_kitti
 
     extra = {k: kv[k] for k in ("classes", "val_fraction", "seed") if k in kv}
