@@ -50,10 +50,7 @@ class KDModel(DistillationModel):
         self._student_feats.clear()
         self.kd_method, self.kd_args = method, dict(kd_args or {})
         self.kd_loss = build_loss(method, self.kd_args, s_ch, t_ch).to(next(student_model.parameters()).device)
-        if self.kd_loss.uses_head and s_det.nc != t_det.nc:
-            raise KDError(
-                f"method '{method}' distills head outputs but teacher has nc={t_det.nc}, student nc={s_det.nc}"
-            )
+        self.class_map = self._class_map(s_det.nc, t_det.nc)
         if self.kd_loss.reg_max_required and (s_det.reg_max <= 1 or s_det.reg_max != t_det.reg_max):
             raise KDError(
                 f"method '{method}' needs DFL heads with equal reg_max > 1 (teacher {t_det.reg_max}, student "
@@ -62,6 +59,54 @@ class KDModel(DistillationModel):
         self.strides = s_det.stride.tolist()
         self.progress, self.kd_scale = 0.0, 1.0
         self._t_criterion = None
+
+    def _class_map(self, nc_s: int, nc_t: int) -> Tensor | None:
+        """Student -> teacher class indices by name when the heads differ (None when they are the same)."""
+        from yolo_kd.classmap import class_map, describe_map
+
+        s_names, t_names = getattr(self.student_model, "names", None), getattr(self.teacher_model, "names", None)
+        same = nc_s == nc_t and (not s_names or not t_names or list(s_names.values()) == list(t_names.values()))
+        if same:
+            return None
+        if not s_names or not t_names or len(s_names) != nc_s:
+            if not self.kd_loss.uses_head:
+                return None
+            raise KDError(
+                f"method '{self.kd_method}' distills head outputs but teacher has nc={nc_t}, student nc={nc_s}"
+            )
+        from ultralytics.utils import LOGGER
+
+        try:
+            mapping = class_map(t_names, s_names)
+        except KDError:
+            if nc_s != nc_t:
+                raise
+            LOGGER.warning("yolo-kd: teacher class names differ from the data's; distilling classes by index")
+            return None
+
+        LOGGER.info(f"yolo-kd: {describe_map(mapping, s_names)}")
+        return torch.tensor(mapping, device=next(self.student_model.parameters()).device)
+
+    def teacher_scores(self, t_scores: Tensor, s_scores: Tensor) -> Tensor:
+        """Teacher class logits in the student's class order.
+
+        Classes the teacher lacks get the student's own (detached) logits, so KL-type terms on them are zero.
+        """
+        if self.class_map is None:
+            return t_scores
+        m = self.class_map.to(t_scores.device)
+        out = t_scores[:, m.clamp(min=0)]
+        return torch.where((m >= 0).view(1, -1, 1), out, s_scores.detach().to(out.dtype))
+
+    def teacher_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The batch's labels in teacher class ids (labels of classes the teacher lacks dropped)."""
+        if self.class_map is None or batch.get("teacher_classes"):
+            return batch
+        m = self.class_map.to(batch["cls"].device)
+        t_cls = m[batch["cls"].view(-1).long()]
+        keep = t_cls >= 0
+        return {**batch, "cls": t_cls[keep].view(-1, 1).float(), "batch_idx": batch["batch_idx"][keep],
+                "bboxes": batch["bboxes"][keep]}  # fmt: skip
 
     def __getstate__(self):
         """Drop the teacher criterion (rebuilt on demand) on top of the parent's feature clearing."""
@@ -77,7 +122,7 @@ class KDModel(DistillationModel):
             self._t_criterion.hyp = self.student_model.args  # box/cls/dfl gains of this run
         with torch.autocast(feats[0].device.type, enabled=False):
             preds = head.forward_head(feats, **head.one2many)
-            return self._t_criterion.get_assigned_targets_and_loss(preds, batch)[1].sum()
+            return self._t_criterion.get_assigned_targets_and_loss(preds, self.teacher_batch(batch))[1].sum()
 
     def finite(self, terms: dict[str, Tensor]) -> dict[str, Tensor]:
         """Replace non-finite KD terms by 0 for this batch and warn, naming the term (the detection loss is kept).
@@ -134,6 +179,7 @@ class KDModel(DistillationModel):
         t_out = self._teacher_feats[n]
         s_head = self.decouple_outputs(self._student_feats[n], branch="one2many")
         t_head = dict(self.decouple_outputs(t_out, branch="one2many"))
+        t_head["scores"] = self.teacher_scores(t_head["scores"], s_head["scores"])
         t_head["pred"] = t_out[0] if isinstance(t_out, tuple) else None
         x = KDInputs(
             s_feats=[self._student_feats[i] for i in range(n)],

@@ -72,12 +72,14 @@ class KDTrainer(DetectionTrainer):
         data = super().get_dataset()
         info = getattr(self, "teacher_info", None)
         if info and info["nc"] != data["nc"] and _uses_head(self.kd_method):
-            if _fresh(self.save_dir):
-                shutil.rmtree(self.save_dir, ignore_errors=True)
-            raise KDError(
-                f"teacher has {info['nc']} classes but the dataset has {data['nc']}; fine-tune the teacher on this "
-                "data first (yolo train model=teacher.pt data=...), or use a feature-only method (mimic, gkd, bmfi)"
-            )
+            from yolo_kd.classmap import class_map
+
+            try:  # a teacher with other classes is fine when names match: logits are mapped by name
+                class_map(info["names"], data["names"])
+            except KDError as e:
+                if _fresh(self.save_dir):
+                    shutil.rmtree(self.save_dir, ignore_errors=True)
+                raise KDError(f"teacher has {info['nc']} classes but the dataset has {data['nc']} and {e}") from None
         return data
 
     def set_model_attributes(self) -> None:

@@ -47,7 +47,8 @@ def pseudo_targets(pred: Tensor, shape: tuple[int, int], conf: float, max_det: i
     boxes = torch.cat([d[:, :4] for d in dets]) / scale
     xywh = torch.cat([(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], 1)
     idx = torch.cat([torch.full((len(d),), i, device=pred.device) for i, d in enumerate(dets)]).float()
-    return {"batch_idx": idx, "cls": torch.cat([d[:, 5:6] for d in dets]), "bboxes": xywh}
+    cls = torch.cat([d[:, 5:6] for d in dets])
+    return {"batch_idx": idx, "cls": cls, "bboxes": xywh, "teacher_classes": True}  # already teacher class ids
 
 
 @register("gkd")

@@ -1,0 +1,76 @@
+"""Teachers with other classes: logits and labels mapped by class name."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from yolo_kd.classmap import class_map, describe_map
+from yolo_kd.errors import KDError
+
+
+def test_class_map_by_name():
+    """Case/separator-insensitive names; classes the teacher lacks map to -1; no match at all is an error."""
+    teacher = {0: "person", 1: "bicycle", 2: "car", 3: "traffic light"}
+    assert class_map(teacher, ["Car", "Traffic_Light", "tram"]) == [2, 3, -1]
+    assert "2/3" in describe_map([2, 3, -1], ["Car", "Traffic_Light", "tram"]) and "['tram']" in describe_map(
+        [2, 3, -1], ["Car", "Traffic_Light", "tram"]
+    )
+    with pytest.raises(KDError, match="no student class name matches"):
+        class_map(teacher, {0: "Pedestrian"})
+
+
+def models(t_names: list[str], s_names: list[str], method: str):
+    """KDModel of random yolov8n teacher/student with the given class names."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.model import KDModel
+
+    t = DetectionModel("yolov8n.yaml", nc=len(t_names), verbose=False)
+    s = DetectionModel("yolov8n.yaml", nc=len(s_names), verbose=False)
+    t.names, s.names = dict(enumerate(t_names)), dict(enumerate(s_names))
+    s.args = t.args = get_cfg(overrides={"imgsz": 64})
+    return KDModel(t, s, method=method).train()
+
+
+def test_teacher_scores_and_labels_are_mapped():
+    """Student class k reads teacher class map[k]; unmatched classes copy the student's logits (zero KD gradient);
+    the teacher's own loss sees labels in teacher ids, unmatched ones dropped."""
+    m = models(["dog", "car", "person", "bus", "cat"], ["person", "car", "tram"], "kd")
+    assert m.class_map.tolist() == [2, 1, -1]
+    t = torch.arange(5.0).view(1, 5, 1).expand(2, 5, 4)
+    s = torch.full((2, 3, 4), 7.0, requires_grad=True)
+    mapped = m.teacher_scores(t, s)
+    assert mapped[0, :, 0].tolist() == [2.0, 1.0, 7.0] and not mapped.requires_grad
+    from yolo_kd.losses.kd import binary_kl
+
+    binary_kl(s, mapped).sum().backward()
+    assert s.grad[:, 2].abs().max() < 1e-6 and s.grad[:, :2].abs().min() > 1e-3
+    batch = {"cls": torch.tensor([[0.0], [2.0], [1.0]]), "batch_idx": torch.tensor([0.0, 0.0, 1.0]),
+             "bboxes": torch.rand(3, 4)}  # fmt: skip
+    tb = m.teacher_batch(batch)
+    assert tb["cls"].view(-1).tolist() == [2.0, 1.0] and tb["batch_idx"].tolist() == [0.0, 1.0]
+
+
+def test_same_classes_need_no_map_and_unrelated_names_fall_back_to_index():
+    """Equal names -> no map; equal counts but unrelated names -> index order (with a warning)."""
+    assert models(["a", "b"], ["a", "b"], "kd").class_map is None
+    assert models(["x", "y"], ["a", "b"], "kd").class_map is None
+    with pytest.raises(KDError, match="no student class name matches"):
+        models(["x", "y", "z"], ["a", "b"], "kd")
+
+
+def test_coco_style_teacher_trains_a_subset_student(train_args, tmp_path):
+    """A 5-class teacher whose names include the data's 3 trains kd+gkd through KDTrainer (COCO -> COCO-Traffic)."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.trainer import KDTrainer
+
+    t = DetectionModel("yolov8s.yaml", nc=5, verbose=False)
+    t.names = {0: "truck", 1: "cyclist", 2: "car", 3: "pedestrian", 4: "dog"}
+    torch.save({"model": t.half(), "train_args": {}}, tmp_path / "t5.pt")
+    trainer = KDTrainer(overrides={**train_args, "teacher": str(tmp_path / "t5.pt"), "method": "kd+gkd"})
+    trainer.train()
+    assert trainer.model.class_map.tolist() == [2, 3, 1]  # Car, Pedestrian, Cyclist by name
+    assert {"kd", "gkd"} <= set(trainer.loss_names)
