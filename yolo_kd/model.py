@@ -58,7 +58,7 @@ class KDModel(DistillationModel):
             )
         self.strides = s_det.stride.tolist()
         self.progress, self.kd_scale = 0.0, 1.0
-        self._t_criterion = None
+        self._t_criterion = self._t_assign = None
 
     def _class_map(self, nc_s: int, nc_t: int) -> Tensor | None:
         """Student -> teacher class indices by name when the heads differ (None when they are the same)."""
@@ -111,7 +111,7 @@ class KDModel(DistillationModel):
     def __getstate__(self):
         """Drop the teacher criterion (rebuilt on demand) on top of the parent's feature clearing."""
         state = super().__getstate__()
-        state["_t_criterion"] = None
+        state["_t_criterion"] = state["_t_assign"] = None
         return state
 
     def teacher_task_loss(self, feats: list[Tensor], batch: dict[str, Any]) -> Tensor:
@@ -143,6 +143,23 @@ class KDModel(DistillationModel):
             terms = {k: (torch.zeros_like(v) if k in bad else v) for k, v in terms.items()}
         return terms
 
+    def _assign_criterion(self, side: str) -> v8DetectionLoss:
+        """Criterion whose task-aligned assigner serves one side.
+
+        The student's own criterion (its one-to-many branch for end-to-end heads), or one built on the teacher's
+        head (its reg_max and strides) that scores the student's classes (teacher logits are mapped to them).
+        """
+        if side == "student":
+            c = self.student_model.criterion
+            return getattr(c, "one2many", c)
+        if self._t_assign is None:
+            c = v8DetectionLoss(self.teacher_model)
+            c.hyp = self.student_model.args
+            c.nc = c.assigner.num_classes = self.student_model.model[-1].nc  # teacher scores are in student classes
+            c.no = c.nc + c.reg_max * 4
+            self._t_assign = c
+        return self._t_assign
+
     def _assigner(self, s_head: dict, t_head: dict, batch: dict):
         """Return a per-batch cached task-aligned assignment for either side (student criterion, no grad)."""
         cache: dict[str, tuple] = {}
@@ -152,7 +169,7 @@ class KDModel(DistillationModel):
                 head = s_head if side == "student" else t_head
                 with torch.no_grad():
                     preds = {k: head[k].detach().float() for k in ("boxes", "scores")} | {"feats": head["feats"]}
-                    cache[side] = self.student_model.criterion.get_assigned_targets_and_loss(preds, batch)[0]
+                    cache[side] = self._assign_criterion(side).get_assigned_targets_and_loss(preds, batch)[0]
             return cache[side]
 
         return assign

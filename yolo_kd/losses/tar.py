@@ -26,7 +26,8 @@ class TAR(DistillLoss):
     - cls: binary KL (T = 2) of all class scores at shared anchors where the teacher's GT-class probability is
       higher than the student's, mean over shared anchors;
     - box: at shared anchors where IoU(teacher box, GT) > IoU(student box, GT), KL of the DFL side distributions
-      (T = 10, weight 0.25 as the LD code) or, for reg_max = 1 heads, L1 between decoded boxes in stride units;
+      (T = 10, weight 0.25 as the LD code) or, when either head has reg_max = 1 (YOLO26) or they differ, L1
+      between decoded boxes in stride units;
     - feature: 1x1-adapted imitation on the cells of GT boxes whose mean anchor IoU is higher for the teacher,
       per-cell mean;
     - decay: every term x ``1 - (1 - final) * progress`` (linear, to ``final`` = 0 by default), independent of
@@ -81,7 +82,7 @@ class TAR(DistillLoss):
             better = (fg & (iou_t > iou_s)).float()
             s_b, t_b = x.s_head["boxes"].float(), x.t_head["boxes"].float()
             b, ch, a = s_b.shape
-            if ch > 4:
+            if ch > 4 and t_b.shape[1] == ch:  # equal DFL heads: LD on the side distributions
                 r = ch // 4
                 ls = F.log_softmax(s_b.view(b, 4, r, a) / 10, 2)
                 lt = F.log_softmax(t_b.view(b, 4, r, a) / 10, 2)
