@@ -66,3 +66,16 @@ def test_user_plugin_method(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     _, kd = split_overrides({"plugins": "my_at", "method": "myat", "myat_weight": 2})
     assert kd["kd_args"] == {"myat": {"weight": 2}}
+
+
+def test_train_teacher_runs_plain_ultralytics(tiny_data, tmp_path, capsys):
+    """`yolo-kd train-teacher` fine-tunes with Ultralytics and prints the next command; missing args are an error."""
+    from yolo_kd.cli import main
+
+    args = ["train-teacher", "model=yolov8n.yaml", f"data={tiny_data}", "epochs=1", "imgsz=64", "batch=4",
+            "workers=0", "device=cpu", "plots=False", f"project={tmp_path}"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "teacher ready:" in out and "next: yolo-kd train teacher=" in out
+    assert (tmp_path / "teacher" / "weights" / "best.pt").exists()
+    assert main(["train-teacher", "model=yolov8n.yaml"]) == 2

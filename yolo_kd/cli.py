@@ -13,6 +13,7 @@ Usage: yolo-kd COMMAND [key=value ...]
   train    teacher=T.pt student=yolov8n.yaml data=D.yaml [method=gkd+bmfi] [any Ultralytics train arg]
            KD args: method=a+b, kd_args={...} or <method>_<param>=v (e.g. gkd_weight=2),
            kd_decay=constant|linear|cosine, kd_final=0.1, kd_close_mosaic=False, plugins=my_module
+  train-teacher model=yolov8l.pt data=D.yaml [epochs=100 imgsz=640 ...]: fine-tune the teacher (plain Ultralytics)
   methods  list the distillation methods and their hyper-parameters
   convert  kitti src=KITTI_ROOT dst=OUT [classes=all] [map={Van: Car}] [val_fraction=0.2] [seed=0]
   convert  coco-traffic src=COCO_ROOT dst=OUT [classes=person,car,...] [keep_empty=False] [link=False]
@@ -123,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if cmd == "train":
             cmd_train(parse_kv(rest))
+        elif cmd == "train-teacher":
+            from yolo_kd.teacher_train import train_teacher
+
+            train_teacher(**parse_kv(rest))
         elif cmd == "methods":
             cmd_methods(parse_kv(rest))
         elif cmd == "convert":
@@ -149,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             run_demo(**parse_kv(rest))
         else:
             raise KDError(
-                f"unknown command '{cmd}'; use one of train, methods, convert, benchmark, export, predict, demo, help"
+                f"unknown command '{cmd}'; use one of train, train-teacher, methods, convert, benchmark, export, "
+                "predict, demo, help"
             )
     except ModuleNotFoundError as e:
         if e.name and e.name.split(".")[0] in {"torch", "torchvision", "ultralytics", "onnx", "onnxruntime", "nncf"}:
