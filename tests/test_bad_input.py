@@ -50,3 +50,43 @@ def test_class_count_mismatch_and_level_mismatch(train_args, tmp_path, make_ckpt
     KDTrainer(overrides={**train_args, "teacher": str(t80), "method": "mimic", "project": str(project)})  # allowed
     with pytest.raises(KDError, match="detection levels"):
         KDTrainer(overrides={**train_args, "student": "yolov8n-p2.yaml", "project": str(project)})
+
+
+def test_bad_input_sweep(train_args, tmp_path, capsys):
+    """More bad inputs across commands: each exits 2 with one 'yolo-kd: error:' line naming the problem."""
+    from ultralytics.nn.tasks import SegmentationModel
+
+    t = train_args["teacher"]
+    (tmp_path / "trunc.pt").write_bytes(open(t, "rb").read()[:2000])
+    torch.save({"model": SegmentationModel("yolov8n-seg.yaml", nc=3, verbose=False).half()}, tmp_path / "seg.pt")
+    torch.save({"model": torch.nn.Linear(2, 2)}, tmp_path / "lin.pt")
+    kitti = tmp_path / "kitti" / "training"
+    (kitti / "image_2").mkdir(parents=True)
+    (kitti / "label_2").mkdir()
+    (kitti / "label_2" / "000000.txt").write_text("Car 0 0 0 1 2 3\n")
+    (kitti / "image_2" / "000000.png").write_bytes(b"")
+    (tmp_path / "bad.jpg").write_text("nope")
+    data = train_args["data"]
+    cases = [
+        (["train", "teacher=" + str(tmp_path / "trunc.pt"), f"data={data}"], "not a readable Ultralytics checkpoint"),
+        (["train", "teacher=" + str(tmp_path / "seg.pt"), f"data={data}"], "not a detection model"),
+        (["train", f"teacher={t}", "method=gkd", "gkd_source=side"], "source must be teacher|student"),
+        (["train", f"teacher={t}", "method=kd", "kd_temperature=0"], "must be > 0"),
+        (["train", f"teacher={t}", "kd_decay=exp"], "kd_decay='exp' is not one of"),
+        (["train", f"teacher={t}", "method=gkd", "gkd_weigth=1"], "Did you mean 'gkd_weight'"),
+        (["train", f"teacher={t}", "kd_args=[1, 2]"], "kd_args must be a dict"),
+        (["convert", "kitti", f"src={tmp_path / 'kitti'}", f"dst={tmp_path / 'out'}"], "expected 15"),
+        (["convert", "pascal", "src=a", "dst=b"], "usage: yolo-kd convert"),
+        (["export", "model=" + str(tmp_path / "lin.pt")], "holds no detection model"),
+        (["export", "model=" + str(tmp_path / "missing.pt")], "not found"),
+        (["predict", f"model={tmp_path}", f"source={tmp_path / 'bad.jpg'}"], "no OpenVINO .xml model"),
+        (["benchmark", "kd", "preset=tpu"], "unknown benchmark preset 'tpu'"),
+        (["benchmark", "edge", "model=x.pt"], "needs model=student.pt and data="),
+        (["train", "epochs"], "not key=value"),
+        (["train", f"teacher={t}"], "no data given"),
+        (["train", f"teacher={t}", "method=mimic", "mimic_weight=heavy"], "must be a number"),
+    ]
+    for argv, msg in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("yolo-kd: error:") and msg in err[0], (argv, err)

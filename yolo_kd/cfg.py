@@ -109,7 +109,20 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
     for m, p in flat.items():
         merged.setdefault(m, {}).update(p)
     kd["kd_args"] = check_method_args(kd["method"], merged)
+    _try_build(kd["method"], kd["kd_args"])
     return ul, kd
+
+
+def _try_build(method: str, kd_args: dict[str, Any]) -> None:
+    """Build the method once on tiny channel counts so bad option values fail now, before any run directory."""
+    from yolo_kd.losses import build_loss
+
+    try:
+        build_loss(method, kd_args, [8, 8, 8], [8, 8, 8])
+    except (TypeError, ValueError) as e:
+        if isinstance(e, KDError):
+            raise
+        raise KDError(f"bad value in the arguments of method '{method}' ({kd_args}): {e}") from None
 
 
 def kd_scale(progress: float, decay: str, final: float) -> float:

@@ -49,6 +49,8 @@ class KDTrainer(DetectionTrainer):
                 raise KDError("no teacher given; pass teacher=path/to/teacher.pt (a trained detection checkpoint)")
             ul["model"] = resolve_weights(ul.get("model"), "student") or "yolov8n.yaml"
             self.teacher_info = check_teacher(resolve_weights(kd["teacher"], "teacher"), ul["model"])
+            if not ul.get("data"):
+                raise KDError("no data given; pass data=path/to/data.yaml (e.g. data=kitti.yaml after convert)")
         ul["data"] = resolve_data(ul.get("data"))
         teacher = kd.pop("teacher")
         if teacher:  # on resume an explicit teacher= may point at a moved file; otherwise the checkpoint's is used

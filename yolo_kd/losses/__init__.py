@@ -62,7 +62,12 @@ def check_method_args(method: str, kd_args: dict) -> dict[str, dict]:
                 hint = get_close_matches(p, known, n=1)
                 hint = f" Did you mean '{k}_{hint[0]}'?" if hint else ""
                 raise KDError(f"'{p}' is not a parameter of method '{k}'.{hint} Valid: {', '.join(known) or 'none'}")
-            if (p == "weight" or p.endswith("_weight") or p in {"alpha", "beta", "gamma", "lam"}) and float(v) < 0:
+            numeric = (
+                p == "weight" or p.endswith("_weight") or p in {"alpha", "beta", "gamma", "lam", "temperature", "tau"}
+            )
+            if numeric and not isinstance(v, (int, float)):
+                raise KDError(f"{k}_{p}={v!r} must be a number")
+            if numeric and p not in {"temperature", "tau"} and float(v) < 0:
                 raise KDError(f"{k}_{p}={v} is negative; distillation weights must be >= 0")
             if p in {"temperature", "tau"} and float(v) <= 0:
                 raise KDError(f"{k}_{p}={v} must be > 0")
