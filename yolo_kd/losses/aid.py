@@ -70,21 +70,23 @@ class AID(DistillLoss):
         bs, slots = fg.shape[0], gt_slots(idx, fg.shape[0])
         if self.mode == "instance":
             key = torch.arange(bs, device=fg.device)[:, None] * slots[1] + gt_idx  # (B, A) instance id
-            n = bs * slots[1]
-            tot = loss.new_zeros(n).index_add(0, key[fg], loss[fg])
-            cnt = loss.new_zeros(n).index_add(0, key[fg], torch.ones_like(loss[fg]))
-            d = tot / cnt.clamp(min=1)
-            d = d / d[cnt > 0].mean().clamp(min=1e-9) if (cnt > 0).any() else d
-            w_inst = torch.where(cnt > 0, torch.exp(-self.alpha * d), torch.ones_like(d))
+            w_inst = self.group_weights(loss, key, fg, bs * slots[1])
             return fg, w_inst[key], w_inst[idx.long() * slots[1] + slots[0]]
         lvl = level_of_anchor(x.t_feats).expand_as(fg)
-        n = len(x.t_feats)
-        tot = loss.new_zeros(n).index_add(0, lvl[fg], loss[fg])
-        cnt = loss.new_zeros(n).index_add(0, lvl[fg], torch.ones_like(loss[fg]))
-        d = tot / cnt.clamp(min=1)
-        d = d / d[cnt > 0].mean().clamp(min=1e-9) if (cnt > 0).any() else d
-        w_lvl = torch.where(cnt > 0, torch.exp(-self.alpha * d), torch.ones_like(d))
+        w_lvl = self.group_weights(loss, lvl, fg, len(x.t_feats))
         return fg, w_lvl[lvl], w_lvl
+
+    def group_weights(self, loss: Tensor, key: Tensor, fg: Tensor, n: int) -> Tensor:
+        """``exp(-alpha * D_g / mean_g D_g)`` per group (instance or level).
+
+        D_g is the mean teacher loss of the group's positive anchors; groups without positives get weight 1.
+        """
+        tot = loss.new_zeros(n).index_add(0, key[fg], loss[fg])
+        cnt = loss.new_zeros(n).index_add(0, key[fg], torch.ones_like(loss[fg]))
+        d = tot / cnt.clamp(min=1)
+        if (cnt > 0).any():
+            d = d / d[cnt > 0].mean().clamp(min=1e-9)
+        return torch.where(cnt > 0, torch.exp(-self.alpha * d), torch.ones_like(d))
 
     def forward(self, x: KDInputs) -> dict[str, Tensor]:
         """Instance-weighted feature imitation in boxes and logit KD at the instances' anchors."""

@@ -81,18 +81,22 @@ class DistillLoss(nn.Module):
         return {k: torch.zeros((), device=device) for k in self.names}
 
 
-ADAPTERS = ("conv", "mlp")
+ADAPTERS = ("conv", "mlp", "align")
 
 
 def adapters(s_channels: list[int], t_channels: list[int], kind: str = "conv") -> nn.ModuleList:
     """One student->teacher adapter per level.
 
-    ``conv``: a 1x1 conv (FitNets regressor); ``mlp``: Ultralytics' conv1x1-ReLU-conv1x1 projector (distill_model=).
+    ``conv``: a 1x1 conv (FitNets regressor); ``mlp``: Ultralytics' conv1x1-ReLU-conv1x1 projector (distill_model=);
+    ``align``: identity where the widths are equal, else a 1x1 conv (what CWD/MGD/FGD/PKD's code does).
     """
     if kind not in ADAPTERS:
         raise KDError(f"adapter='{kind}' is not one of {', '.join(ADAPTERS)}")
-    if kind == "conv":
-        return nn.ModuleList(nn.Conv2d(s, t, 1) for s, t in zip(s_channels, t_channels))
+    if kind in {"conv", "align"}:
+        keep = kind == "align"
+        return nn.ModuleList(
+            nn.Identity() if keep and s == t else nn.Conv2d(s, t, 1) for s, t in zip(s_channels, t_channels)
+        )
     return nn.ModuleList(
         nn.Sequential(nn.Conv2d(s, t, 1), nn.ReLU(inplace=True), nn.Conv2d(t, t, 1))
         for s, t in zip(s_channels, t_channels)

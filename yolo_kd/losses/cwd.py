@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from yolo_kd.losses import register
-from yolo_kd.losses.base import DistillLoss, KDInputs
+from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
 
 
 def channel_kl(s: Tensor, t: Tensor, tau: float) -> Tensor:
@@ -42,9 +42,7 @@ class CWD(DistillLoss):
         """Build a 1x1 adapter per level where channels differ (identity otherwise)."""
         super().__init__(s_channels, t_channels)
         self.weight, self.tau = weight, tau
-        self.adapt = nn.ModuleList(
-            nn.Identity() if s == t else nn.Conv2d(s, t, 1) for s, t in zip(s_channels, t_channels)
-        )
+        self.adapt = adapters(s_channels, t_channels, "align")
         self.norm = norm
 
     def forward(self, x: KDInputs) -> dict[str, Tensor]:

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from yolo_kd.losses import register
 from yolo_kd.losses._utils import background_mask, fgd_box_mask, spatial_channel_attention
-from yolo_kd.losses.base import DistillLoss, KDInputs
+from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
 
 
 class GcBlock(nn.Module):
@@ -62,9 +62,7 @@ class FGD(DistillLoss):
         super().__init__(s_channels, t_channels)
         self.w = {"fg": alpha, "bg": beta, "att": gamma, "rela": lam}
         self.tau = tau
-        self.align = nn.ModuleList(
-            nn.Identity() if s == t else nn.Conv2d(s, t, 1) for s, t in zip(s_channels, t_channels)
-        )
+        self.align = adapters(s_channels, t_channels, "align")
         self.gc_s = nn.ModuleList(GcBlock(t) for t in t_channels)
         self.gc_t = nn.ModuleList(GcBlock(t) for t in t_channels)
         self.names = tuple(f"fgd_{k}" for k, v in self.w.items() if v > 0)

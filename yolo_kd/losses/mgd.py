@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from yolo_kd.losses import register
-from yolo_kd.losses.base import DistillLoss, KDInputs
+from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
 
 
 @register("mgd")
@@ -32,9 +32,7 @@ class MGD(DistillLoss):
 
             raise KDError(f"mgd_ratio={ratio} must be in [0, 1)")
         self.alpha, self.ratio = alpha, ratio
-        self.align = nn.ModuleList(
-            nn.Identity() if s == t else nn.Conv2d(s, t, 1) for s, t in zip(s_channels, t_channels)
-        )
+        self.align = adapters(s_channels, t_channels, "align")
         self.generator = nn.ModuleList(
             nn.Sequential(nn.Conv2d(t, t, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(t, t, 3, padding=1))
             for t in t_channels

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from yolo_kd.losses import register
-from yolo_kd.losses.base import DistillLoss, KDInputs
+from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
 
 
 def standardise(f: Tensor, eps: float = 1e-6) -> Tensor:
@@ -33,9 +33,7 @@ class PKD(DistillLoss):
         """Build a 1x1 adapter per level where channels differ (identity otherwise)."""
         super().__init__(s_channels, t_channels)
         self.weight = weight
-        self.adapt = nn.ModuleList(
-            nn.Identity() if s == t else nn.Conv2d(s, t, 1) for s, t in zip(s_channels, t_channels)
-        )
+        self.adapt = adapters(s_channels, t_channels, "align")
 
     def forward(self, x: KDInputs) -> dict[str, Tensor]:
         """Half MSE of standardised maps, summed over levels."""
