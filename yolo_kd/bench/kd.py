@@ -1,7 +1,8 @@
 """``yolo-kd benchmark kd``: every method trained with identical settings, validated by stock Ultralytics, tabled.
 
 Each (method, seed) runs in its own process (``yolo_kd.bench.worker``) and leaves ``bench.json`` in its run folder;
-a finished run is never rerun, so an interrupted benchmark continues where it stopped. ``none`` and
+a finished run is never rerun, so an interrupted benchmark continues where it stopped, and the table covers every
+finished run in the folder (methods or seeds added by a later call join it; other settings are refused). ``none`` and
 ``ultralytics`` (stock ``YOLO(student).train(distill_model=teacher)``) go through Ultralytics' own trainer.
 """
 
@@ -174,6 +175,11 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
             spec = {**base, "method": method, "seed": seed, "name": name, "train_args": train_args(s)}
             r = run_one(spec)
             runs.append(r) if r else failed.append(name)
+    done = {(r["method"], r["seed"]) for r in runs}
+    for f in sorted((out / "runs").glob("*/bench.json")):  # earlier invocations (same settings, see check_folder)
+        r = json.loads(f.read_text())
+        if (r["method"], r["seed"]) not in done:
+            runs.append(r)
     result = report.write(out, config, json.loads(tfile.read_text()), runs, failed)
     print(f"\n{result['table']}\n\nSaved {out / 'table.md'}, runs.csv, runs.json and plots in {out}")
     return result

@@ -94,11 +94,12 @@ def write(out: Path, config: dict, teacher: dict, runs: list[dict], failed: list
 
     rows = summarise(runs, teacher)
     tab = table(rows, teacher, failed)
-    keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "seeds", "close_mosaic", "device", "kd")
+    keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "close_mosaic", "device", "kd")
     header = [
         f"Benchmark preset `{config['preset']}`: " + ", ".join(f"{k}={config[k]}" for k in keys),
         f"Machine: {machine()}",
-        "mAP in points (x100) from stock Ultralytics val of each run's best.pt; mean ± sample std over seeds; "
+        "mAP in points (x100) from stock Ultralytics val of each run's best.pt; mean ± sample std over the seeds "
+        "counted in the 'seeds' column (seed i of every method shares data order and student init); "
         "gain paired by seed; gap closed = gain / (teacher - none).",
     ]
     md = "\n\n".join([*header, tab, "Per-class mAP50-95 (mean over seeds):", per_class_table(runs)]) if runs else tab
