@@ -26,9 +26,10 @@ def plot_curves(out: Path, runs: list[dict]) -> Path | None:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for m, ep in by.items():
+    for i, (m, ep) in enumerate(by.items()):  # tab20 + 3 line styles: distinct for up to 20 methods
         xs = sorted(ep)
-        ax.plot(xs, [100 * statistics.fmean(ep[x]) for x in xs], marker="o", ms=3, label=m)
+        style = {"color": plt.cm.tab20(i % 20), "linestyle": ("-", "--", ":")[i % 3], "marker": "o", "ms": 3}
+        ax.plot(xs, [100 * statistics.fmean(ep[x]) for x in xs], label=m, **style)
     ax.set(xlabel="epoch", ylabel="val mAP50-95 (x100)", title="Student mAP50-95 per epoch (mean over seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
