@@ -133,10 +133,10 @@ def export(
         raise KDError("int8=True needs data=D.yaml: NNCF calibrates on its training images")
     data = resolve_data(data)
     pt = student_checkpoint(model)
-    args = {"format": format, "imgsz": imgsz, "half": half, "int8": int8, "data": data, "fraction": fraction, **kw}
+    quantize = 8 if int8 else (16 if half and format == "openvino" else None)  # Ultralytics 8.4's int8/half key
+    args = {"format": format, "imgsz": imgsz, "quantize": quantize, "data": data, "fraction": fraction, **kw}
     if format == "onnx":
-        args.pop("half")  # FP32 ONNX; half ONNX export needs a GPU in Ultralytics
-        args.setdefault("simplify", True)
+        args.setdefault("simplify", True)  # FP32 ONNX; half ONNX export needs a GPU in Ultralytics
     out = YOLO(str(pt)).export(**{k: v for k, v in args.items() if v is not None}, device="cpu")
     precision = "INT8" if int8 else ("FP16" if half and format == "openvino" else "FP32")
     images = sample_images(data, parity_images)
