@@ -119,9 +119,9 @@ def _try_build(method: str, kd_args: dict[str, Any]) -> None:
 
     try:
         build_loss(method, kd_args, [8, 8, 8], [8, 8, 8])
+    except KDError:
+        raise
     except (TypeError, ValueError) as e:
-        if isinstance(e, KDError):
-            raise
         raise KDError(f"bad value in the arguments of method '{method}' ({kd_args}): {e}") from None
 
 

@@ -59,6 +59,7 @@ class KDModel(DistillationModel):
         self.strides = s_det.stride.tolist()
         self.progress, self.kd_scale = 0.0, 1.0
         self._t_criterion = self._t_assign = None
+        self.nonfinite_steps = 0  # batches whose KD terms were skipped as non-finite
 
     def _class_map(self, nc_s: int, nc_t: int) -> Tensor | None:
         """Student -> teacher class indices by name when the heads differ (None when they are the same)."""
@@ -134,7 +135,7 @@ class KDModel(DistillationModel):
         if bad:
             from ultralytics.utils import LOGGER
 
-            self.nonfinite_steps = getattr(self, "nonfinite_steps", 0) + 1
+            self.nonfinite_steps += 1
             LOGGER.warning(
                 f"yolo-kd: non-finite distillation term(s) {', '.join(bad)} (method {self.kd_method}); "
                 f"skipped for this batch ({self.nonfinite_steps} batch(es) so far). Check the teacher and the "

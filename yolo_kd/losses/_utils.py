@@ -27,6 +27,21 @@ def level_of_anchor(feats: list[Tensor]) -> Tensor:
     return torch.cat([torch.full((f.shape[-2] * f.shape[-1],), i, device=f.device) for i, f in enumerate(feats)])
 
 
+def cells_in_boxes(b: Tensor, h: int, w: int) -> Tensor:
+    """(N, H, W) bool: which cells of an H x W level each box overlaps; ``b`` is (N, 4) xyxy in level cells."""
+    xs = torch.arange(w, device=b.device, dtype=b.dtype)
+    ys = torch.arange(h, device=b.device, dtype=b.dtype)
+    inx = (xs[None] < b[:, 2:3]) & (xs[None] + 1 > b[:, 0:1])  # (N, W)
+    iny = (ys[None] < b[:, 3:4]) & (ys[None] + 1 > b[:, 1:2])  # (N, H)
+    return iny[:, :, None] & inx[:, None, :]
+
+
+def max_per_image(m: Tensor, batch_idx: Tensor, bs: int) -> Tensor:
+    """Reduce per-box (N, H, W) maps to (B, H, W) by the max over each image's boxes (0 where none reaches)."""
+    out = m.new_zeros(bs, *m.shape[1:])
+    return out.scatter_reduce(0, batch_idx.long().view(-1, 1, 1).expand_as(m), m, reduce="amax", include_self=True)
+
+
 def gaussian_box_mask(
     boxes: Tensor, batch_idx: Tensor, bs: int, h: int, w: int, stride: float, expand: float = 2.0
 ) -> Tensor:
@@ -50,9 +65,8 @@ def gaussian_box_mask(
     Returns:
         (Tensor): (B, H, W) mask, zero where no box reaches.
     """
-    out = boxes.new_zeros(bs, h, w)
     if boxes.numel() == 0:
-        return out
+        return boxes.new_zeros(bs, h, w)
     b = boxes / stride  # level cells
     cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
     # box size in whole cells, as the authors' code quantises it (floor/ceil), so a tiny box still covers a cell
@@ -65,13 +79,9 @@ def gaussian_box_mask(
     dy = ys[None, :] - cy[:, None]  # (N, H)
     gx = torch.exp(-0.5 * (dx / (ew[:, None] / 2)) ** 2) * (dx.abs() <= ew[:, None] / 2)
     gy = torch.exp(-0.5 * (dy / (eh[:, None] / 2)) ** 2) * (dy.abs() <= eh[:, None] / 2)
-    inx = (xs[None, :] - 0.5 < b[:, 2:3]) & (xs[None, :] + 0.5 > b[:, 0:1])  # cell overlaps the box
-    iny = (ys[None, :] - 0.5 < b[:, 3:4]) & (ys[None, :] + 0.5 > b[:, 1:2])
     m = gy[:, :, None] * gx[:, None, :]  # (N, H, W)
-    m = torch.where(iny[:, :, None] & inx[:, None, :], torch.ones_like(m), m)
-    m = m / (ew * eh)[:, None, None]
-    idx = batch_idx.long().view(-1, 1, 1).expand_as(m)
-    return out.scatter_reduce(0, idx, m, reduce="amax", include_self=True)
+    m = torch.where(cells_in_boxes(b, h, w), torch.ones_like(m), m)  # 1 on cells the box overlaps
+    return max_per_image(m / (ew * eh)[:, None, None], batch_idx, bs)
 
 
 def background_mask(fg: Tensor) -> Tensor:
@@ -97,9 +107,8 @@ def fgd_box_mask(boxes: Tensor, batch_idx: Tensor, bs: int, h: int, w: int, stri
     Returns:
         (Tensor): (B, H, W) mask, zero off the boxes.
     """
-    out = boxes.new_zeros(bs, h, w)
     if boxes.numel() == 0:
-        return out
+        return boxes.new_zeros(bs, h, w)
     b = boxes / stride
     x0, x1, y0, y1 = b[:, 0].floor(), b[:, 2].ceil(), b[:, 1].floor(), b[:, 3].ceil()
     area = 1.0 / ((y1 + 1 - y0) * (x1 + 1 - x0))
@@ -108,8 +117,7 @@ def fgd_box_mask(boxes: Tensor, batch_idx: Tensor, bs: int, h: int, w: int, stri
     inx = (xs[None] >= x0[:, None]) & (xs[None] <= x1[:, None])  # (N, W)
     iny = (ys[None] >= y0[:, None]) & (ys[None] <= y1[:, None])  # (N, H)
     m = (iny[:, :, None] & inx[:, None, :]).to(b.dtype) * area[:, None, None]
-    idx = batch_idx.long().view(-1, 1, 1).expand_as(m)
-    return out.scatter_reduce(0, idx, m, reduce="amax", include_self=True)
+    return max_per_image(m, batch_idx, bs)
 
 
 def gt_slots(batch_idx: Tensor, bs: int) -> tuple[Tensor, int]:
@@ -135,16 +143,28 @@ def gt_table(batch_idx: Tensor, values: Tensor, bs: int) -> Tensor:
 
 def box_value_map(boxes: Tensor, batch_idx: Tensor, values: Tensor, bs: int, h: int, w: int, stride: float) -> Tensor:
     """(B, H, W) map: each cell overlapping a GT box gets that box's value (max over overlapping boxes), else 0."""
-    out = boxes.new_zeros(bs, h, w)
     if boxes.numel() == 0:
-        return out
+        return boxes.new_zeros(bs, h, w)
     b = boxes / stride
-    xs = torch.arange(w, device=b.device, dtype=b.dtype)
-    ys = torch.arange(h, device=b.device, dtype=b.dtype)
-    inx = (xs[None] < b[:, 2:3]) & (xs[None] + 1 > b[:, 0:1])
-    iny = (ys[None] < b[:, 3:4]) & (ys[None] + 1 > b[:, 1:2])
-    m = (iny[:, :, None] & inx[:, None, :]).to(b.dtype) * values.view(-1, 1, 1).to(b.dtype)
-    return out.scatter_reduce(0, batch_idx.long().view(-1, 1, 1).expand_as(m), m, reduce="amax", include_self=True)
+    m = cells_in_boxes(b, h, w).to(b.dtype) * values.view(-1, 1, 1).to(b.dtype)
+    return max_per_image(m, batch_idx, bs)
+
+
+def box_region_imitation(
+    adapt, s_feats: list[Tensor], t_feats: list[Tensor], strides: list[float], boxes: Tensor, batch_idx: Tensor,
+    values: list[Tensor],
+) -> Tensor:  # fmt: skip
+    """Per-cell channel-mean imitation ``(F^T - phi(F^S))^2`` on the cells of GT boxes.
+
+    Each box is weighted by its value on that level (``values[l]``, (N,)); summed over levels and divided by the
+    number of weighted cells.
+    """
+    num, den = s_feats[0].new_zeros(()).float(), 0.0
+    for a, s, t, stride, v in zip(adapt, s_feats, t_feats, strides, values):
+        m = box_value_map(boxes, batch_idx, v, t.shape[0], t.shape[2], t.shape[3], stride)
+        num = num + (m * (t.float() - a(s.float())).pow(2).mean(1)).sum()
+        den = den + float((m > 0).sum())
+    return num / max(den, 1.0)
 
 
 def decode_boxes(distri: Tensor, anchor_points: Tensor, stride: Tensor) -> Tensor:

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from yolo_kd.errors import KDError
 from yolo_kd.losses import register
-from yolo_kd.losses._utils import box_value_map, decode_boxes, gt_slots, gt_table, level_of_anchor, paired_iou
+from yolo_kd.losses._utils import box_region_imitation, decode_boxes, gt_slots, gt_table, level_of_anchor, paired_iou
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
 from yolo_kd.losses.kd import binary_kl
 
@@ -94,14 +94,9 @@ class AID(DistillLoss):
         idx, _, boxes = x.gt
         out = {}
         if self.w["feat"] > 0:
-            num, den = x.s_feats[0].new_zeros(()), 0.0
-            for i, (a, s, t, stride) in enumerate(zip(self.adapt, x.s_feats, x.t_feats, x.strides)):
-                b, _, h, wd = t.shape
-                vals = w if self.mode == "instance" else w[i].expand(len(boxes))
-                m = box_value_map(boxes, idx, vals, b, h, wd, stride)
-                num = num + (m * (t.float() - a(s.float())).pow(2).mean(1)).sum()
-                den = den + (m > 0).sum()
-            out["aid_feat"] = self.w["feat"] * num / max(float(den), 1.0)
+            vals = [w if self.mode == "instance" else w[i].expand(len(boxes)) for i in range(len(x.t_feats))]
+            feat = box_region_imitation(self.adapt, x.s_feats, x.t_feats, x.strides, boxes, idx, vals)
+            out["aid_feat"] = self.w["feat"] * feat
         if self.w["logit"] > 0:
             tau = self.temperature
             kl = binary_kl(x.s_head["scores"].float() / tau, x.t_head["scores"].float() / tau).sum(1) * tau**2

@@ -9,6 +9,12 @@ from yolo_kd.losses import register
 from yolo_kd.losses.base import DistillLoss, KDInputs
 
 
+def side_kl(s: Tensor, t: Tensor, tau: float) -> Tensor:
+    """``T^2 * mean_side KL(softmax(t / T) || softmax(s / T))`` over the bins of (..., 4, R) box distributions."""
+    kl = F.kl_div(F.log_softmax(s / tau, -1), F.log_softmax(t / tau, -1), log_target=True, reduction="none")
+    return kl.sum(-1).mean(-1) * tau**2
+
+
 @register("ld")
 class LocalizationKD(DistillLoss):
     """Localization distillation (Zheng et al., CVPR 2022, arXiv 2102.12252) on the DFL bins of v8/v11 heads.
@@ -41,7 +47,6 @@ class LocalizationKD(DistillLoss):
         tau = self.temperature
         s = s.view(b, 4, c // 4, a).permute(0, 3, 1, 2)[fg]  # (P, 4, R)
         t = t.view(b, 4, c // 4, a).permute(0, 3, 1, 2)[fg]
-        kl = F.kl_div(F.log_softmax(s / tau, -1), F.log_softmax(t / tau, -1), log_target=True, reduction="none")
-        kl = kl.sum(-1).mean(-1) * tau**2  # (P,)
+        kl = side_kl(s, t, tau)  # (P,)
         w = x.s_head["scores"].detach().float().sigmoid().amax(1)[fg]
         return {"ld": self.weight * (kl * w).sum() / w.sum().clamp(min=1e-9)}

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from yolo_kd.losses import register
-from yolo_kd.losses._utils import box_value_map, decode_boxes, gt_slots, gt_table, paired_iou
+from yolo_kd.losses._utils import box_region_imitation, decode_boxes, gt_slots, gt_table, paired_iou
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
 from yolo_kd.losses.kd import binary_kl
+from yolo_kd.losses.ld import side_kl
 
 
 @register("tar")
@@ -84,9 +84,8 @@ class TAR(DistillLoss):
             b, ch, a = s_b.shape
             if ch > 4 and t_b.shape[1] == ch:  # equal DFL heads: LD on the side distributions
                 r = ch // 4
-                ls = F.log_softmax(s_b.view(b, 4, r, a) / 10, 2)
-                lt = F.log_softmax(t_b.view(b, 4, r, a) / 10, 2)
-                d = (lt.exp() * (lt - ls)).sum(2).mean(1) * 100
+                sides = lambda v: v.view(b, 4, r, a).permute(0, 3, 1, 2)  # noqa: E731  (B, A, 4, R)
+                d = side_kl(sides(s_b), sides(t_b), 10.0)
             else:
                 d = (decode_boxes(s_b, anchors, stride) - decode_boxes(t_b, anchors, stride)).abs().sum(-1) / stride.T
             out["tar_box"] = self.w["box"] * scale * (d * better).sum() / n
@@ -95,10 +94,7 @@ class TAR(DistillLoss):
             key = (torch.arange(fg.shape[0], device=fg.device)[:, None] * m + j)[fg]
             diff = torch.zeros(fg.shape[0] * m, device=fg.device).index_add(0, key, (iou_t - iou_s)[fg])
             better = (diff[idx * m + slot] > 0).float()  # per GT in x.gt order
-            num, den = s_sc.new_zeros(()), 0.0
-            for a, s, t, st in zip(self.adapt, x.s_feats, x.t_feats, x.strides):
-                mask = box_value_map(boxes, idx, better, t.shape[0], t.shape[2], t.shape[3], st)
-                num = num + (mask * (t.float() - a(s.float())).pow(2).mean(1)).sum()
-                den = den + float(mask.sum())
-            out["tar_feat"] = self.w["feat"] * scale * num / max(den, 1.0)
+            vals = [better] * len(x.t_feats)
+            feat = box_region_imitation(self.adapt, x.s_feats, x.t_feats, x.strides, boxes, idx, vals)
+            out["tar_feat"] = self.w["feat"] * scale * feat
         return {k: out[k] for k in self.names}
