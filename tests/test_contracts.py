@@ -64,3 +64,17 @@ def test_ddp_rebuild_uses_vars_of_args():
 
     src = inspect.getsource(generate_ddp_file)
     assert '"args": vars(trainer.args)' in src and "overrides" in src
+
+
+def test_checkpoint_writes_and_nan_recovery_hooks():
+    """AtomicPath relies on save_model writing checkpoints through ``self.last/self.best.write_bytes``; the KD
+    NaN roll-back extends ``_handle_nan_recovery(epoch) -> bool``, which reloads last.pt."""
+    import inspect
+
+    from ultralytics.engine.trainer import BaseTrainer
+
+    src = inspect.getsource(BaseTrainer.save_model)
+    assert "self.last.write_bytes(" in src and "self.best.write_bytes(" in src
+    sig = inspect.signature(BaseTrainer._handle_nan_recovery)
+    assert list(sig.parameters) == ["self", "epoch"]
+    assert "load_checkpoint(self.last)" in inspect.getsource(BaseTrainer._handle_nan_recovery)

@@ -18,6 +18,7 @@ KD_DEFAULTS: dict[str, Any] = {
     "kd_final": 0.1,  # fraction of the KD weight left at the end of linear/cosine decay
     "kd_close_mosaic": False,  # switch KD off during the final close_mosaic epochs
     "plugins": [],  # modules to import before building the method (user methods calling register())
+    "safe_load": False,  # read teacher and student .pt with torch.load(weights_only=True) + a layer allowlist
 }
 KD_KEYS = tuple(KD_DEFAULTS)
 DECAYS = ("constant", "linear", "cosine")

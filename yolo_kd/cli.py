@@ -14,6 +14,8 @@ Usage: yolo-kd COMMAND [key=value ...]
            KD args: method=a+b, kd_args={...} or <method>_<param>=v (e.g. gkd_weight=2),
            kd_decay=constant|linear|cosine, kd_final=0.1, kd_close_mosaic=False, plugins=my_module
   train-teacher model=yolov8l.pt data=D.yaml [epochs=100 imgsz=640 ...]: fine-tune the teacher (plain Ultralytics)
+  fix-bn   model=IN.pt data=D.yaml [out=IN-bn.pt images=64 imgsz=640]: re-estimate BatchNorm statistics of
+           weights rebuilt from fused/INT8 exports (identity BatchNorm collapses when fine-tuned)
   methods  list the distillation methods and their hyper-parameters
   convert  kitti src=KITTI_ROOT dst=OUT [classes=all] [map={Van: Car}] [val_fraction=0.2] [seed=0]
   convert  coco-traffic src=COCO_ROOT dst=OUT [classes=person,car,...] [keep_empty=False] [link=False]
@@ -128,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
             from yolo_kd.teacher_train import train_teacher
 
             train_teacher(**parse_kv(rest))
+        elif cmd == "fix-bn":
+            from yolo_kd.bn import fix_bn
+
+            fix_bn(**parse_kv(rest))
         elif cmd == "methods":
             cmd_methods(parse_kv(rest))
         elif cmd == "convert":
@@ -154,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             run_demo(**parse_kv(rest))
         else:
             raise KDError(
-                f"unknown command '{cmd}'; use one of train, train-teacher, methods, convert, benchmark, export, "
-                "predict, demo, help"
+                f"unknown command '{cmd}'; use one of train, train-teacher, fix-bn, methods, convert, benchmark, "
+                "export, predict, demo, help"
             )
     except ModuleNotFoundError as e:
         if e.name and e.name.split(".")[0] in {"torch", "torchvision", "ultralytics", "onnx", "onnxruntime", "nncf"}:

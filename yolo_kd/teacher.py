@@ -20,7 +20,7 @@ def _levels_of(student: str) -> int | None:
     return None
 
 
-def check_teacher(path: str | Path, student: str | None = None) -> dict:
+def check_teacher(path: str | Path, student: str | None = None, safe: bool = False) -> dict:
     """Load a teacher checkpoint and check it is a detector compatible with the student.
 
     Returns:
@@ -30,7 +30,14 @@ def check_teacher(path: str | Path, student: str | None = None) -> dict:
     from ultralytics.nn.tasks import DetectionModel, load_checkpoint
 
     try:
-        model = load_checkpoint(path)[0]
+        if safe:
+            from yolo_kd.safe_load import safe_model
+
+            model = safe_model(path)
+        else:
+            model = load_checkpoint(path)[0]
+    except KDError:
+        raise
     except Exception as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise KDError(

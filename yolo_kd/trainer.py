@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from copy import copy
+from pathlib import Path
 from typing import Any
 
 from ultralytics.models.yolo.detect import DetectionTrainer, DetectionValidator
@@ -15,6 +17,20 @@ from yolo_kd.cfg import KD_KEYS, kd_scale, resolve_data, resolve_weights, split_
 from yolo_kd.errors import KDError
 from yolo_kd.model import KDModel
 from yolo_kd.teacher import check_teacher
+
+
+class AtomicPath(type(Path())):
+    """Path whose ``write_bytes`` is atomic (temporary file, fsync, rename), for the checkpoints Ultralytics writes."""
+
+    def write_bytes(self, data) -> int:
+        """Write ``data`` next to the target, then atomically replace the target with it."""
+        tmp = self.with_name(f".{self.name}.tmp")
+        with open(tmp, "wb") as f:
+            n = f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self)
+        return n
 
 
 def _update_schedule(trainer: KDTrainer) -> None:
@@ -48,7 +64,8 @@ class KDTrainer(DetectionTrainer):
             if not kd["teacher"]:
                 raise KDError("no teacher given; pass teacher=path/to/teacher.pt (a trained detection checkpoint)")
             ul["model"] = resolve_weights(ul.get("model"), "student") or "yolov8n.yaml"
-            self.teacher_info = check_teacher(resolve_weights(kd["teacher"], "teacher"), ul["model"])
+            safe = bool(kd.get("safe_load"))
+            self.teacher_info = check_teacher(resolve_weights(kd["teacher"], "teacher"), ul["model"], safe=safe)
             if not ul.get("data"):
                 raise KDError("no data given; pass data=path/to/data.yaml (e.g. data=kitti.yaml after convert)")
         ul["data"] = resolve_data(ul.get("data"))
@@ -68,6 +85,8 @@ class KDTrainer(DetectionTrainer):
                 + " ".join(f"{k}={getattr(self.args, k)}" for k in KD_KEYS[2:] if k != "plugins")
             )
         self.add_callback("on_train_epoch_start", _update_schedule)
+        # checkpoints are written to a temporary file, then renamed: a kill during a save never truncates last.pt
+        self.wdir, self.last, self.best = AtomicPath(self.wdir), AtomicPath(self.last), AtomicPath(self.best)
 
     def get_dataset(self) -> dict:
         """Load the dataset, then check the teacher's class count against it for head-based methods."""
@@ -90,7 +109,12 @@ class KDTrainer(DetectionTrainer):
         student = model.student_model if isinstance(model, DistillationModel) else model
         self.model = student
         super().set_model_attributes()
-        kd = KDModel(self.args.distill_model, student, method=self.args.method, kd_args=self.args.kd_args)
+        teacher = self.args.distill_model
+        if getattr(self.args, "safe_load", False):
+            from yolo_kd.safe_load import safe_model
+
+            teacher = safe_model(teacher)
+        kd = KDModel(teacher, student, method=self.args.method, kd_args=self.args.kd_args)
         state = getattr(self, "_resume_kd_state", None)
         if state is not None:
             kd.kd_loss.load_state_dict(state)
@@ -101,10 +125,29 @@ class KDTrainer(DetectionTrainer):
 
     def setup_model(self):
         """Load or build the student; on resume keep the method's trained modules from the checkpoint's EMA."""
+        if getattr(self.args, "safe_load", False) and not self.resume and str(self.model).lower().endswith(".pt"):
+            from yolo_kd.safe_load import safe_model
+
+            weights = safe_model(self.model)
+            self.model = self.get_model(cfg=weights.yaml, weights=weights, verbose=RANK == -1)
+            return None
         ckpt = super().setup_model()
         ema = (ckpt or {}).get("ema") if self.resume else None
         self._resume_kd_state = ema.kd_loss.float().state_dict() if isinstance(ema, KDModel) else None
         return ckpt
+
+    def _handle_nan_recovery(self, epoch: int) -> bool:
+        """Ultralytics' NaN roll-back to last.pt, plus the method's modules (adapters), which it does not restore."""
+        recovered = super()._handle_nan_recovery(epoch)
+        model = unwrap_model(self.model)
+        if recovered and isinstance(model, KDModel):
+            from ultralytics.nn.tasks import load_checkpoint
+
+            ema = load_checkpoint(self.last)[1].get("ema")
+            if isinstance(ema, KDModel):
+                model.kd_loss.load_state_dict(ema.kd_loss.float().state_dict())
+                LOGGER.info(f"yolo-kd: '{self.args.method}' modules rolled back to {self.last} with the student")
+        return recovered
 
     def get_validator(self) -> DetectionValidator:
         """Validator with KD keys removed from its args (Ultralytics re-checks every key)."""

@@ -7,6 +7,23 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def rank_share(t: Tensor) -> Tensor:
+    """A batch-level normaliser (count or weight sum) made global under DDP: its sum over ranks / world size.
+
+    With it, per-rank terms ``num_r / share`` average to ``sum num / sum den``, so DDP's averaged gradients equal one
+    process on the global batch (mmdet's ``reduce_mean(num_pos)``). The value is global, the gradient local; a
+    no-op without an initialised process group. Every rank must call it the same number of times (no data-dependent
+    early return before it).
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return t
+    g = t.detach().float().clone()
+    dist.all_reduce(g)
+    return t + (g / dist.get_world_size() - t.detach()).to(t.dtype)
+
+
 def spatial_channel_attention(f: Tensor, tau: float) -> tuple[Tensor, Tensor]:
     """FGD/Zhang & Ma attention: S = HW*softmax(mean_c|F|/tau) (B, H, W) and C = C*softmax(mean_hw|F|/tau) (B, C)."""
     b, c, h, w = f.shape
@@ -163,8 +180,8 @@ def box_region_imitation(
     for a, s, t, stride, v in zip(adapt, s_feats, t_feats, strides, values):
         m = box_value_map(boxes, batch_idx, v, t.shape[0], t.shape[2], t.shape[3], stride)
         num = num + (m * (t.float() - a(s.float())).pow(2).mean(1)).sum()
-        den = den + float((m > 0).sum())
-    return num / max(den, 1.0)
+        den = den + (m > 0).sum()
+    return num / rank_share(torch.as_tensor(den, dtype=torch.float32, device=boxes.device)).clamp(min=1e-9)
 
 
 def decode_boxes(distri: Tensor, anchor_points: Tensor, stride: Tensor) -> Tensor:

@@ -8,7 +8,15 @@ from torch import Tensor
 
 from yolo_kd.errors import KDError
 from yolo_kd.losses import register
-from yolo_kd.losses._utils import box_region_imitation, decode_boxes, gt_slots, gt_table, level_of_anchor, paired_iou
+from yolo_kd.losses._utils import (
+    box_region_imitation,
+    decode_boxes,
+    gt_slots,
+    gt_table,
+    level_of_anchor,
+    paired_iou,
+    rank_share,
+)
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
 from yolo_kd.losses.kd import binary_kl
 
@@ -84,8 +92,8 @@ class AID(DistillLoss):
         tot = loss.new_zeros(n).index_add(0, key[fg], loss[fg])
         cnt = loss.new_zeros(n).index_add(0, key[fg], torch.ones_like(loss[fg]))
         d = tot / cnt.clamp(min=1)
-        if (cnt > 0).any():
-            d = d / d[cnt > 0].mean().clamp(min=1e-9)
+        mean = rank_share(d[cnt > 0].sum()) / rank_share((cnt > 0).sum().float()).clamp(min=1e-9)
+        d = d / mean.clamp(min=1e-9)
         return torch.where(cnt > 0, torch.exp(-self.alpha * d), torch.ones_like(d))
 
     def forward(self, x: KDInputs) -> dict[str, Tensor]:
@@ -100,5 +108,6 @@ class AID(DistillLoss):
         if self.w["logit"] > 0:
             tau = self.temperature
             kl = binary_kl(x.s_head["scores"].float() / tau, x.t_head["scores"].float() / tau).sum(1) * tau**2
-            out["aid_logit"] = self.w["logit"] * (kl * w_anchor * fg).sum() / fg.sum().clamp(min=1)
+            n = rank_share(fg.sum().float()).clamp(min=1e-9)
+            out["aid_logit"] = self.w["logit"] * (kl * w_anchor * fg).sum() / n
         return out

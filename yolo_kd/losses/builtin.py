@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from yolo_kd.losses import register
-from yolo_kd.losses._utils import split_levels
+from yolo_kd.losses._utils import rank_share, split_levels
 from yolo_kd.losses.base import DistillLoss, KDInputs
 
 
@@ -38,7 +38,7 @@ class Builtin(DistillLoss):
         """``sum(score * (s - t)^2) / (sum(score) * C)`` for (B, C, H, W) maps and a (B, 1, H*W) score."""
         b, c = s.shape[:2]
         mse = (s.view(b, c, -1) - t.view(b, c, -1)) ** 2
-        return (mse * score).sum() / (score.sum() * c + 1e-9)
+        return (mse * score).sum() / (rank_share(score.sum()) * c + 1e-9)
 
     def forward(self, x: KDInputs) -> dict[str, Tensor]:
         """Score-weighted L2 per level, summed and weighted."""

@@ -8,6 +8,7 @@ from torch import Tensor
 
 from yolo_kd.errors import KDError
 from yolo_kd.losses import register
+from yolo_kd.losses._utils import rank_share
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
 
 
@@ -34,7 +35,7 @@ def grad_cam(feat: Tensor, grad: Tensor, eps: float = 1e-12) -> Tensor:
 
 def weighted_imitation(s: Tensor, t: Tensor, m: Tensor) -> Tensor:
     """``sum_{b,ij} M * sum_c (t - s)^2 / (C * sum M)`` for (B, C, H, W) maps and a (B, H, W) weight."""
-    return (m.unsqueeze(1) * (t - s) ** 2).sum() / (s.shape[1] * m.sum()).clamp(min=1e-9)
+    return (m.unsqueeze(1) * (t - s) ** 2).sum() / (s.shape[1] * rank_share(m.sum())).clamp(min=1e-9)
 
 
 def pseudo_targets(pred: Tensor, shape: tuple[int, int], conf: float, max_det: int) -> dict[str, Tensor]:

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from yolo_kd.losses import register
+from yolo_kd.losses._utils import rank_share
 from yolo_kd.losses.base import DistillLoss, KDInputs
 
 
@@ -43,5 +44,5 @@ class LogitKD(DistillLoss):
         t, s, tau = x.t_head["scores"].float(), x.s_head["scores"].float(), self.temperature
         w = t.sigmoid().amax(1, keepdim=True)  # (B, 1, A)
         kl = binary_kl(s / tau, t / tau)  # (B, nc, A)
-        loss = (kl * w).sum() / w.sum().clamp(min=1e-9) * tau**2
+        loss = (kl * w).sum() / rank_share(w.sum()).clamp(min=1e-9) * tau**2
         return {"kd": self.weight * loss}

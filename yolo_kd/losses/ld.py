@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from yolo_kd.losses import register
+from yolo_kd.losses._utils import rank_share
 from yolo_kd.losses.base import DistillLoss, KDInputs
 
 
@@ -41,12 +42,10 @@ class LocalizationKD(DistillLoss):
         """Weighted per-side KL at the student's positive anchors."""
         fg = x.assign("student")[0]  # (B, A) bool
         s, t = x.s_head["boxes"].float(), x.t_head["boxes"].float()  # (B, 4*R, A)
-        if not fg.any():
-            return {"ld": s.sum() * 0.0}
         b, c, a = s.shape
         tau = self.temperature
         s = s.view(b, 4, c // 4, a).permute(0, 3, 1, 2)[fg]  # (P, 4, R)
         t = t.view(b, 4, c // 4, a).permute(0, 3, 1, 2)[fg]
         kl = side_kl(s, t, tau)  # (P,)
         w = x.s_head["scores"].detach().float().sigmoid().amax(1)[fg]
-        return {"ld": self.weight * (kl * w).sum() / w.sum().clamp(min=1e-9)}
+        return {"ld": self.weight * (kl * w).sum() / rank_share(w.sum()).clamp(min=1e-9)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -10,9 +12,24 @@ from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
 
 
 def standardise(f: Tensor, eps: float = 1e-6) -> Tensor:
-    """Standardise each channel over (N, H, W): ``(f - mean_c) / (std_c + eps)`` (unbiased std, as MMRazor)."""
+    """Standardise each channel over (N, H, W): ``(f - mean_c) / (std_c + eps)`` (unbiased std, as MMRazor).
+
+    Under DDP the statistics are those of the global batch (differentiable all-reduce, like SyncBatchNorm), so
+    the term and its gradients equal one process's; MMRazor uses per-GPU statistics.
+    """
     flat = f.transpose(0, 1).reshape(f.shape[1], -1)
-    mean, std = flat.mean(1), flat.std(1)
+    stats = torch.stack([flat.sum(1), (flat * flat).sum(1), flat.new_full((f.shape[1],), flat.shape[1])])
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        import warnings
+
+        from torch.distributed.nn.functional import all_reduce
+
+        with warnings.catch_warnings():  # deprecated for _functional_collectives, which has no autograd yet
+            warnings.simplefilter("ignore", FutureWarning)
+            stats = all_reduce(stats)
+    s, q, n = stats
+    mean = s / n
+    std = ((q - n * mean * mean) / (n - 1)).clamp(min=0).sqrt()
     return (f - mean.view(1, -1, 1, 1)) / (std.view(1, -1, 1, 1) + eps)
 
 

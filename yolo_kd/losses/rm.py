@@ -7,7 +7,7 @@ from torch import Tensor
 
 from yolo_kd.errors import KDError
 from yolo_kd.losses import register
-from yolo_kd.losses._utils import gt_table, segment_log_softmax
+from yolo_kd.losses._utils import gt_table, rank_share, segment_log_softmax
 from yolo_kd.losses.base import DistillLoss, KDInputs
 
 
@@ -48,6 +48,7 @@ class RankMimic(DistillLoss):
         fg, gt_idx = x.assign(self.assigner)[:2]
         s_all = x.s_head["scores"]
         if not fg.any():
+            rank_share(s_all.new_zeros(()))  # every rank joins the same collectives under DDP
             return {"rm": s_all.sum() * 0.0}
         idx, cls, _ = x.gt
         table = gt_table(idx, cls, fg.shape[0])  # (B, max_n) class of each GT slot
@@ -59,4 +60,4 @@ class RankMimic(DistillLoss):
         seg, inverse = torch.unique(b * table.shape[1] + j, return_inverse=True)
         ls, lt = segment_log_softmax(s, inverse, len(seg)), segment_log_softmax(t, inverse, len(seg))
         kl = s.new_zeros(len(seg)).index_add(0, inverse, lt.exp() * (lt - ls))
-        return {"rm": self.weight * kl.mean()}
+        return {"rm": self.weight * kl.sum() / rank_share(kl.new_tensor(float(len(seg)))).clamp(min=1e-9)}

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from yolo_kd.losses import register
-from yolo_kd.losses._utils import box_region_imitation, decode_boxes, gt_slots, gt_table, paired_iou
+from yolo_kd.losses._utils import box_region_imitation, decode_boxes, gt_slots, gt_table, paired_iou, rank_share
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
 from yolo_kd.losses.kd import binary_kl
 from yolo_kd.losses.ld import side_kl
@@ -69,7 +69,7 @@ class TAR(DistillLoss):
         """Teacher-better-masked cls / box / feature distillation, decayed over training."""
         fg, j, anchors, stride, (iou_t, iou_s) = self.shared(x)
         scale = 1.0 - (1.0 - self.final) * x.progress
-        n = fg.sum().clamp(min=1)
+        n = rank_share(fg.sum().float()).clamp(min=1e-9)
         idx, cls, boxes = x.gt
         s_sc, t_sc = x.s_head["scores"].float(), x.t_head["scores"].float()
         out: dict[str, Tensor] = {}
