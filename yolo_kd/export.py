@@ -137,8 +137,14 @@ def export(
     args = {"format": format, "imgsz": imgsz, "quantize": quantize, "data": data, "fraction": fraction, **kw}
     if format == "onnx":
         args.setdefault("simplify", True)  # FP32 ONNX; half ONNX export needs a GPU in Ultralytics
-    out = YOLO(str(pt)).export(**{k: v for k, v in args.items() if v is not None}, device="cpu")
-    precision = "INT8" if int8 else ("FP16" if half and format == "openvino" else "FP32")
+    from yolo_kd.qat_export import is_qat_checkpoint, qat_openvino
+
+    qat = is_qat_checkpoint(pt)
+    if qat and format == "openvino":  # INT8 from the ranges learned in training (quantize=8), not NNCF's PTQ
+        out = qat_openvino(pt, imgsz, **kw)
+    else:
+        out = YOLO(str(pt)).export(**{k: v for k, v in args.items() if v is not None}, device="cpu")
+    precision = "INT8-QAT" if qat else "INT8" if int8 else ("FP16" if half and format == "openvino" else "FP32")
     images = sample_images(data, parity_images)
     ref = raw_outputs(str(pt), images, imgsz, "pt")
     got = raw_outputs(str(out), images, imgsz, format, "f32" if precision == "FP32" and format == "openvino" else "")

@@ -33,6 +33,11 @@ class AtomicPath(type(Path())):
         return n
 
 
+def _restore_quantize_flag(trainer: KDTrainer) -> None:
+    """Callback (on_train_start): record ``quantize=8`` again, so checkpoints and resume know the run is QAT."""
+    trainer.args.quantize = 8
+
+
 def _update_schedule(trainer: KDTrainer) -> None:
     """Callback (on_train_epoch_start): set training progress and the KD weight multiplier on the model."""
     model = unwrap_model(trainer.model)
@@ -109,6 +114,8 @@ class KDTrainer(DetectionTrainer):
         student = model.student_model if isinstance(model, DistillationModel) else model
         self.model = student
         super().set_model_attributes()
+        if self.args.quantize == 8 and not self.resume:
+            student = self._prepare_student_qat(student)
         teacher = self.args.distill_model
         if getattr(self.args, "safe_load", False):
             from yolo_kd.safe_load import safe_model
@@ -122,6 +129,22 @@ class KDTrainer(DetectionTrainer):
         if isinstance(model, DistillationModel):
             kd.projector.load_state_dict(model.projector.state_dict())
         self.model = kd
+
+    def _prepare_student_qat(self, student):
+        """Distillation-aware INT8: ModelOpt fake-quantization on the student only (Ultralytics' ``prepare_qat``).
+
+        The teacher stays in float. Ultralytics would quantize whatever ``self.model`` is at that point - here the
+        teacher-student wrapper - so the student is prepared now and ``quantize`` is set back once training starts;
+        checkpoints carry the student's quantization (``qat_state`` reads ``student_model``) and resume restores it.
+        """
+        from ultralytics.utils.torch_utils import prepare_qat
+
+        batch = max(self.batch_size // max(self.world_size, 1), 1)
+        loader = self.get_dataloader(self.data["train"], batch_size=batch, rank=-1, mode="train")
+        student = prepare_qat(student, loader, self.preprocess_batch)
+        self.args.quantize = None  # Ultralytics' own prepare_qat would now wrap the teacher as well
+        self.add_callback("on_train_start", _restore_quantize_flag)
+        return student
 
     def setup_model(self):
         """Load or build the student; on resume keep the method's trained modules from the checkpoint's EMA."""
