@@ -50,6 +50,26 @@ def test_convert_dontcare_empty_and_border(tmp_path):
     assert len(list((tmp_path / "out/images/val").iterdir())) == 1  # seeded 8:2-style split (here 1 of 4)
 
 
+def test_dontcare_mask_paints_ignored_pixels_but_not_kept_boxes(tmp_path):
+    """dontcare=mask greys DontCare pixels (114) in the written image, except inside kept boxes; labels unchanged."""
+    import numpy as np
+
+    src = kitti_fixture(
+        tmp_path / "kitti",
+        {"000000": f"Car 0 0 0 40 20 80 60 {TAIL}\nDontCare -1 -1 -10 0 0 100 100 {TAIL}\n", "000001": ""},
+    )
+    for f in (src / "training" / "image_2").iterdir():
+        Image.new("RGB", (200, 100), (10, 200, 30)).save(f)
+    convert_kitti(src, tmp_path / "out", val_fraction=0.5, seed=0, dontcare="mask")
+    a = np.array(Image.open(next((tmp_path / "out").glob("images/*/000000.png"))))
+    assert (a[10, 10] == 114).all() and (a[30, 50] == (10, 200, 30)).all() and (a[50, 150] == (10, 200, 30)).all()
+    b = np.array(Image.open(next((tmp_path / "out").glob("images/*/000001.png"))))
+    assert (b == (10, 200, 30)).all()
+    assert read_labels(tmp_path / "out")["000000"] == ["0 0.300000 0.400000 0.200000 0.400000"]
+    with pytest.raises(KDError, match="dontcare=ignore is not one of drop, mask"):
+        convert_kitti(src, tmp_path / "o2", dontcare="ignore")
+
+
 def test_convert_mapping_all_types_and_split_is_seeded(tmp_path):
     """map= regroups before filtering; classes=all keeps 8 types; the same seed gives the same split."""
     src = kitti_fixture(tmp_path / "k", {f"{i:06d}": f"Van 0 0 0 1 1 50 50 {TAIL}\n" for i in range(10)})

@@ -17,7 +17,7 @@ Usage: yolo-kd COMMAND [key=value ...]
   fix-bn   model=IN.pt data=D.yaml [out=IN-bn.pt images=64 imgsz=640]: re-estimate BatchNorm statistics of
            weights rebuilt from fused/INT8 exports (identity BatchNorm collapses when fine-tuned)
   methods  list the distillation methods and their hyper-parameters
-  convert  kitti src=KITTI_ROOT dst=OUT [classes=all] [map={Van: Car}] [val_fraction=0.2] [seed=0]
+  convert  kitti src=KITTI_ROOT dst=OUT [classes=all] [map={Van: Car}] [val_fraction=0.2] [dontcare=drop|mask]
   convert  coco-traffic src=COCO_ROOT dst=OUT [classes=person,car,...] [keep_empty=False] [link=False]
   benchmark kd [preset=cpu-small|gpu] [data=D.yaml teacher=T.pt methods=none,builtin,gkd+bmfi seeds=0,1 ...]
            every method trained with identical settings, stock-validated; table.md, runs.csv, plots
@@ -85,7 +85,7 @@ def cmd_convert(args: list[str]) -> None:
         return
     from yolo_kd.data.kitti import convert_kitti
 
-    extra = {k: kv[k] for k in ("classes", "val_fraction", "seed") if k in kv}
+    extra = {k: kv[k] for k in ("classes", "val_fraction", "seed", "dontcare") if k in kv}
     print(convert_kitti(kv["src"], kv["dst"], mapping=kv.get("map"), **extra))
 
 

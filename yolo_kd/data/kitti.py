@@ -32,6 +32,21 @@ def parse_label(path: Path) -> list[tuple[str, float, float, float, float]]:
     return out
 
 
+def mask_regions(src: Path, out: Path, regions: list, keep: list) -> None:
+    """Write ``src`` to ``out`` with ``regions`` (x1, y1, x2, y2) filled grey outside the ``keep`` boxes."""
+    import numpy as np
+
+    with Image.open(src) as pil:
+        a = np.array(pil.convert("RGB"))
+    m = np.zeros(a.shape[:2], bool)
+    for x1, y1, x2, y2 in regions:
+        m[max(int(y1), 0) : int(np.ceil(y2)), max(int(x1), 0) : int(np.ceil(x2))] = True
+    for x1, y1, x2, y2 in keep:
+        m[int(y1) : int(np.ceil(y2)), int(x1) : int(np.ceil(x2))] = False
+    a[m] = 114
+    Image.fromarray(a).save(out, **({"quality": 95} if out.suffix.lower() in {".jpg", ".jpeg"} else {}))
+
+
 def _find_dirs(src: Path) -> tuple[Path, Path]:
     """Locate image_2 and label_2 under ``src`` (KITTI's training/ layout or directly under src)."""
     for root in (src / "training", src):
@@ -47,6 +62,7 @@ def convert_kitti(
     mapping: dict[str, str] | None = None,
     val_fraction: float = 0.2,
     seed: int = 0,
+    dontcare: str = "drop",
 ) -> Path:
     """Convert KITTI object detection data to YOLO format.
 
@@ -58,11 +74,17 @@ def convert_kitti(
             Types neither kept nor mapped (DontCare, Misc, ...) are dropped.
         val_fraction (float): Fraction of images in the validation split (papers: 0.2).
         seed (int): Split seed.
+        dontcare (str): ``"drop"`` ignores DontCare regions (KITTI's unlabeled far or occluded objects);
+            ``"mask"`` paints them grey (114, Ultralytics' padding value) in the written images, except where they
+            overlap a kept box, so the detector is neither rewarded nor punished for what it sees there. YOLO losses
+            have no ignore regions, so masking the pixels is how "ignore predictions there" is done.
 
     Returns:
         (Path): Path of the written data.yaml.
     """
     src, dst = Path(src), Path(dst)
+    if dontcare not in {"drop", "mask"}:
+        raise KDError(f"dontcare={dontcare} is not one of drop, mask")
     classes = list(ALL_TYPES if classes == "all" else [classes] if isinstance(classes, str) else classes)
     mapping = mapping or {}
     if bad := [v for v in mapping.values() if v not in classes]:
@@ -84,7 +106,7 @@ def convert_kitti(
         objs = parse_label(lbl) if lbl.exists() else []
         with Image.open(im) as pil:
             w, h = pil.size
-        lines = []
+        lines, kept = [], []
         for name, x1, y1, x2, y2 in objs:
             name = mapping.get(name, name)
             if name not in classes:
@@ -95,7 +117,12 @@ def convert_kitti(
                 continue
             cx, cy, bw, bh = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h
             lines.append(f"{classes.index(name)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}\n")
-        shutil.copy2(im, dst / "images" / split / im.name)
+            kept.append((x1, y1, x2, y2))
+        ignore = [o[1:] for o in objs if o[0] == "DontCare"] if dontcare == "mask" else []
+        if ignore:
+            mask_regions(im, dst / "images" / split / im.name, ignore, kept)
+        else:
+            shutil.copy2(im, dst / "images" / split / im.name)
         (dst / "labels" / split / f"{im.stem}.txt").write_text("".join(lines))
     data = {"path": str(dst.resolve()), "train": "images/train", "val": "images/val", "names": dict(enumerate(classes))}
     (dst / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
