@@ -34,3 +34,19 @@ def test_kd_qat_quantizes_student_only_and_exports(train_args):
     assert r["precision"] == "INT8-QAT" and r["max_abs_diff"] < 1.0
     meta = (Path(r["export"]) / "metadata.yaml").read_text()
     assert "Pedestrian" in meta and "qat: true" in meta and "end2end: false" in meta
+
+
+def test_kd_qat_resume_after_kill_keeps_quantization(train_args, tmp_path):
+    """kill -9 during epoch 2 of a KD-QAT run, resume=True: the run finishes and its checkpoint is still QAT."""
+    import signal
+
+    from test_reliability import _run
+
+    base = {**train_args, "epochs": 2, "batch": 12, "nbs": 12, "quantize": 8, "method": "mimic", "val": False}
+    log = tmp_path / "log.jsonl"
+    assert _run({**base, "name": "q"}, log, kill_at=1000) == -signal.SIGKILL
+    last = Path(base["project"]) / "q" / "weights" / "last.pt"
+    assert torch.load(last, weights_only=False)["modelopt"]
+    assert _run({"resume": str(last), "teacher": base["teacher"]}, log) == 0
+    ckpt = torch.load(last, weights_only=False)
+    assert ckpt["modelopt"] and ckpt["train_args"]["quantize"] == 8 and ckpt["epoch"] == -1  # finished, still QAT
