@@ -201,8 +201,8 @@ def test_adapter_kinds():
         build_loss("mimic", {"mimic": {"adapter": "linear"}}, [16], [64])
 
 
-def test_nonfinite_term_is_skipped_and_reported(caplog):
-    """A NaN KD term is zeroed for the batch, named in a warning, and the total loss stays finite."""
+def _kd_model_and_logged_loss(teacher: str, method: str, poison, caplog) -> tuple:
+    """Build a KDModel, let ``poison(model)`` break it, and return (loss, items) with Ultralytics' warnings captured."""
     from ultralytics.cfg import get_cfg
     from ultralytics.nn.tasks import DetectionModel
     from ultralytics.utils import LOGGER
@@ -210,39 +210,37 @@ def test_nonfinite_term_is_skipped_and_reported(caplog):
     from yolo_kd.bench.cost import batch_of
     from yolo_kd.model import KDModel
 
-    s, t = DetectionModel("yolov8n.yaml", nc=3, verbose=False), DetectionModel("yolov8n.yaml", nc=3, verbose=False)
+    s, t = DetectionModel("yolov8n.yaml", nc=3, verbose=False), DetectionModel(teacher, nc=3, verbose=False)
     s.args = t.args = get_cfg(overrides={"imgsz": 64})
-    model = KDModel(t, s, method="mimic+kd").train()
-    model.kd_loss.parts["kd"].temperature = float("nan")
+    model = KDModel(t, s, method=method).train()
+    poison(model)
     propagate, LOGGER.propagate = LOGGER.propagate, True
     try:
         with caplog.at_level("WARNING"):
-            loss, items = model.loss(batch_of(2, 64, 3, "cpu"))
+            return model, *model.loss(batch_of(2, 64, 3, "cpu"))
     finally:
         LOGGER.propagate = propagate
+
+
+def test_nonfinite_term_is_skipped_and_reported(caplog):
+    """A NaN KD term is zeroed for the batch, named in a warning, and the total loss stays finite."""
+
+    def poison(m):
+        m.kd_loss.parts["kd"].temperature = float("nan")
+
+    model, loss, items = _kd_model_and_logged_loss("yolov8n.yaml", "mimic+kd", poison, caplog)
     assert torch.isfinite(loss).all() and items["kd"] == 0 and items["mimic"] > 0
     assert "non-finite distillation term(s) kd (method mimic+kd)" in caplog.text and model.nonfinite_steps == 1
+    assert "finite inputs on every level" in caplog.text  # the inputs are fine: the method's own arithmetic
 
 
 def test_nonfinite_report_names_the_level(caplog):
     """NaN in the teacher's P5 map only: the warning names the method and 'teacher P5 map', not the other levels."""
-    from ultralytics.cfg import get_cfg
-    from ultralytics.nn.tasks import DetectionModel
-    from ultralytics.utils import LOGGER
 
-    from yolo_kd.bench.cost import batch_of
-    from yolo_kd.model import KDModel
+    def poison(m):
+        for p in m.teacher_model.model[m.feats_idx[2]].parameters():  # the last neck block: P5 only
+            p.data.fill_(float("nan"))
 
-    s, t = DetectionModel("yolov8n.yaml", nc=3, verbose=False), DetectionModel("yolov8s.yaml", nc=3, verbose=False)
-    s.args = t.args = get_cfg(overrides={"imgsz": 64})
-    model = KDModel(t, s, method="cwd").train()
-    for p in model.teacher_model.model[model.feats_idx[2]].parameters():  # the last neck block: P5 only
-        p.data.fill_(float("nan"))
-    propagate, LOGGER.propagate = LOGGER.propagate, True
-    try:
-        with caplog.at_level("WARNING"):
-            loss, items = model.loss(batch_of(2, 64, 3, "cpu"))
-    finally:
-        LOGGER.propagate = propagate
+    _, loss, items = _kd_model_and_logged_loss("yolov8s.yaml", "cwd", poison, caplog)
     assert torch.isfinite(loss).all() and items["cwd"] == 0
     assert "cwd (method cwd) at teacher P5 map" in caplog.text and "P3" not in caplog.text and "P4" not in caplog.text
