@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -90,3 +92,43 @@ def test_bad_input_sweep(train_args, tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("yolo-kd: error:") and msg in err[0], (argv, err)
+
+
+def test_bad_datasets_and_existing_run_left_intact(train_args, tmp_path, capsys):
+    """Empty train split, label class out of range, non-numeric class id: one line each, exit 2; an existing run
+    directory with the same name keeps its files, and no new run directory is left behind."""
+    import shutil
+
+    import yaml
+
+    from yolo_kd.cli import main
+
+    src = yaml.safe_load(open(train_args["data"]))
+    run = tmp_path / "proj" / "run"
+    (run / "weights").mkdir(parents=True)
+    (run / "weights" / "last.pt").write_bytes(b"precious")
+
+    def dataset(name: str, label: str | None) -> Path:
+        root = tmp_path / name
+        shutil.copytree(src["path"], root)
+        if label is None:
+            for f in (root / "images" / "train").iterdir():
+                f.unlink()
+        else:
+            next((root / "labels" / "train").glob("*.txt")).write_text(label)
+        (root / "data.yaml").write_text(yaml.safe_dump({**src, "path": str(root)}))
+        return root / "data.yaml"
+
+    cases = [
+        (dataset("empty", None), "no images in the train split"),
+        (dataset("range", "7 0.5 0.5 0.1 0.1\n"), "class 7 but the data yaml has 3 classes"),
+        (dataset("nan", "car 0.5 0.5 0.1 0.1\n"), "class id 'car' is not a number"),
+    ]
+    for data, msg in cases:
+        argv = ["train", f"teacher={train_args['teacher']}", f"data={data}", "imgsz=64", "device=cpu",
+                f"project={tmp_path / 'proj'}", "name=run"]  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and msg in err[0], err
+    assert sorted(p.name for p in (tmp_path / "proj").iterdir()) == ["run"]
+    assert (run / "weights" / "last.pt").read_bytes() == b"precious" and not (run / "args.yaml").exists()

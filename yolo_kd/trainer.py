@@ -96,6 +96,15 @@ class KDTrainer(DetectionTrainer):
     def get_dataset(self) -> dict:
         """Load the dataset, then check the teacher's class count against it for head-based methods."""
         data = super().get_dataset()
+        if RANK in {-1, 0} and not self.resume:
+            from yolo_kd.data.check import check_dataset
+
+            try:
+                check_dataset(data)
+            except KDError:
+                if _fresh(self.save_dir):
+                    shutil.rmtree(self.save_dir, ignore_errors=True)
+                raise
         info = getattr(self, "teacher_info", None)
         if info and info["nc"] != data["nc"] and _uses_head(self.kd_method):
             from yolo_kd.classmap import class_map
