@@ -106,3 +106,26 @@ def test_ddp_style_rebuild_keeps_kd_settings(train_args):
     get_cfg(overrides=vars(clean))  # what the validator does: must not raise on unknown keys
     with pytest.raises(SyntaxError):
         get_cfg(overrides=vars(b.args))  # contract: Ultralytics rejects our keys, hence the stripping
+
+
+def test_final_checkpoint_keeps_method_modules_for_a_warm_start(train_args):
+    """best.pt keeps the trained adapters under 'yolo_kd' (stock YOLO still loads it); a new run with the same
+    method and student=best.pt starts its adapters from them, another method starts fresh."""
+    from ultralytics import YOLO
+
+    from yolo_kd import KDTrainer
+
+    t = KDTrainer(overrides={**train_args, "method": "mimic"})
+    t.train()
+    ckpt = torch.load(t.best, weights_only=False)
+    saved = ckpt["yolo_kd"]["kd_modules"]
+    assert ckpt["yolo_kd"]["method"] == "mimic" and saved and type(ckpt["model"]).__name__ == "DetectionModel"
+    assert YOLO(str(t.best)).model.model[-1].nc == 3
+    warm = KDTrainer(overrides={**train_args, "student": str(t.best), "method": "mimic", "name": "warm"})
+    warm._setup_train()
+    now = warm.model.kd_loss.state_dict()
+    assert all(torch.equal(now[k], v.float()) for k, v in saved.items())
+    fresh = KDTrainer(overrides={**train_args, "student": str(t.best), "method": "cwd+mimic", "name": "fresh"})
+    fresh._setup_train()
+    mimic = fresh.model.kd_loss.parts["mimic"].state_dict()
+    assert not torch.equal(mimic["adapt.0.weight"], saved["adapt.0.weight"].float())

@@ -33,6 +33,15 @@ class AtomicPath(type(Path())):
         return n
 
 
+def _keep_kd_modules(trainer: KDTrainer) -> None:
+    """Callback (on_train_end): store the method's trained modules beside the student in best.pt and last.pt."""
+    ema = getattr(trainer.ema, "ema", None)
+    if RANK in {-1, 0} and isinstance(ema, KDModel) and len(ema.kd_loss.state_dict()):
+        from yolo_kd.kd_state import attach
+
+        attach([trainer.best, trainer.last], trainer.args.method, ema.kd_loss.state_dict())
+
+
 def _restore_quantize_flag(trainer: KDTrainer) -> None:
     """Callback (on_train_start): record ``quantize=8`` again, so checkpoints and resume know the run is QAT."""
     trainer.args.quantize = 8
@@ -90,6 +99,7 @@ class KDTrainer(DetectionTrainer):
                 + " ".join(f"{k}={getattr(self.args, k)}" for k in KD_KEYS[2:] if k != "plugins")
             )
         self.add_callback("on_train_epoch_start", _update_schedule)
+        self.add_callback("on_train_end", _keep_kd_modules)
         # checkpoints are written to a temporary file, then renamed: a kill during a save never truncates last.pt
         self.wdir, self.last, self.best = AtomicPath(self.wdir), AtomicPath(self.last), AtomicPath(self.best)
 
@@ -132,6 +142,11 @@ class KDTrainer(DetectionTrainer):
             teacher = safe_model(teacher)
         kd = KDModel(teacher, student, method=self.args.method, kd_args=self.args.kd_args)
         state = getattr(self, "_resume_kd_state", None)
+        if state is None and not self.resume and str(self.args.model).lower().endswith(".pt"):
+            from yolo_kd.kd_state import load_warm
+
+            if msg := load_warm(kd.kd_loss, self.args.model, self.args.method, bool(self.args.safe_load)):
+                LOGGER.info(msg)
         if state is not None:
             kd.kd_loss.load_state_dict(state)
             LOGGER.info(f"yolo-kd: restored '{self.args.method}' modules from the resume checkpoint")
