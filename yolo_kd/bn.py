@@ -21,8 +21,6 @@ import numpy as np
 
 from yolo_kd.errors import KDError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
 
 def is_identity_bn(bn: Any) -> bool:
     """True for a BatchNorm carried as identity-plus-bias (running mean 0, running variance ~1, weight 1)."""
@@ -37,14 +35,9 @@ def calibration_images(data: str, n: int, imgsz: int) -> np.ndarray:
     from ultralytics.data.augment import LetterBox
     from ultralytics.data.utils import check_det_dataset
 
-    train = check_det_dataset(data)["train"]
-    roots = train if isinstance(train, list) else [train]
-    files: list[Path] = []
-    for r in map(Path, roots):
-        if r.suffix == ".txt":
-            files += [Path(line.strip()) for line in r.read_text().splitlines() if line.strip()]
-        else:
-            files += sorted(p for p in r.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    from yolo_kd.data.check import split_images
+
+    files = split_images(check_det_dataset(data)["train"])
     if not files:
         raise KDError(f"no training images found in {data}; fix-bn needs images to measure BatchNorm statistics")
     step = max(1, len(files) // n)

@@ -56,11 +56,10 @@ def sample_images(data: str | None, n: int) -> list[np.ndarray]:
     if data:
         from ultralytics.data.utils import check_det_dataset
 
-        val = check_det_dataset(data)["val"]
-        for v in val if isinstance(val, list) else [val]:
-            v = Path(v)
-            files += sorted(v.rglob("*.*")) if v.is_dir() else [Path(x.strip()) for x in v.read_text().splitlines()]
-    files = [f for f in files if f.suffix.lower() in {".jpg", ".jpeg", ".png", ".bmp"}] or sorted(ASSETS.glob("*.jpg"))
+        from yolo_kd.data.check import split_images
+
+        files = split_images(check_det_dataset(data)["val"])
+    files = files or sorted(ASSETS.glob("*.jpg"))
     return [cv2.imread(str(f)) for f in files[:n]]
 
 

@@ -9,14 +9,14 @@ from yolo_kd.errors import KDError
 
 
 def split_images(spec: str | list[str]) -> list[Path]:
-    """Image files of one split given as a folder, a .txt list of paths, or a list of either."""
+    """Image files of one split given as a folder (sorted), a .txt list of paths, or a list of either."""
     from ultralytics.data.utils import IMG_FORMATS
 
     out: list[Path] = []
     for s in [spec] if isinstance(spec, (str, Path)) else spec:
         p = Path(s)
         if p.is_dir():
-            out += [f for f in p.rglob("*") if f.suffix[1:].lower() in IMG_FORMATS]
+            out += sorted(f for f in p.rglob("*") if f.suffix[1:].lower() in IMG_FORMATS)
         elif p.suffix == ".txt" and p.is_file():
             out += [Path(line.strip()) for line in p.read_text().splitlines() if line.strip()]
         elif p.is_file():
