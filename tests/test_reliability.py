@@ -72,7 +72,7 @@ def test_sigkill_mid_epoch_then_resume_continues(train_args, tmp_path):
 
 WRITER = """
 import sys
-from yolo_kd.trainer import AtomicPath
+from yolo_kd.atomic import AtomicPath
 AtomicPath(sys.argv[1]).write_bytes(b"x" * (400 << 20))
 """
 

@@ -101,8 +101,8 @@ def fix_bn(**kv: Any) -> Path:
     if n == 0:
         print(f"fix-bn: {src} has no identity BatchNorm; nothing to do (all=True re-estimates every BatchNorm)")
     ckpt.update(model=model.half(), ema=None, note=f"{ckpt.get('note', '')} BatchNorm re-estimated by yolo-kd fix-bn")
-    tmp = out.with_suffix(".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(out)
+    from yolo_kd.atomic import save_atomic
+
+    save_atomic(ckpt, out)
     print(f"fix-bn: re-estimated {n} BatchNorm layers on {len(ims)} images -> {out}")
     return out

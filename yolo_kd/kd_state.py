@@ -9,7 +9,6 @@ under the extra key ``yolo_kd`` (method name and a state dict of FP16 tensors; s
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +17,14 @@ def attach(paths: list[Path], method: str, state: dict[str, Any]) -> None:
     """Add ``{'method', 'kd_modules'}`` under ``yolo_kd`` to each existing checkpoint (atomic rewrite)."""
     import torch
 
-    from yolo_kd.trainer import AtomicPath
+    from yolo_kd.atomic import save_atomic
 
     for p in paths:
         if not Path(p).exists():
             continue
         ckpt = torch.load(p, map_location="cpu", weights_only=False)
         ckpt["yolo_kd"] = {"method": method, "kd_modules": {k: v.detach().half() for k, v in state.items()}}
-        buf = io.BytesIO()
-        torch.save(ckpt, buf)
-        AtomicPath(p).write_bytes(buf.getvalue())
+        save_atomic(ckpt, p)
 
 
 def load_warm(kd_loss: Any, student_pt: str | Path, method: str, safe: bool = False) -> str | None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from copy import copy
-from pathlib import Path
 from typing import Any
 
 from ultralytics.models.yolo.detect import DetectionTrainer, DetectionValidator
@@ -13,24 +11,11 @@ from ultralytics.nn.distill_model import DistillationModel
 from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK, YAML
 from ultralytics.utils.torch_utils import unwrap_model
 
+from yolo_kd.atomic import AtomicPath
 from yolo_kd.cfg import KD_KEYS, kd_scale, resolve_data, resolve_weights, split_overrides
 from yolo_kd.errors import KDError
 from yolo_kd.model import KDModel
 from yolo_kd.teacher import check_teacher
-
-
-class AtomicPath(type(Path())):
-    """Path whose ``write_bytes`` is atomic (temporary file, fsync, rename), for the checkpoints Ultralytics writes."""
-
-    def write_bytes(self, data) -> int:
-        """Write ``data`` next to the target, then atomically replace the target with it."""
-        tmp = self.with_name(f".{self.name}.tmp")
-        with open(tmp, "wb") as f:
-            n = f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self)
-        return n
 
 
 def _keep_kd_modules(trainer: KDTrainer) -> None:
