@@ -27,23 +27,14 @@ def attach(paths: list[Path], method: str, state: dict[str, Any]) -> None:
         save_atomic(ckpt, p)
 
 
-def load_warm(kd_loss: Any, student_pt: str | Path, method: str, safe: bool = False) -> str | None:
-    """Load the ``yolo_kd`` modules of ``student_pt`` into ``kd_loss`` when the method and shapes match.
+def load_warm(kd_loss: Any, saved: dict[str, Any], method: str, student_pt: str | Path) -> str:
+    """Load a student checkpoint's ``yolo_kd`` entry into ``kd_loss`` when the method and shapes match.
+
+    The trainer passes the entry of the checkpoint Ultralytics already loaded; ``student_pt`` only names it.
 
     Returns:
-        (str | None): A log line saying what happened, or None when the checkpoint has no saved modules.
+        (str): A log line saying what happened.
     """
-    import torch
-
-    if safe:
-        from yolo_kd.safe_load import safe_load
-
-        ckpt = safe_load(student_pt)
-    else:
-        ckpt = torch.load(student_pt, map_location="cpu", weights_only=False)
-    saved = ckpt.get("yolo_kd") if isinstance(ckpt, dict) else None
-    if not saved:
-        return None
     if saved.get("method") != method:
         return f"yolo-kd: {student_pt} carries '{saved.get('method')}' modules, not '{method}'; they start fresh"
     own = kd_loss.state_dict()

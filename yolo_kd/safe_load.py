@@ -54,13 +54,16 @@ def safe_load(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
-def safe_model(path: str | Path) -> Any:
-    """The FP32 eval-mode model of a checkpoint read by :func:`safe_load`, set up as Ultralytics' loader does."""
+def safe_model(path: str | Path, ckpt: dict[str, Any] | None = None) -> Any:
+    """The FP32 eval-mode model of a :func:`safe_load` checkpoint, set up as Ultralytics' loader does.
+
+    Pass ``ckpt`` when the file was already read with :func:`safe_load`, so it is not read twice.
+    """
     import torch
     from ultralytics.nn.tasks import guess_model_task
     from ultralytics.utils import DEFAULT_CFG_DICT
 
-    ckpt = safe_load(path)
+    ckpt = safe_load(path) if ckpt is None else ckpt
     model = (ckpt.get("ema") or ckpt["model"]).float()
     model.args = {**DEFAULT_CFG_DICT, **(ckpt.get("train_args") or {})}
     model.pt_path = str(path)

@@ -127,11 +127,10 @@ class KDTrainer(DetectionTrainer):
             teacher = safe_model(teacher)
         kd = KDModel(teacher, student, method=self.args.method, kd_args=self.args.kd_args)
         state = getattr(self, "_resume_kd_state", None)
-        if state is None and not self.resume and str(self.args.model).lower().endswith(".pt"):
+        if state is None and getattr(self, "_student_kd", None):
             from yolo_kd.kd_state import load_warm
 
-            if msg := load_warm(kd.kd_loss, self.args.model, self.args.method, bool(self.args.safe_load)):
-                LOGGER.info(msg)
+            LOGGER.info(load_warm(kd.kd_loss, self._student_kd, self.args.method, self.args.model))
         if state is not None:
             kd.kd_loss.load_state_dict(state)
             LOGGER.info(f"yolo-kd: restored '{self.args.method}' modules from the resume checkpoint")
@@ -158,12 +157,15 @@ class KDTrainer(DetectionTrainer):
     def setup_model(self):
         """Load or build the student; on resume keep the method's trained modules from the checkpoint's EMA."""
         if getattr(self.args, "safe_load", False) and not self.resume and str(self.model).lower().endswith(".pt"):
-            from yolo_kd.safe_load import safe_model
+            from yolo_kd.safe_load import safe_load, safe_model
 
-            weights = safe_model(self.model)
+            ckpt = safe_load(self.model)
+            self._student_kd = ckpt.get("yolo_kd")
+            weights = safe_model(self.model, ckpt)
             self.model = self.get_model(cfg=weights.yaml, weights=weights, verbose=RANK == -1)
             return None
         ckpt = super().setup_model()
+        self._student_kd = None if self.resume else (ckpt or {}).get("yolo_kd")  # a KD student's saved modules
         ema = (ckpt or {}).get("ema") if self.resume else None
         self._resume_kd_state = ema.kd_loss.float().state_dict() if isinstance(ema, KDModel) else None
         return ckpt
