@@ -89,17 +89,25 @@ class KDTrainer(DetectionTrainer):
         self.wdir, self.last, self.best = AtomicPath(self.wdir), AtomicPath(self.last), AtomicPath(self.best)
 
     def get_dataset(self) -> dict:
-        """Load the dataset, then check the teacher's class count against it for head-based methods."""
+        """Load and check the dataset; on a bad one, remove the run directory this trainer just made, then raise.
+
+        Checked: images per split, label class ids, and the teacher's classes for head-based methods.
+        """
         data = super().get_dataset()
+        try:
+            self._check_data(data)
+        except KDError:
+            if _fresh(self.save_dir):
+                shutil.rmtree(self.save_dir, ignore_errors=True)
+            raise
+        return data
+
+    def _check_data(self, data: dict) -> None:
+        """Raise KDError for an empty split, a bad label, or a teacher whose classes cannot serve the data."""
         if RANK in {-1, 0} and not self.resume:
             from yolo_kd.data.check import check_dataset
 
-            try:
-                check_dataset(data)
-            except KDError:
-                if _fresh(self.save_dir):
-                    shutil.rmtree(self.save_dir, ignore_errors=True)
-                raise
+            check_dataset(data)
         info = getattr(self, "teacher_info", None)
         if info and info["nc"] != data["nc"] and _uses_head(self.kd_method):
             from yolo_kd.classmap import class_map
@@ -107,10 +115,7 @@ class KDTrainer(DetectionTrainer):
             try:  # a teacher with other classes is fine when names match: logits are mapped by name
                 class_map(info["names"], data["names"])
             except KDError as e:
-                if _fresh(self.save_dir):
-                    shutil.rmtree(self.save_dir, ignore_errors=True)
                 raise KDError(f"teacher has {info['nc']} classes but the dataset has {data['nc']} and {e}") from None
-        return data
 
     def set_model_attributes(self) -> None:
         """Attach dataset attributes, then wrap the student into a KDModel (before AMP check, DDP and EMA)."""
