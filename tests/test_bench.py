@@ -25,10 +25,28 @@ def test_summary_pairs_gains_by_seed_and_closes_gap():
     assert g["mAP50-95"] == pytest.approx(0.29) and g["mAP50-95_std"] == pytest.approx(math.sqrt(2 * 0.04**2))
     assert g["gain"] == pytest.approx(0.04)  # (0.05 + 0.03) / 2
     assert g["gain_std"] == pytest.approx(math.sqrt(2 * 0.01**2))
+    assert g["gain_ci"] == pytest.approx(12.7062 * 0.01)  # t(0.975, df 1) * std / sqrt(2), std = 0.01 * sqrt(2)
     assert g["gap_closed"] == pytest.approx(0.04 / (0.45 - 0.25))
     assert rows["none"]["gain"] == 0.0
     md = table(list(rows.values()), {"mAP50-95": 0.45, "mAP50": 0.7}, ["bmfi-s0"])
-    assert "| gkd | 2 | 49.0 ± 5.7 | 29.0 ± 5.7 | +4.0 ± 1.4 | 20 % |" in md and "bmfi-s0 | FAILED" in md
+    assert "| gkd | 2 | 49.0 ± 5.7 | 29.0 ± 5.7 | +4.0 [-8.7, +16.7] | 20 % |" in md and "bmfi-s0 | FAILED" in md
+
+
+def test_paired_interval_against_every_reference():
+    """Gains are paired by seed against none and builtin, with a 95 % t interval (df = seeds - 1)."""
+    none = [0.20, 0.30, 0.25, 0.22]
+    built = [0.24, 0.33, 0.27, 0.28]
+    mine = [0.26, 0.36, 0.28, 0.31]
+    runs = [run(m, i, v) for m, vs in (("none", none), ("builtin", built), ("gkd", mine)) for i, v in enumerate(vs)]
+    rows = {r["method"]: r for r in summarise(runs, {"mAP50-95": 0.45, "mAP50": 0.7})}
+    d = [a - b for a, b in zip(mine, built)]  # 0.02, 0.03, 0.01, 0.03
+    mean = sum(d) / 4
+    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / 3)
+    assert rows["gkd"]["vs_builtin"] == pytest.approx(mean)
+    assert rows["gkd"]["vs_builtin_ci"] == pytest.approx(3.1824 * sd / 2, rel=1e-4)
+    assert "vs_builtin" not in rows["builtin"] and "vs_ultralytics" not in rows["gkd"]
+    md = table(list(rows.values()), {"mAP50-95": 0.45, "mAP50": 0.7}, [])
+    assert "vs builtin [95 % CI]" in md and "vs ultralytics" not in md
 
 
 def test_summary_without_none_has_no_gain():

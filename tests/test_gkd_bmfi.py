@@ -10,7 +10,7 @@ import torch
 from yolo_kd.losses import build_loss
 from yolo_kd.losses._utils import background_mask, gaussian_box_mask, spatial_channel_attention
 from yolo_kd.losses.base import KDInputs
-from yolo_kd.losses.gkd import grad_cam, weighted_imitation
+from yolo_kd.losses.gkd import box_gate, cell_map, degenerate, grad_cam, weighted_imitation
 
 
 def test_grad_cam_golden():
@@ -46,9 +46,53 @@ def test_weighted_imitation_golden():
     assert weighted_imitation(s, t, m).item() == pytest.approx(expected)
 
 
+def test_cell_map_golden():
+    """|sum_k g_ijk A_ijk| per cell (no pooling of the gradient), divided by the per-image max."""
+    a = torch.tensor([[[[1.0, 2.0], [3.0, 0.0]], [[0.0, 1.0], [1.0, 1.0]]]])
+    g = torch.tensor([[[[1.0, -1.0], [0.5, 0.0]], [[2.0, 1.0], [-1.0, 3.0]]]])
+    raw = torch.tensor([[1 * 1 + 0 * 2, -1 * 2 + 1 * 1], [0.5 * 3 - 1 * 1, 0 + 3 * 1]]).abs()  # [[1, 1], [.5, 3]]
+    assert torch.allclose(cell_map(a, g)[0], raw / 3)
+    assert cell_map(torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)).abs().sum() == 0  # no gradient -> zeros
+
+
+def test_box_shaped_response_is_selected_by_cell_map_not_pooled():
+    """A teacher whose loss gradient opposes object evidence (the P3 failure) still gets a cell map on the box.
+
+    Channel 0 fires inside the box, channel 1 on the background; the loss gradient is negative on channel 0 inside
+    the box (an under-confident positive) and small positive on channel 1 everywhere. Grad-CAM's pooled weights then
+    keep the background; the per-cell map puts its mass inside the box, far above the box's area share (chance).
+    """
+    h = w = 8
+    box = torch.zeros(h, w, dtype=torch.bool)
+    box[2:4, 2:4] = True  # 4 of 64 cells: chance = 1/16
+    a = torch.stack([box.float() * 3.0, (~box).float()])[None]
+    g = torch.stack([box.float() * -1.0, torch.full((h, w), 0.1)])[None]
+    mass = lambda m: float(m[0][box].sum() / m[0].sum())  # noqa: E731
+    assert mass(cell_map(a, g)) > 0.5 > 4 / 64
+    assert mass(grad_cam(a, g)) < 4 / 64
+
+
+def test_degenerate_maps_fall_back_to_uniform_and_are_counted():
+    """All-zero or constant maps are flagged; gkd replaces them by uniform weights and counts them per level."""
+    m = torch.stack([torch.zeros(2, 2), torch.full((2, 2), 0.3), torch.tensor([[0.0, 1.0], [0.0, 0.0]])])
+    assert degenerate(m).tolist() == [True, True, False]
+    loss = build_loss("gkd", {}, [2, 2], [2, 2])
+    out = loss.fallback([m, m[2:]])
+    assert torch.equal(out[0][0], torch.ones(2, 2)) and torch.equal(out[0][2], m[2]) and loss.degenerate == [2, 0]
+
+
+def test_box_gate_zeroes_off_box_cells():
+    """The gate keeps the map on cells overlapping the image's boxes; an image without boxes is all zero."""
+    m = [torch.ones(2, 4, 4)]
+    out = box_gate(m, torch.tensor([[8.0, 8.0, 16.0, 24.0]]), torch.tensor([0]), [8.0])[0]
+    expected = torch.zeros(4, 4)
+    expected[1:3, 1] = 1
+    assert torch.equal(out[0], expected) and out[1].abs().sum() == 0
+
+
 def test_gkd_teacher_maps_use_teacher_task_loss_gradient():
-    """The teacher map comes from autograd of teacher_task_loss on detached teacher maps."""
-    loss = build_loss("gkd", {}, [2], [2])
+    """The teacher map comes from autograd of teacher_task_loss on detached teacher maps (pooled: the paper's)."""
+    loss = build_loss("gkd", {"gkd": {"map": "pooled"}}, [2], [2])
     t = [torch.rand(1, 2, 3, 3)]
     x = KDInputs(
         s_feats=[torch.rand(1, 2, 3, 3, requires_grad=True)],
@@ -67,7 +111,7 @@ def test_gkd_teacher_maps_use_teacher_task_loss_gradient():
 
 def test_gkd_cam_term_is_differentiable_for_student():
     """With cam_weight > 0 the |M_T - M_S| term sends gradient into the student maps (unlike the released code)."""
-    loss = build_loss("gkd", {"gkd": {"cam_weight": 1.0}}, [2], [2])
+    loss = build_loss("gkd", {"gkd": {"cam_weight": 1.0, "adapter": "conv"}}, [2], [2])
     torch.nn.init.zeros_(loss.adapt[0].weight)
     s = [torch.rand(1, 2, 3, 3, requires_grad=True)]
     x = KDInputs(
@@ -82,6 +126,20 @@ def test_gkd_cam_term_is_differentiable_for_student():
     out = loss(x)
     (g,) = torch.autograd.grad(out["gkd_cam"], s)
     assert g.abs().sum() > 0
+
+
+def test_gkd_paper_is_the_cam_l1_alone():
+    """gkdpaper = 0.6 * mean |M_T - M_S| of pooled Grad-CAM maps, with no imitation term and no adapters."""
+    loss = build_loss("gkdpaper", {}, [2], [2])
+    assert loss.names == ("gkdpaper_cam",) and loss.adapt is None and loss.map == "pooled"
+    torch.manual_seed(0)
+    s = [torch.rand(1, 2, 3, 3, requires_grad=True)]
+    t = [torch.rand(1, 2, 3, 3)]
+    x = KDInputs(s_feats=s, t_feats=t, s_head={}, t_head={}, batch={}, task_loss=(s[0][:, 0] * 3 - s[0][:, 1]).sum(),
+                 teacher_task_loss=lambda f, b: (f[0][:, 1] - f[0][:, 0]).sum())  # fmt: skip
+    m_t = grad_cam(t[0], torch.stack([-torch.ones(3, 3), torch.ones(3, 3)])[None])
+    m_s = grad_cam(s[0].detach(), torch.stack([3 * torch.ones(3, 3), -torch.ones(3, 3)])[None])
+    assert loss(x)["gkdpaper_cam"].item() == pytest.approx(0.6 * (m_t - m_s).abs().mean().item(), rel=1e-5)
 
 
 def test_box_mask_golden_inside_ring_and_border():
@@ -121,7 +179,9 @@ def test_attention_golden():
 
 def test_bmfi_terms_golden():
     """Every BMFI term on a 1-channel 1x2 map with one box covering the first cell."""
-    loss = build_loss("bmfi", {"bmfi": {"alpha": 1.0, "beta": 1.0, "gamma": 1.0, "lam": 1.0}}, [1], [1])
+    loss = build_loss(
+        "bmfi", {"bmfi": {"alpha": 1.0, "beta": 1.0, "gamma": 1.0, "lam": 1.0, "adapter": "conv"}}, [1], [1]
+    )
     torch.nn.init.ones_(loss.adapt[0].weight), torch.nn.init.zeros_(loss.adapt[0].bias)
     s, t = torch.tensor([[[[1.0, 0.0]]]]), torch.tensor([[[[2.0, 1.0]]]])
     batch = {

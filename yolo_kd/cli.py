@@ -17,6 +17,8 @@ Usage: yolo-kd COMMAND [key=value ...]
   fix-bn   model=IN.pt data=D.yaml [out=IN-bn.pt images=64 imgsz=640]: re-estimate BatchNorm statistics of
            weights rebuilt from fused/INT8 exports (identity BatchNorm collapses when fine-tuned)
   methods  list the distillation methods and their hyper-parameters
+  inspect  teacher=T.pt data=D.yaml [student=S method=builtin batches=8 imgsz=640 batch=8 out=DIR]: per KD term
+           its gradient share vs the detection loss, where its maps put their mass, teacher vs student mAP, PNG
   convert  kitti src=KITTI_ROOT dst=OUT [classes=all] [map={Van: Car}] [val_fraction=0.2] [dontcare=drop|mask]
   convert  coco-traffic src=COCO_ROOT dst=OUT [classes=person,car,...] [keep_empty=False] [link=False]
   benchmark kd [preset=cpu-small|gpu] [data=D.yaml teacher=T.pt methods=none,builtin,gkd+bmfi seeds=0,1 ...]
@@ -136,6 +138,13 @@ def main(argv: list[str] | None = None) -> int:
             fix_bn(**parse_kv(rest))
         elif cmd == "methods":
             cmd_methods(parse_kv(rest))
+        elif cmd == "inspect":
+            kv = parse_kv(rest)
+            if "teacher" not in kv or "data" not in kv:
+                raise KDError("inspect needs teacher=T.pt and data=D.yaml (student= and method= are optional)")
+            from yolo_kd.inspect import run_inspect
+
+            run_inspect(**kv)
         elif cmd == "convert":
             cmd_convert(rest)
         elif cmd == "export":
@@ -160,8 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             run_demo(**parse_kv(rest))
         else:
             raise KDError(
-                f"unknown command '{cmd}'; use one of train, train-teacher, fix-bn, methods, convert, benchmark, "
-                "export, predict, demo, help"
+                f"unknown command '{cmd}'; use one of train, train-teacher, fix-bn, methods, inspect, convert, "
+                "benchmark, export, predict, demo, help"
             )
     except ModuleNotFoundError as e:
         if e.name and e.name.split(".")[0] in {"torch", "torchvision", "ultralytics", "onnx", "onnxruntime", "nncf"}:

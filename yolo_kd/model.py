@@ -204,6 +204,12 @@ class KDModel(DistillationModel):
             det, items = self.student_model.loss(batch, preds)
             return torch.cat([det, det.new_zeros(1)]), {**items, **self.kd_loss.zeros(det.device)}
 
+        det, items, terms, x = self.kd_terms(batch)
+        total = sum(terms.values()) * batch["img"].shape[0]
+        return torch.cat([det, total.view(1).to(det.dtype)]), {**items, **{k: v.detach() for k, v in terms.items()}}
+
+    def kd_terms(self, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor], KDInputs]:
+        """One training forward: detection loss, its items, the scheduled finite KD terms (graph kept) and inputs."""
         self._teacher_feats.clear()
         self._student_feats.clear()
         with torch.no_grad():
@@ -229,7 +235,6 @@ class KDModel(DistillationModel):
             assign=self._assigner(s_head, t_head, batch),
         )
         terms = self.finite({k: v * self.kd_scale for k, v in self.kd_loss(x).items()}, x)
-        total = sum(terms.values()) * batch["img"].shape[0]
         self._teacher_feats.clear()
         self._student_feats.clear()
-        return torch.cat([det, total.view(1).to(det.dtype)]), {**items, **{k: v.detach() for k, v in terms.items()}}
+        return det, items, terms, x

@@ -18,8 +18,25 @@ def mean_std(xs: list[float]) -> tuple[float, float]:
     return statistics.fmean(xs), statistics.stdev(xs) if len(xs) > 1 else 0.0
 
 
+REFS = ("none", "builtin", "ultralytics")  # paired gains are reported against each of these that ran
+
+
+def paired_ci(diffs: list[float], level: float = 0.95) -> tuple[float, float]:
+    """Mean of paired differences and the half-width of its t interval (NaN below two pairs)."""
+    if len(diffs) < 2:
+        return statistics.fmean(diffs), math.nan
+    from scipy.stats import t
+
+    half = t.ppf(0.5 + level / 2, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
+    return statistics.fmean(diffs), float(half)
+
+
 def summarise(runs: list[dict], teacher: dict) -> list[dict[str, Any]]:
-    """One row per method: metric means/spreads, paired per-seed gain over ``none``, teacher gap closed."""
+    """One row per method: metric means/spreads, paired per-seed gains (with 95 % t intervals), teacher gap closed.
+
+    ``gain``/``gain_std``/``gain_ci`` pair each seed with ``none``'s same seed; ``vs_<ref>``/``vs_<ref>_ci`` do the
+    same against the other references in ``REFS``.
+    """
     by: dict[str, list[dict]] = {}
     for r in runs:
         by.setdefault(r["method"], []).append(r)
@@ -29,9 +46,15 @@ def summarise(runs: list[dict], teacher: dict) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"method": method, "seeds": len(rs)}
         for k in ("mAP50", "mAP50-95", "train_s", "step_ms", "peak_mem_mb"):
             row[k], row[k + "_std"] = mean_std([r[k] for r in rs])
+        for ref in REFS[1:]:
+            other = {r["seed"]: r["mAP50-95"] for r in by.get(ref, [])}
+            diffs = [r["mAP50-95"] - other[r["seed"]] for r in rs if r["seed"] in other]
+            if diffs and method != ref:
+                row[f"vs_{ref}"], row[f"vs_{ref}_ci"] = paired_ci(diffs)
         gains = [r["mAP50-95"] - base[r["seed"]]["mAP50-95"] for r in rs if r["seed"] in base]
         if gains:
             row["gain"], row["gain_std"] = mean_std(gains)
+            row["gain_ci"] = paired_ci(gains)[1]
             gap = teacher["mAP50-95"] - statistics.fmean(base[r["seed"]]["mAP50-95"] for r in rs if r["seed"] in base)
             row["gap_closed"] = row["gain"] / gap if gap > 0 else float("nan")
         rows.append(row)
@@ -55,23 +78,36 @@ def machine() -> str:
     )
 
 
+def interval(mean: float, half: float) -> str:
+    """``+1.2 [+0.3, +2.1]`` in points (``+1.2 [n<2]`` without an interval)."""
+    if math.isnan(half):
+        return f"{100 * mean:+.1f} [n<2]"
+    return f"{100 * mean:+.1f} [{100 * (mean - half):+.1f}, {100 * (mean + half):+.1f}]"
+
+
 def table(rows: list[dict], teacher: dict, failed: list[str]) -> str:
-    """Markdown table of the summary rows (mAP x100 as points), teacher first."""
+    """Markdown table of the summary rows (mAP x100 as points), teacher first; gains with 95 % intervals."""
     pts = lambda v, s: f"{100 * v:.1f} ± {100 * s:.1f}"  # noqa: E731
+    refs = [ref for ref in REFS[1:] if any(f"vs_{ref}" in r for r in rows)]
+    head = "".join(f" vs {ref} [95 % CI] |" for ref in refs)
     lines = [
-        "| run | seeds | mAP50 | mAP50-95 | gain vs none | gap closed | train (s) | step (ms) | peak mem (MB) |",
-        "|---|---|---|---|---|---|---|---|---|",
-        f"| teacher | - | {100 * teacher['mAP50']:.1f} | {100 * teacher['mAP50-95']:.1f} | | | | | |",
+        f"| run | seeds | mAP50 | mAP50-95 | gain vs none [95 % CI] |{head} gap closed | train (s) | step (ms) | "
+        "peak mem (MB) |",
+        "|---" * (9 + len(refs)) + "|",
+        f"| teacher | - | {100 * teacher['mAP50']:.1f} | {100 * teacher['mAP50-95']:.1f} | |"
+        + " |" * len(refs)
+        + " | | | |",
     ]
     for r in rows:
-        gain = f"{100 * r['gain']:+.1f} ± {100 * r['gain_std']:.1f}" if "gain" in r else "n/a"
+        gain = interval(r["gain"], r["gain_ci"]) if "gain" in r else "n/a"
+        vs = "".join(f" {interval(r[f'vs_{ref}'], r[f'vs_{ref}_ci']) if f'vs_{ref}' in r else ''} |" for ref in refs)
         gap = f"{100 * r['gap_closed']:.0f} %" if not math.isnan(r.get("gap_closed", math.nan)) else ""
         lines.append(
             f"| {r['method']} | {r['seeds']} | {pts(r['mAP50'], r['mAP50_std'])} | "
-            f"{pts(r['mAP50-95'], r['mAP50-95_std'])} | {gain} | {gap} | {r['train_s']:.0f} | {r['step_ms']:.0f} | "
-            f"{r['peak_mem_mb']:.0f} |"
+            f"{pts(r['mAP50-95'], r['mAP50-95_std'])} | {gain} |{vs} {gap} | {r['train_s']:.0f} | "
+            f"{r['step_ms']:.0f} | {r['peak_mem_mb']:.0f} |"
         )
-    lines += [f"| {name} | FAILED (see its run folder; rerun continues) | | | | | | | |" for name in failed]
+    lines += [f"| {name} | FAILED (see its run folder; rerun continues) |" + " |" * (7 + len(refs)) for name in failed]
     return "\n".join(lines)
 
 
@@ -94,13 +130,14 @@ def write(out: Path, config: dict, teacher: dict, runs: list[dict], failed: list
 
     rows = summarise(runs, teacher)
     tab = table(rows, teacher, failed)
-    keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "close_mosaic", "device", "kd")
+    keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "close_mosaic", "val", "device", "kd")
     header = [
         f"Benchmark preset `{config['preset']}`: " + ", ".join(f"{k}={config[k]}" for k in keys),
         f"Machine: {machine()}",
         "mAP in points (x100) from stock Ultralytics val of each run's best.pt; mean ± sample std over the seeds "
         "counted in the 'seeds' column (seed i of every method shares data order and student init); "
-        "gain paired by seed; gap closed = gain / (teacher - none).",
+        "gains paired by seed, mean [95 % t interval over seeds]: an interval that contains 0 is noise; "
+        "gap closed = gain / (teacher - none).",
     ]
     md = "\n\n".join([*header, tab, "Per-class mAP50-95 (mean over seeds):", per_class_table(runs)]) if runs else tab
     (out / "table.md").write_text(md + "\n")

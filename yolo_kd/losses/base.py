@@ -76,6 +76,13 @@ class DistillLoss(nn.Module):
         """Return ``{name: weighted scalar}`` for this batch."""
         raise NotImplementedError
 
+    def spatial_weights(self, x: KDInputs) -> dict[str, list[Tensor]]:
+        """Per term, the (B, H, W) weight each level's imitation puts on its cells (for ``yolo-kd inspect``).
+
+        Methods without a spatial weighting return ``{}``.
+        """
+        return {}
+
     def zeros(self, device: torch.device | str = "cpu") -> dict[str, Tensor]:
         """Return every term as zero (used in validation, where there is no teacher)."""
         return {k: torch.zeros((), device=device) for k in self.names}
@@ -115,6 +122,10 @@ class Combined(DistillLoss):
         self.uses_head = any(p.uses_head for p in parts.values())
         self.needs_grads = any(p.needs_grads for p in parts.values())
         self.reg_max_required = any(p.reg_max_required for p in parts.values())
+
+    def spatial_weights(self, x: KDInputs) -> dict[str, list[Tensor]]:
+        """The spatial weights of every part."""
+        return {k: v for part in self.parts.values() for k, v in part.spatial_weights(x).items()}
 
     def forward(self, x: KDInputs) -> dict[str, Tensor]:
         """Concatenate the term dicts of every part."""

@@ -22,14 +22,18 @@ class BMFI(DistillLoss):
     - attention level: ``att = sum|C_s - C_t| / B + sum|S_s - S_t| / B`` (student attention of the adapted map);
     - global level: ``glob = sum S_t C_t (F^S' - F^T)^2 / (B C H W)``.
 
-    ``L = alpha fg + beta bg + gamma att + lam glob`` summed over levels, ``F^S'`` the 1x1-adapted student map.
-    Authors' code defaults (mmdet sums): alpha 1e-3, gamma 1e-3, lambda 0; their bg term is computed but not added
-    (weight 0). Deviations: (1) fg/bg/glob are divided by the channel count C (the code sums over channels), so one
-    set of weights fits every teacher width (YOLO n..x has 64..640 channels per level; with sums, a from-scratch
-    yolov8s teacher made the fg term 2-7x the detection loss and the student lost 7 mAP points, docs/benchmarks.md);
-    alpha = 0.1, beta = 0.05 (FGD's fg:bg ratio), gamma = 2e-3 put the terms at about 0.1-0.3x Ultralytics' per-image
-    detection loss. (2) The box mask is centred on each box (the released code's 2x-map paste shifts it) and built
-    for all boxes at once.
+    ``L = alpha fg + beta bg + gamma att + lam glob`` summed over levels, ``F^S'`` the adapted student map.
+    Authors' code defaults (mmdet sums over channels of a 256-channel FPN): alpha 1e-3, gamma 1e-3, lambda 0; their
+    bg term is computed but never added. Ours: (1) fg/bg/glob are divided by the channel count C (the code sums
+    over channels), so one set of weights fits every teacher width (YOLO n..x has 64..640 channels per level).
+    (2) Weights at the authors' relative strength: alpha = 1e-3 x 256 (their channel sum) x 6 (mmdet's summed loss
+    is ~6x smaller than Ultralytics' per-image loss) = 1.5, gamma = 1e-3 x 6 = 6e-3, beta = 0 as the authors.
+    An earlier default (alpha 0.1, beta 0.05) was ~15x weaker, chosen after a single-seed run later shown to be
+    noise; at it the fg term pulled with ~1x the detection gradient late in training, against 8-10x for builtin.
+    (3) Adapter: Ultralytics' conv-ReLU-conv projector (``adapter='mlp'``), as ``builtin``; the 1x1 conv of the
+    code (``adapter='conv'``) gave 0.8 points less in a 2-seed run (docs/benchmarks.md section 2).
+    (4) The box mask is centred on each box (the released code's 2x-map paste shifts it) and built for all boxes
+    at once.
     """
 
     def __init__(
@@ -37,13 +41,13 @@ class BMFI(DistillLoss):
         s_channels: list[int],
         t_channels: list[int],
         *,
-        alpha: float = 0.1,
-        beta: float = 0.05,
-        gamma: float = 2e-3,
+        alpha: float = 1.5,
+        beta: float = 0.0,
+        gamma: float = 6e-3,
         lam: float = 0.0,
         tau: float = 0.5,
         expand: float = 2.0,
-        adapter: str = "conv",
+        adapter: str = "mlp",
     ) -> None:
         """Build adapters; only terms with a positive weight are computed and logged."""
         super().__init__(s_channels, t_channels)
@@ -62,6 +66,16 @@ class BMFI(DistillLoss):
         out["att"] = ((c_s - c_t).abs().sum() + (s_s - s_t).abs().sum()) / b
         out["glob"] = d.sum() / (b * h * w)
         return out
+
+    def spatial_weights(self, x: KDInputs) -> dict[str, list[Tensor]]:
+        """The fg term's cell weights ``M_fg * S_t``."""
+        idx, _, boxes = x.gt
+        out = []
+        for t, stride in zip(x.t_feats, x.strides):
+            b, _, h, w = t.shape
+            out.append(gaussian_box_mask(boxes, idx, b, h, w, stride, self.expand) * spatial_channel_attention(
+                t.float(), self.tau)[0])  # fmt: skip
+        return {"bmfi_fg": out}
 
     def forward(self, x: KDInputs) -> dict[str, Tensor]:
         """Weighted multi-grained terms summed over levels."""

@@ -40,6 +40,11 @@ class Builtin(DistillLoss):
         mse = (s.view(b, c, -1) - t.view(b, c, -1)) ** 2
         return (mse * score).sum() / (rank_share(score.sum()) * c + 1e-9)
 
+    def spatial_weights(self, x: KDInputs) -> dict[str, list[Tensor]]:
+        """The teacher's max class probability per cell."""
+        scores = split_levels(x.t_head["scores"].float(), x.t_feats)
+        return {"builtin": [sc.sigmoid().amax(1) for sc in scores]}
+
     def forward(self, x: KDInputs) -> dict[str, Tensor]:
         """Score-weighted L2 per level, summed and weighted."""
         scores = split_levels(x.t_head["scores"].float(), x.t_feats)

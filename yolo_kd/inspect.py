@@ -1,0 +1,167 @@
+"""``yolo-kd inspect``: what each distillation term does on a few real training batches, without training.
+
+Per KD term: its value and the norm of its gradient on the student's parameters relative to the detection loss's
+(the share a user tunes weights for); per level, where each spatial weighting puts its mass (inside boxes,
+background, letterbox padding); the teacher's and the student's mAP with a warning when the teacher is not
+stronger; warnings for inert (< 0.1x) and dominating (> 20x) terms; a PNG of the maps over the images.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from yolo_kd.losses._utils import cells_in_boxes, max_per_image
+
+PAD = 114 / 255  # Ultralytics' letterbox / mosaic fill value (before HSV augmentation)
+INERT, DOMINANT = 0.1, 20.0
+
+
+def region_mass(m: Tensor, img: Tensor, boxes: Tensor, idx: Tensor, stride: float) -> dict[str, float]:
+    """Fractions of a (B, H, W) weight's mass on cells overlapping boxes, on padding, and on the rest (background).
+
+    A cell is padding when it is flat and grey (letterbox / mosaic fill: R = G = B and no texture; HSV augmentation
+    changes its brightness, not its greyness); box cells take precedence over padding.
+    """
+    b, h, w = m.shape
+    inside = cells_in_boxes(boxes / stride, h, w).to(m.dtype) if len(boxes) else m.new_zeros(0, h, w)
+    inside = max_per_image(inside, idx, b) > 0
+    img = img.float()
+    grey = ((img.amax(1, keepdim=True) - img.amin(1, keepdim=True)) < 1.5 / 255).float()
+    lum = img.mean(1, keepdim=True)
+    var = F.adaptive_avg_pool2d(lum**2, (h, w)) - F.adaptive_avg_pool2d(lum, (h, w)) ** 2
+    pad = (F.adaptive_avg_pool2d(grey, (h, w))[:, 0] > 0.9) & (var[:, 0] < (1.5 / 255) ** 2) & ~inside
+    total = float(m.sum().clamp(min=1e-12))
+    box_mass, pad_mass = float(m[inside].sum()) / total, float(m[pad].sum()) / total
+    chance = float(inside.float().mean())
+    return {"box": box_mass, "pad": pad_mass, "bg": 1 - box_mass - pad_mass, "chance": chance}
+
+
+def grad_shares(det: Tensor, terms: dict[str, Tensor], params: list[Tensor], bs: int) -> dict[str, float]:
+    """Gradient norm of each KD term (as it enters the total loss, x batch size) / that of the detection loss."""
+
+    def norm(loss: Tensor) -> float:
+        gs = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+        return float(torch.sqrt(sum((g.float() ** 2).sum() for g in gs if g is not None)))
+
+    ref = max(norm(det.sum()), 1e-12)
+    return {k: norm(v * bs) / ref if v.requires_grad else 0.0 for k, v in terms.items()}
+
+
+def plot_maps(maps: dict[str, list[Tensor]], img: Tensor, path: Path, n: int = 4) -> Path:
+    """PNG: the first ``n`` images (rows) with each term's P3 weight over them (columns)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = min(n, img.shape[0])
+    fig, axes = plt.subplots(n, len(maps) + 1, figsize=(2.6 * (len(maps) + 1), 2.6 * n), squeeze=False)
+    for r in range(n):
+        im = img[r].permute(1, 2, 0).float().cpu().numpy()
+        axes[r][0].imshow(im)
+        axes[r][0].set_title("image" if r == 0 else "")
+        for c, (name, levels) in enumerate(maps.items(), 1):
+            m = F.interpolate(levels[0][r : r + 1, None].float(), size=img.shape[-2:], mode="nearest")[0, 0]
+            axes[r][c].imshow(im)
+            axes[r][c].imshow(m.cpu().numpy(), alpha=0.6, cmap="jet")
+            axes[r][c].set_title(f"{name} P3" if r == 0 else "")
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def teacher_vs_student(teacher: str, student: str, data: str, imgsz: int) -> dict[str, float]:
+    """Stock-Ultralytics mAP50-95 of the teacher and (when it is a checkpoint) the student on the val split."""
+    from ultralytics import YOLO
+
+    out = {}
+    for name, w in (("teacher", teacher), ("student", student)):
+        if str(w).endswith(".pt"):
+            r = YOLO(str(w)).val(data=data, imgsz=imgsz, batch=16, plots=False, verbose=False, workers=0)
+            out[name] = float(r.box.map)
+    return out
+
+
+def run_inspect(teacher: str, data: str, student: str = "yolov8n.yaml", method: str = "builtin", batches: int = 8,
+                imgsz: int = 640, batch: int = 8, out: str = "", **kw: Any) -> dict[str, Any]:  # fmt: skip
+    """Inspect ``method`` on ``batches`` training batches; print the report and return it (see module docstring)."""
+    from yolo_kd.trainer import KDTrainer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ov = {"teacher": teacher, "student": student, "data": data, "method": method, "imgsz": imgsz, "batch": batch,
+              "epochs": 1, "workers": 0, "project": tmp, "name": "inspect", "plots": False, "val": False,
+              "verbose": False, **kw}  # fmt: skip
+        trainer = KDTrainer(overrides=ov)
+        trainer._setup_train()
+        model = trainer.model
+        params = [p for p in model.student_model.parameters() if p.requires_grad]
+        shares: dict[str, list[float]] = {}
+        values: dict[str, list[float]] = {}
+        mass: dict[tuple[str, int], list[dict]] = {}
+        first = None
+        for i, b in enumerate(trainer.train_loader):
+            if i >= batches:
+                break
+            b = trainer.preprocess_batch(b)
+            det, _, terms, x = model.kd_terms(b)
+            for k, v in grad_shares(det, terms, params, b["img"].shape[0]).items():
+                shares.setdefault(k, []).append(v)
+                values.setdefault(k, []).append(float(terms[k].detach()))
+            with torch.no_grad():
+                maps = model.kd_loss.spatial_weights(x)
+            idx, _, boxes = x.gt
+            for k, levels in maps.items():
+                for lv, (m, stride) in enumerate(zip(levels, x.strides)):
+                    mass.setdefault((k, lv), []).append(region_mass(m.float(), b["img"], boxes, idx, stride))
+            first = first or (maps, b["img"])
+        maps_png = None
+        if first and first[0]:
+            target = Path(out or ".") / f"inspect-{method.replace('+', '-')}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            maps_png = plot_maps(first[0], first[1], target)
+    strength = teacher_vs_student(str(trainer.args.distill_model), student, str(trainer.args.data), imgsz)
+    report = summarise(method, values, shares, mass, strength)
+    report["png"] = str(maps_png) if maps_png else None
+    print(report["text"] + (f"\nMaps: {maps_png}" if maps_png else ""))
+    return report
+
+
+def summarise(method: str, values: dict, shares: dict, mass: dict, strength: dict) -> dict[str, Any]:
+    """Means over batches and the printed report with its warnings."""
+    mean = {k: statistics.fmean(v) for k, v in shares.items()}
+    lines = [f"yolo-kd inspect: method={method}", "| term | value | grad share (x det) |", "|---|---|---|"]
+    lines += [f"| {k} | {statistics.fmean(values[k]):.4g} | {mean[k]:.2f} |" for k in mean]
+    if mass:
+        lines += [
+            "",
+            "| weighting | level | in boxes | background | padding | box cells (chance) |",
+            "|---|---|---|---|---|---|",
+        ]
+        for (k, lv), ms in sorted(mass.items()):
+            avg = {r: statistics.fmean(m[r] for m in ms) for r in ("box", "bg", "pad", "chance")}
+            lines.append(
+                f"| {k} | P{lv + 3} | {avg['box']:.2f} | {avg['bg']:.2f} | {avg['pad']:.2f} | {avg['chance']:.2f} |"
+            )
+    warnings = [f"'{k}' is inert: its gradient is {v:.2f}x the detection loss's (< {INERT}); raise its weight"
+                for k, v in mean.items() if v < INERT]  # fmt: skip
+    warnings += [f"'{k}' dominates: {v:.1f}x the detection gradient (> {DOMINANT:g}); lower its weight"
+                 for k, v in mean.items() if v > DOMINANT]  # fmt: skip
+    if "teacher" in strength:
+        lines.append(f"\nteacher mAP50-95 {100 * strength['teacher']:.1f}" + (
+            f", student {100 * strength['student']:.1f}" if "student" in strength else ""))  # fmt: skip
+        if strength.get("student", -1) >= strength["teacher"]:
+            warnings.append("the teacher is not stronger than the student: distillation can only pull it down")
+    lines += [f"WARNING: {w}" for w in warnings]
+    return {"shares": mean, "values": {k: statistics.fmean(v) for k, v in values.items()}, "warnings": warnings,
+            "mass": {f"{k}/P{lv + 3}": ms for (k, lv), ms in mass.items()}, "strength": strength,
+            "text": "\n".join(lines)}  # fmt: skip
