@@ -31,9 +31,9 @@ def giou_loss(a: Tensor, b: Tensor) -> Tensor:
 
 @register("bckd")
 class BCKD(DistillLoss):
-    """BCKD (Yang et al., *Bridging Cross-task Protocol Inconsistency for Distillation in Dense Object Detection*,
-    ICCV 2023, arXiv 2308.14286).
+    """Binary-classification KD and IoU-based localisation KD (BCKD, Yang et al., ICCV 2023, arXiv 2308.14286).
 
+    Paper: *Bridging Cross-task Protocol Inconsistency for Distillation in Dense Object Detection*.
     Classification (the paper's binary-classification distillation): every class map is a binary problem,
     ``L_cls = sum_{a,c} BCE(z^S_ac, p^T_ac) |p^T_ac - p^S_ac|^beta / N_pos``, p = sigmoid; localisation (the paper's
     IoU-based distillation, head-agnostic): ``L_box = sum_a w_a (1 - GIoU(b^S_a, b^T_a)) / N_pos`` over every anchor,
