@@ -51,7 +51,9 @@ class KDModel(DistillationModel):
         self._teacher_feats.clear()
         self._student_feats.clear()
         self.kd_method, self.kd_args = method, dict(kd_args or {})
-        self.kd_loss = build_loss(method, self.kd_args, s_ch, t_ch).to(next(student_model.parameters()).device)
+        self.kd_loss = build_loss(method, self.kd_args, s_ch, t_ch)
+        self.kd_loss.bind(s_det, t_det)
+        self.kd_loss.to(next(student_model.parameters()).device)
         self.class_map = self._class_map(s_det.nc, t_det.nc)
         if self.kd_loss.reg_max_required and (s_det.reg_max <= 1 or s_det.reg_max != t_det.reg_max):
             raise KDError(
@@ -233,6 +235,8 @@ class KDModel(DistillationModel):
             task_loss=det.sum() if self.kd_loss.needs_grads else None,
             teacher_task_loss=self.teacher_task_loss,
             assign=self._assigner(s_head, t_head, batch),
+            s_detect=self.student_model.model[-1],
+            t_detect=self.teacher_model.model[-1],
         )
         terms = self.finite({k: v * self.kd_scale for k, v in self.kd_loss(x).items()}, x)
         self._teacher_feats.clear()

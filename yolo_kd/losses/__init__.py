@@ -87,6 +87,6 @@ def describe() -> list[tuple[str, str]]:
     return [(k, (LOSSES[k].__doc__ or "").strip().splitlines()[0]) for k in sorted(LOSSES)]
 
 
-from yolo_kd.losses import aid, bckd, bmfi, builtin, cwd, fgd, gkd, kd, ld, mgd, mimic, pfi, pkd, rm, skd, tar  # noqa: E402, F401  (register built-in methods)
+from yolo_kd.losses import aid, bckd, bmfi, builtin, crosskd, cwd, fgd, gkd, kd, ld, mgd, mimic, pfi, pkd, rm, skd, tar  # noqa: E402, F401  (register built-in methods)
 
 __all__ = ["LOSSES", "DistillLoss", "KDInputs", "build_loss", "check_method_args", "describe", "register"]

@@ -28,6 +28,8 @@ class KDInputs:
         teacher_task_loss (Callable | None): Maps (teacher level maps, batch) to the teacher's detection loss.
         assign (Callable | None): Maps a side ("student" | "teacher") to Ultralytics' task-aligned assignment
             ``(fg_mask, target_gt_idx, target_bboxes, anchor_points, stride_tensor)``; cached per batch.
+        s_detect (nn.Module | None): The student's Detect head (head-crossing methods run parts of it).
+        t_detect (nn.Module | None): The teacher's frozen Detect head (eval mode, no parameter gradients).
     """
 
     s_feats: list[Tensor]
@@ -40,6 +42,8 @@ class KDInputs:
     task_loss: Tensor | None = None
     teacher_task_loss: Callable[[list[Tensor], dict[str, Any]], Tensor] | None = None
     assign: Callable[[str], tuple] | None = None
+    s_detect: nn.Module | None = None
+    t_detect: nn.Module | None = None
 
     @property
     def gt(self) -> tuple[Tensor, Tensor, Tensor]:
@@ -65,6 +69,7 @@ class DistillLoss(nn.Module):
     names: tuple[str, ...] = ()
     uses_head: bool = False
     needs_grads: bool = False
+    needs_heads: bool = False  # reads x.s_detect / x.t_detect (only KDModel provides them)
     reg_max_required: bool = False
 
     def __init__(self, s_channels: list[int], t_channels: list[int]) -> None:
@@ -75,6 +80,9 @@ class DistillLoss(nn.Module):
     def forward(self, x: KDInputs) -> dict[str, Tensor]:  # pragma: no cover - abstract
         """Return ``{name: weighted scalar}`` for this batch."""
         raise NotImplementedError
+
+    def bind(self, s_detect: nn.Module, t_detect: nn.Module) -> None:
+        """Build modules that depend on the heads (called once by KDModel before the optimizer exists)."""
 
     def spatial_weights(self, x: KDInputs) -> dict[str, list[Tensor]]:
         """Per term, the (B, H, W) weight each level's imitation puts on its cells (for ``yolo-kd inspect``).
@@ -122,6 +130,11 @@ class Combined(DistillLoss):
         self.uses_head = any(p.uses_head for p in parts.values())
         self.needs_grads = any(p.needs_grads for p in parts.values())
         self.reg_max_required = any(p.reg_max_required for p in parts.values())
+
+    def bind(self, s_detect: nn.Module, t_detect: nn.Module) -> None:
+        """Bind every part."""
+        for part in self.parts.values():
+            part.bind(s_detect, t_detect)
 
     def spatial_weights(self, x: KDInputs) -> dict[str, list[Tensor]]:
         """The spatial weights of every part."""

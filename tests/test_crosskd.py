@@ -1,0 +1,122 @@
+"""CrossKD: the cross-head path against a hand-written composition, its loss, and where gradients go."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from yolo_kd.losses.bckd import binary_distill, giou_loss
+from yolo_kd.losses.crosskd import frozen_bn_stats
+
+
+def kd_model(teacher: str = "yolov8s.yaml", student: str = "yolov8n.yaml", method: str = "crosskd", **kd):
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.model import KDModel
+
+    torch.manual_seed(0)
+    t, s = DetectionModel(teacher, nc=3, verbose=False), DetectionModel(student, nc=3, verbose=False)
+    s.args = t.args = get_cfg(overrides={"imgsz": 64})
+    return KDModel(t, s, method=method, kd_args={method: kd} if kd else None).train()
+
+
+def inputs(model):
+    """The KDInputs of one real training forward (random batch)."""
+    from yolo_kd.bench.cost import batch_of
+
+    return model.kd_terms(batch_of(2, 64, 3, "cpu"))
+
+
+def test_adapters_sized_from_heads():
+    """v8n cv3 is 64 wide and v8s cv3 128: a 1x1 adapter there; cv2 is 64 in both: identity."""
+    m = kd_model()
+    assert isinstance(m.kd_loss.adapt["cv2"][0], torch.nn.Identity)
+    a = m.kd_loss.adapt["cv3"][0]
+    assert (a.in_channels, a.out_channels) == (64, 128)
+
+
+@pytest.mark.parametrize("layer", [1, 2])
+def test_cross_head_is_student_blocks_then_teacher_blocks(layer):
+    """cross(cv3, level) == teacher.cv3[l][layer:](adapter(student.cv3[l][:layer](P_l))); reference = teacher head."""
+    m = kd_model(layer=layer)
+    x = inputs(m)[3]
+    s_det, t_det, loss = m.student_model.model[-1], m.teacher_model.model[-1], m.kd_loss
+    out, ref = loss.cross(x, "cv3", 1)
+    with torch.no_grad():
+        hand = t_det.cv3[1][layer:](loss.adapt["cv3"][1](s_det.cv3[1][:layer](x.s_feats[1])))
+        assert torch.allclose(out, hand.flatten(2), atol=1e-5)
+        assert torch.allclose(ref, t_det.cv3[1](x.t_feats[1]).flatten(2), atol=1e-5)
+
+
+def test_loss_follows_formula():
+    """cls = sum BCE(z_x, p_t)|p_t - p_x| / N_pos; box = sum_a max_c p_t (1 - GIoU) / sum_a max_c p_t."""
+    from ultralytics.utils.tal import make_anchors
+
+    from yolo_kd.losses._utils import decode_boxes
+
+    m = kd_model()
+    _, _, terms, x = inputs(m)
+    loss = m.kd_loss
+    with torch.no_grad():
+        cls = [loss.cross(x, "cv3", i) for i in range(3)]
+        box = [loss.cross(x, "cv2", i) for i in range(3)]
+        z_x, z_t = torch.cat([c[0] for c in cls], -1), torch.cat([c[1] for c in cls], -1)
+        anchors, stride = make_anchors(x.t_feats, x.t_detect.stride, 0.5)
+        b_x = decode_boxes(torch.cat([b[0] for b in box], -1), anchors, stride)
+        b_t = decode_boxes(torch.cat([b[1] for b in box], -1), anchors, stride)
+        n_pos = x.assign("student")[0].sum().clamp(min=1)
+        w = z_t.sigmoid().amax(1)
+        assert terms["crosskd_cls"].item() == pytest.approx((binary_distill(z_x, z_t).sum() / n_pos).item(), rel=1e-4)
+        assert terms["crosskd_box"].item() == pytest.approx(
+            ((w * giou_loss(b_x, b_t)).sum() / w.sum()).item(), rel=1e-4
+        )
+
+
+def test_gradient_reaches_student_and_adapter_through_frozen_teacher_only():
+    """Student head blocks before the crossing, neck and adapter get gradient; the teacher gets none and its BN
+    statistics, and the student's, are unchanged by the cross step."""
+    m = kd_model()
+    t_stats = {k: v.clone() for k, v in m.teacher_model.state_dict().items() if "running" in k}
+    _, _, terms, x = inputs(m)
+    s_stats = {k: v.clone() for k, v in m.student_model.state_dict().items() if "running" in k}
+    m.kd_loss.cross(x, "cv3", 0)  # the cross step re-runs student blocks in train mode
+    sum(terms.values()).backward()
+    s_det = m.student_model.model[-1]
+    assert s_det.cv3[0][0].conv.weight.grad.abs().sum() > 0  # student block before the crossing
+    assert s_det.cv3[0][2].weight.grad is None  # the student's own prediction conv: GT only
+    assert m.kd_loss.adapt["cv3"][0].weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in m.teacher_model.parameters())
+    assert all(torch.equal(v, m.teacher_model.state_dict()[k]) for k, v in t_stats.items())
+    s_after = m.student_model.state_dict()
+    assert all(torch.equal(v, s_after[k]) for k, v in s_stats.items())
+
+
+def test_frozen_bn_stats_restores_momentum():
+    """Batch statistics are used, running statistics stay, momentum comes back."""
+    bn = torch.nn.BatchNorm2d(2).train()
+    with frozen_bn_stats(bn):
+        bn(torch.randn(4, 2, 3, 3) + 5)
+    assert torch.equal(bn.running_mean, torch.zeros(2)) and bn.momentum == 0.1
+
+
+@pytest.mark.parametrize("teacher,student", [("yolov8s.yaml", "yolo26n.yaml"), ("yolo26s.yaml", "yolo11n.yaml")])
+def test_cross_family_and_yolo26(teacher, student):
+    """reg_max 1 and DFL heads on either side: finite terms, student gradients, a composable method."""
+    m = kd_model(teacher, student, method="crosskd+cwd")
+    loss, items = m.loss(__import__("yolo_kd.bench.cost", fromlist=["batch_of"]).batch_of(2, 64, 3, "cpu"))
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and items["crosskd_cls"] > 0 and items["crosskd_box"] > 0 and "cwd" in items
+    assert any(p.grad is not None for p in m.student_model.parameters())
+
+
+def test_trains_end_to_end_through_kdtrainer(train_args):
+    """One real epoch: crosskd terms logged, best.pt a stock Ultralytics checkpoint with the adapters kept aside."""
+    from ultralytics import YOLO
+
+    from yolo_kd.trainer import KDTrainer
+
+    trainer = KDTrainer(overrides={**train_args, "method": "crosskd"})
+    trainer.train()
+    assert {"crosskd_cls", "crosskd_box"} <= set(trainer.loss_names)
+    assert YOLO(str(trainer.best)).model.model[-1].nc == 3

@@ -1,0 +1,119 @@
+"""CrossKD: cross-head knowledge distillation for dense detectors (Wang et al., CVPR 2024, arXiv 2306.11369)."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+
+from yolo_kd.errors import KDError
+from yolo_kd.losses import register
+from yolo_kd.losses._utils import decode_boxes, rank_share
+from yolo_kd.losses.base import DistillLoss, KDInputs
+from yolo_kd.losses.bckd import binary_distill, giou_loss
+
+
+@contextmanager
+def frozen_bn_stats(module: nn.Module):
+    """Run ``module`` with batch statistics but without updating its BatchNorm running statistics (momentum 0)."""
+    bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, v in zip(bns, saved):
+            m.momentum = v
+
+
+def conv_width(block: nn.Module, first: bool) -> int:
+    """Input width of a head block's first conv (``first``) or output width of its last conv."""
+    convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
+    return convs[0].in_channels if first else convs[-1].out_channels
+
+
+@register("crosskd")
+class CrossKD(DistillLoss):
+    """Cross-head KD (CrossKD, Wang et al., CVPR 2024, arXiv 2306.11369).
+
+    The student's head features after its first ``layer`` blocks (of the 3 in each Ultralytics Detect branch: two
+    conv blocks and the prediction conv) go through the frozen teacher's remaining blocks of the same branch; these
+    cross-head predictions mimic the teacher's own predictions, so the student's head keeps learning from the ground
+    truth alone (no conflict between GT and teacher targets on the same outputs). Per level, both branches:
+
+    - cls (cv3): ``sum_{a,c} BCE(z^X_ac, p^T_ac) |p^T_ac - sigma(z^X_ac)| / N_pos`` (the sigmoid-head, QFL-style
+      soft-target loss the paper uses for GFL; N_pos = the student's task-aligned positives, global under DDP);
+    - box (cv2): ``sum_a w_a (1 - GIoU(b^X_a, b^T_a)) / sum_a w_a`` on decoded boxes, ``w_a = max_c p^T_ac``.
+
+    Paper facts kept: crossing inside the head, teacher head frozen (its BN statistics untouched: it runs in eval),
+    gradient reaching the student (and adapter) through the teacher's layers. Ours: Ultralytics' branches have 2
+    hidden blocks where GFL has 4; ``layer=1`` (default) keeps the teacher's last hidden block and prediction conv,
+    as the paper's best crossing keeps the teacher's last stacked conv; ``layer=2`` crosses at the prediction conv.
+    Where widths differ a trained 1x1 conv adapter maps student to teacher width. The box term is GIoU on decoded
+    boxes for every head (the paper uses GIoU or LD on DFL heads), so YOLO26 (reg_max 1) works; weights 1 and 1
+    (ours). The student's blocks are re-run on its neck maps with batch statistics but frozen running statistics,
+    so BatchNorm statistics update once per step as without KD. The one-to-many branch only (YOLO26's one-to-one
+    branch is not distilled). Cross and teacher predictions stay in the teacher's classes, so any class set works.
+    """
+
+    names = ("crosskd_cls", "crosskd_box")
+    needs_heads = True
+
+    def __init__(
+        self,
+        s_channels: list[int],
+        t_channels: list[int],
+        *,
+        cls_weight: float = 1.0,
+        box_weight: float = 1.0,
+        layer: int = 1,
+    ) -> None:
+        """Store options; adapters are built by ``bind`` once the heads are known."""
+        super().__init__(s_channels, t_channels)
+        if layer not in {1, 2}:
+            raise KDError(f"crosskd_layer={layer} must be 1 or 2 (hidden blocks of the student used before crossing)")
+        self.cls_weight, self.box_weight, self.layer = cls_weight, box_weight, layer
+        self.adapt = nn.ModuleDict()
+
+    def bind(self, s_detect: nn.Module, t_detect: nn.Module) -> None:
+        """Build a 1x1 adapter per level and branch where the crossing widths differ (identity otherwise)."""
+        k = self.layer
+        for name in ("cv2", "cv3"):
+            s_br, t_br = getattr(s_detect, name), getattr(t_detect, name)
+            self.adapt[name] = nn.ModuleList(
+                nn.Identity() if (cs := conv_width(s[k - 1], False)) == (ct := conv_width(t[k], True))
+                else nn.Conv2d(cs, ct, 1)
+                for s, t in zip(s_br, t_br)
+            )  # fmt: skip
+
+    def cross(self, x: KDInputs, name: str, i: int) -> tuple[Tensor, Tensor]:
+        """(cross-head output, teacher output) of branch ``name`` on level ``i``, each (B, K, H*W)."""
+        k = self.layer
+        s_block, t_block = getattr(x.s_detect, name)[i], getattr(x.t_detect, name)[i]
+        with frozen_bn_stats(s_block):
+            mid = s_block[:k](x.s_feats[i])
+        out = t_block[k:](self.adapt[name][i](mid.float() if mid.dtype != torch.float32 else mid))
+        with torch.no_grad():
+            ref = t_block(x.t_feats[i].float())
+        return out.flatten(2), ref.flatten(2)
+
+    def forward(self, x: KDInputs) -> dict[str, Tensor]:
+        """Cross-head cls and box mimicking, summed over levels."""
+        if x.s_detect is None or x.t_detect is None:
+            raise KDError("crosskd needs the student's and the teacher's Detect heads (run it through KDModel)")
+        from ultralytics.utils.tal import make_anchors
+
+        n = len(x.s_feats)
+        cls = [self.cross(x, "cv3", i) for i in range(n)]
+        box = [self.cross(x, "cv2", i) for i in range(n)]
+        z_x, z_t = torch.cat([c[0] for c in cls], -1).float(), torch.cat([c[1] for c in cls], -1).float()
+        anchors, stride = make_anchors(x.t_feats, x.t_detect.stride, 0.5)
+        b_x = decode_boxes(torch.cat([b[0] for b in box], -1), anchors, stride)
+        b_t = decode_boxes(torch.cat([b[1] for b in box], -1), anchors, stride)
+        n_pos = rank_share(x.assign("student")[0].sum().float()).clamp(min=1.0)
+        w = z_t.sigmoid().amax(1)  # (B, A), no grad
+        loss_cls = binary_distill(z_x, z_t).sum() / n_pos
+        loss_box = (w * giou_loss(b_x, b_t)).sum() / rank_share(w.sum()).clamp(min=1e-9)
+        return {"crosskd_cls": self.cls_weight * loss_cls, "crosskd_box": self.box_weight * loss_box}
