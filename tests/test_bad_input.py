@@ -132,3 +132,24 @@ def test_bad_datasets_and_existing_run_left_intact(train_args, tmp_path, capsys)
         assert len(err) == 1 and msg in err[0], err
     assert sorted(p.name for p in (tmp_path / "proj").iterdir()) == ["run"]
     assert (run / "weights" / "last.pt").read_bytes() == b"precious" and not (run / "args.yaml").exists()
+
+
+def test_every_command_checks_its_keys_and_has_help(train_args, capsys, tmp_path):
+    """Typos in predict/export/demo/inspect keys, a missing data yaml: one line, exit 2, no run folder; COMMAND --help
+    prints that command's keys (issue 19)."""
+    cases = [
+        (["predict", "model=m_openvino_model", "source=a.jpg", "imgsz=320"], "not a key of `yolo-kd predict`"),
+        (["demo", "fats=True"], "Did you mean 'fast'"),
+        (["inspect", f"teacher={train_args['teacher']}", "data=d.yaml", "batchs=2"], "'batchs' is not a valid"),
+        (["train", f"teacher={train_args['teacher']}", "data=nodata.yaml", f"project={tmp_path / 'p'}"],
+         "'nodata.yaml' does not exist"),
+    ]  # fmt: skip
+    for argv, msg in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("yolo-kd: error:") and msg in err[0], err
+    assert not (tmp_path / "p").exists() or not any((tmp_path / "p").rglob("*"))
+    for cmd, key in (("predict", "source="), ("export", "format="), ("inspect", "batches=")):
+        assert main([cmd, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"yolo-kd {cmd}:") and key in out

@@ -146,3 +146,13 @@ def test_nan_rollback_restores_method_modules(train_args):
     assert t2._handle_nan_recovery(epoch=1)
     now = t2.model.kd_loss.state_dict()
     assert all(torch.equal(now[k], v) for k, v in saved.items())
+
+
+@pytest.mark.parametrize("cfg", ["yolov8n.yaml", "yolo11n.yaml", "yolo26n.yaml"])
+def test_safe_load_accepts_every_supported_family(tmp_path, cfg):
+    """A checkpoint of each family (v8, 11 with its C3k blocks, 26 with its end-to-end head) passes the allowlist."""
+    from tests.conftest import save_checkpoint
+    from yolo_kd.safe_load import safe_model
+
+    model = safe_model(save_checkpoint(tmp_path / "m.pt", cfg=cfg))
+    assert type(model.model[-1]).__name__ in {"Detect", "v10Detect"} and not model.training

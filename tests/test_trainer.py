@@ -129,3 +129,26 @@ def test_final_checkpoint_keeps_method_modules_for_a_warm_start(train_args):
     fresh._setup_train()
     mimic = fresh.model.kd_loss.parts["mimic"].state_dict()
     assert not torch.equal(mimic["adapt.0.weight"], saved["adapt.0.weight"].float())
+
+
+def test_resume_continues_exactly_the_named_run(train_args, teacher_pt, monkeypatch):
+    """`resume=True model=A/last.pt` continues A even when B is newer (issue 19); a bare resume=True, a missing file and
+    a checkpoint that is not a KD run are refused in one line before anything is written."""
+    from yolo_kd.errors import KDError
+
+    runs = {}
+    for name, method in (("A", "mimic"), ("B", "kd")):
+        tr = KDTrainer(overrides={**train_args, "epochs": 2, "method": method, "name": name})
+        tr.add_callback("on_model_save", lambda t: (_ for _ in ()).throw(StopAfterFirstEpoch()))
+        with pytest.raises(StopAfterFirstEpoch):
+            tr.train()
+        runs[name] = tr
+    monkeypatch.chdir(train_args["project"])  # B's last.pt is the newest file under the working directory
+    a = KDTrainer(overrides={"resume": True, "model": str(runs["A"].last)})
+    assert a.args.method == "mimic" and a.save_dir == runs["A"].save_dir
+    before = sorted(p.name for p in runs["A"].save_dir.parent.iterdir())
+    for bad, msg in (({"resume": True}, "never guesses"), ({"resume": True, "model": "nope.pt"}, "not found"),
+                     ({"resume": str(teacher_pt)}, "is not a yolo-kd run")):  # fmt: skip
+        with pytest.raises(KDError, match=msg):
+            KDTrainer(overrides=bad)
+    assert sorted(p.name for p in runs["A"].save_dir.parent.iterdir()) == before

@@ -52,6 +52,32 @@ def parse_kv(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def call(fn, kv: dict[str, Any], cmd: str):
+    """Call ``fn(**kv)`` after checking the keys against its signature: one line with a did-you-mean otherwise."""
+    import inspect
+    from difflib import get_close_matches
+
+    params = inspect.signature(fn).parameters
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        for k in kv:
+            if k not in params:
+                hint = get_close_matches(k, params, n=1)
+                hint = f" Did you mean '{hint[0]}'?" if hint else ""
+                raise KDError(f"'{k}' is not a key of `yolo-kd {cmd}`.{hint} Valid: {', '.join(params)}")
+    return fn(**kv)
+
+
+def command_help(cmd: str) -> str:
+    """The lines of HELP that describe ``cmd`` (a command's own ``--help``)."""
+    lines, keep = [], False
+    for ln in HELP.splitlines()[3:]:
+        if ln.startswith("  ") and not ln.startswith("   "):
+            keep = ln.split()[0] == cmd
+        if keep:
+            lines.append(ln)
+    return "\n".join(lines) or HELP
+
+
 def cmd_train(kv: dict[str, Any]) -> None:
     """Run a distillation training."""
     from yolo_kd.trainer import KDTrainer
@@ -125,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         print(HELP)
         return 0
     cmd, rest = argv[0], argv[1:]
+    if any(a in {"--help", "-h", "help"} for a in rest):
+        print(f"yolo-kd {cmd}:\n{command_help(cmd)}")
+        return 0
     try:
         if cmd == "train":
             cmd_train(parse_kv(rest))
@@ -144,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise KDError("inspect needs teacher=T.pt and data=D.yaml (student= and method= are optional)")
             from yolo_kd.inspect import run_inspect
 
-            run_inspect(**kv)
+            call(run_inspect, kv, cmd)
         elif cmd == "convert":
             cmd_convert(rest)
         elif cmd == "export":
@@ -153,20 +182,20 @@ def main(argv: list[str] | None = None) -> int:
             kv = parse_kv(rest)
             if "model" not in kv:
                 raise KDError("export needs model=path/to/best.pt")
-            export(**kv)
+            call(export, kv, cmd)
         elif cmd == "predict":
             kv = parse_kv(rest)
             if "model" not in kv or "source" not in kv:
                 raise KDError("predict needs model=X_openvino_model and source=image|directory|video")
             from yolo_kd.predict import predict
 
-            predict(**kv)
+            call(predict, kv, cmd)
         elif cmd == "benchmark":
             cmd_benchmark(rest)
         elif cmd == "demo":
             from yolo_kd.demo import run_demo
 
-            run_demo(**parse_kv(rest))
+            call(run_demo, parse_kv(rest), cmd)
         else:
             raise KDError(
                 f"unknown command '{cmd}'; use one of train, train-teacher, fix-bn, methods, inspect, convert, "

@@ -94,7 +94,7 @@ def raw_outputs(model_path: str, images: list[np.ndarray], imgsz: int, fmt: str,
 def export(
     model: str,
     format: str = "openvino",  # noqa: A002
-    imgsz: int = 640,
+    imgsz: int | None = None,
     half: bool = False,
     int8: bool = False,
     data: str | None = None,
@@ -108,7 +108,7 @@ def export(
     Args:
         model (str): Student .pt (best.pt, or last.pt of a KD run).
         format (str): ``onnx`` or ``openvino``.
-        imgsz (int): Square input size.
+        imgsz (int | None): Square input size; default: the checkpoint's training size, as ``yolo export``.
         half (bool): FP16 OpenVINO IR.
         int8 (bool): INT8 by NNCF post-training quantization (needs ``data`` for calibration images).
         data (str | None): Dataset yaml: calibration images (``fraction`` of train) and the val set for mAP.
@@ -132,6 +132,10 @@ def export(
         raise KDError("int8=True needs data=D.yaml: NNCF calibrates on its training images")
     data = resolve_data(data)
     pt = student_checkpoint(model)
+    if imgsz is None:
+        from ultralytics.nn.tasks import torch_safe_load
+
+        imgsz = int((torch_safe_load(str(pt))[0].get("train_args") or {}).get("imgsz") or 640)
     quantize = 8 if int8 else (16 if half and format == "openvino" else None)  # Ultralytics 8.4's int8/half key
     args = {"format": format, "imgsz": imgsz, "quantize": quantize, "data": data, "fraction": fraction, **kw}
     if format == "onnx":

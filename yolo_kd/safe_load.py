@@ -20,13 +20,26 @@ from yolo_kd.errors import KDError
 
 @cache
 def allowed_classes() -> tuple[type, ...]:
-    """Every ``nn.Module`` class of ``torch.nn``, ``ultralytics.nn.modules`` and ``ultralytics.nn.tasks``."""
-    import torch.nn as nn
-    import ultralytics.nn.modules as um
-    import ultralytics.nn.tasks as ut
+    """Every ``nn.Module`` class of ``torch.nn`` and of every module under ``ultralytics.nn``.
 
-    found = {obj for ns in (nn, um, ut) for obj in vars(ns).values() if inspect.isclass(obj)}
-    return tuple(sorted((c for c in found if issubclass(c, nn.Module)), key=lambda c: c.__qualname__))
+    Derived from the package itself, so blocks that ``ultralytics.nn.modules`` does not re-export (YOLO11's ``C3k``)
+    and the YOLO26 / end-to-end heads are covered without a hand list.
+    """
+    import importlib
+    import pkgutil
+
+    import torch.nn as nn
+    import ultralytics.nn as un
+
+    spaces = [nn]
+    for info in pkgutil.walk_packages(un.__path__, prefix="ultralytics.nn."):
+        try:
+            spaces.append(importlib.import_module(info.name))
+        except Exception:  # an optional backend module that cannot import here defines no layer we load
+            continue
+    found = {obj for ns in spaces for obj in vars(ns).values() if inspect.isclass(obj)}
+    layers = (c for c in found if issubclass(c, nn.Module) and c.__module__.startswith(("torch.nn", "ultralytics.nn")))
+    return tuple(sorted(layers, key=lambda c: (c.__module__, c.__qualname__)))
 
 
 def safe_load(path: str | Path) -> dict[str, Any]:

@@ -59,7 +59,11 @@ class KDTrainer(DetectionTrainer):
         """Validate KD settings before any run directory exists, then initialise the Ultralytics trainer."""
         ul, kd = split_overrides(dict(overrides or {}))
         resume = bool(ul.get("resume"))
-        if not resume:
+        if resume:
+            from yolo_kd.resume import resume_target
+
+            ul["resume"] = resume_target(ul.get("resume"), ul.pop("model", None))
+        else:
             if not kd["teacher"]:
                 raise KDError("no teacher given; pass teacher=path/to/teacher.pt (a trained detection checkpoint)")
             ul["model"] = resolve_weights(ul.get("model"), "student") or "yolov8n.yaml"
@@ -93,8 +97,11 @@ class KDTrainer(DetectionTrainer):
 
         Checked: images per split, label class ids, and the teacher's classes for head-based methods.
         """
-        data = super().get_dataset()
         try:
+            try:
+                data = super().get_dataset()
+            except RuntimeError as e:  # Ultralytics' "Dataset 'x' error": one line instead of a traceback
+                raise KDError(f"{' '.join(str(e).split())}; pass data=path/to/data.yaml (see data/README.md)") from None
             self._check_data(data)
         except KDError:
             if _fresh(self.save_dir):

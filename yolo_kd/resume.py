@@ -1,0 +1,34 @@
+"""Which checkpoint ``resume`` continues: exactly the one named, and only a yolo-kd run's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from yolo_kd.errors import KDError
+
+
+def resume_target(resume: Any, model: Any) -> str:
+    """The checkpoint to resume: ``resume=path``, or ``model=path`` with ``resume=True`` (as ``yolo train resume``).
+
+    Refuses a missing file, a bare ``resume=True`` (no guessing of the newest run in the folder) and a
+    checkpoint that is not a yolo-kd run, each with one line naming the fix.
+    """
+    path = resume if isinstance(resume, (str, Path)) and str(resume) not in {"True", "true"} else model
+    if not path or not str(path).endswith(".pt"):
+        raise KDError(
+            "resume=True needs the checkpoint to continue: pass model=runs/detect/NAME/weights/last.pt "
+            "(or resume=that path); yolo-kd never guesses the newest run"
+        )
+    p = Path(str(path)).expanduser()
+    if not p.exists():
+        raise KDError(f"resume checkpoint '{path}' not found; pass the run's weights/last.pt")
+    from ultralytics.nn.tasks import torch_safe_load
+
+    args = torch_safe_load(str(p))[0].get("train_args") or {}
+    if not args.get("distill_model") or "method" not in args:
+        raise KDError(
+            f"'{path}' is not a yolo-kd run (its train_args have no teacher/method); resume it with Ultralytics: "
+            f"yolo train resume model={path}"
+        )
+    return str(p)
