@@ -56,3 +56,23 @@ def test_fix_bn_cli_writes_a_stock_checkpoint(tiny_data, tmp_path, make_ckpt):
     out = tmp_path / "w-bn.pt"
     assert out.exists() and YOLO(str(out)).model.model[-1].nc == 3
     assert main(["fix-bn", f"model={src}"]) == 2
+
+
+def test_identity_bn_is_detected_when_training_starts(train_args, tmp_path, caplog):
+    """A student .pt with identity BatchNorm gets a warning naming the fix-bn command; a normal model does not."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.bn import identity_bn_warning
+    from yolo_kd.trainer import KDTrainer
+
+    assert identity_bn_warning(_folded(), "x.pt", "d") is not None
+    assert identity_bn_warning(DetectionModel("yolov8n.yaml", nc=3, verbose=False), "x.pt", "d") is None
+    trained = _folded()
+    for b in (x for x in trained.modules() if isinstance(x, torch.nn.BatchNorm2d)):
+        b.running_var.fill_(2.0)
+    assert identity_bn_warning(trained, "x.pt", "d") is None
+    path = tmp_path / "folded.pt"
+    torch.save({"model": _folded().half(), "train_args": {}}, path)
+    trainer = KDTrainer(overrides={**train_args, "student": str(path), "method": "mimic", "epochs": 1})
+    trainer._setup_train()
+    assert f"yolo-kd fix-bn model={path}" in caplog.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from yolo_kd.cfg import kd_scale, split_overrides
@@ -79,3 +81,19 @@ def test_train_teacher_runs_plain_ultralytics(tiny_data, tmp_path, capsys):
     assert "teacher ready:" in out and "next: yolo-kd train teacher=" in out
     assert (tmp_path / "teacher" / "weights" / "best.pt").exists()
     assert main(["train-teacher", "model=yolov8n.yaml"]) == 2
+
+
+def test_ctrl_c_prints_the_resume_command(train_args, monkeypatch, capsys, tmp_path):
+    """Ctrl-C during `yolo-kd train` exits 130 with the resume command of the run, not a traceback."""
+    from yolo_kd.trainer import KDTrainer
+
+    def interrupted(self):
+        self.last.parent.mkdir(parents=True, exist_ok=True)
+        Path(self.last).write_bytes(b"x")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(KDTrainer, "train", interrupted)
+    argv = ["train", *(f"{k}={v}" for k, v in train_args.items())]
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 130 and "resume with: yolo-kd train resume=True model=" in capsys.readouterr().err

@@ -50,10 +50,31 @@ def find_file(name: str | Path, kind: str, dirs: tuple[Path, ...]) -> Path:
         if (d / p.name).exists():
             return d / p.name
     where = ", ".join(str(d) for d in (Path.cwd(), *dirs))
-    raise KDError(
-        f"{kind} '{name}' not found (looked in {where}). Put the file in weights/ or pass its full path; "
-        "Ultralytics cannot download it here (offline)."
-    )
+    if p.name == str(name) and official(p.name):
+        if not offline():
+            from ultralytics.utils.downloads import attempt_download_asset
+
+            return Path(attempt_download_asset(p.name))  # as Ultralytics does for its own weight names
+        why = "it is an official Ultralytics name, but this machine is offline (or YOLO_OFFLINE is set)"
+    else:
+        why = "it is not an official Ultralytics weight name that could be downloaded"
+    raise KDError(f"{kind} '{name}' not found (looked in {where}); {why}. Put the file in weights/ or pass its path.")
+
+
+def official(name: str) -> bool:
+    """True for Ultralytics' downloadable weight names (``yolov8l.pt``, ``yolo26n.pt`` ...)."""
+    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+
+    return name in GITHUB_ASSETS_NAMES
+
+
+def offline() -> bool:
+    """True when downloads cannot or must not happen (``YOLO_OFFLINE=1`` or no network)."""
+    import os
+
+    from ultralytics.utils import ONLINE
+
+    return os.environ.get("YOLO_OFFLINE", "").lower() in {"1", "true", "yes"} or not ONLINE
 
 
 def resolve_data(data: str | None) -> str | None:

@@ -82,7 +82,16 @@ def cmd_train(kv: dict[str, Any]) -> None:
     """Run a distillation training."""
     from yolo_kd.trainer import KDTrainer
 
-    KDTrainer(overrides=kv).train()
+    trainer = KDTrainer(overrides=kv)
+    try:
+        trainer.train()
+    except KeyboardInterrupt:
+        from pathlib import Path
+
+        last = Path(trainer.last)
+        hint = f"resume with: yolo-kd train resume=True model={last}" if last.exists() else "no checkpoint saved yet"
+        print(f"\nyolo-kd: interrupted; {hint}", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 def cmd_methods(kv: dict[str, Any]) -> None:

@@ -27,6 +27,22 @@ def _keep_kd_modules(trainer: KDTrainer) -> None:
         attach([trainer.best, trainer.last], trainer.args.method, ema.kd_loss.state_dict())
 
 
+def _plot_kd(trainer: KDTrainer) -> None:
+    """Callback (on_train_end): ``kd_terms.png`` beside results.png, one panel per KD term."""
+    if RANK in {-1, 0} and trainer.args.plots:
+        from yolo_kd.kd_plots import plot_kd_terms
+
+        names = tuple(n for n in trainer.loss_names if n not in {"box_loss", "cls_loss", "dfl_loss"})
+        plot_kd_terms(trainer.csv, names, trainer.save_dir / "kd_terms.png")
+
+
+def _say_teacher_frozen(trainer: KDTrainer) -> None:
+    """Callback (on_pretrain_routine_end): one line for the teacher's frozen tensors instead of one per tensor."""
+    LOGGER.removeFilter(trainer.freeze_filter)
+    if trainer.freeze_filter.count:
+        LOGGER.info(f"yolo-kd: teacher frozen ({trainer.freeze_filter.count} tensors, eval mode, no gradients)")
+
+
 def _restore_quantize_flag(trainer: KDTrainer) -> None:
     """Callback (on_train_start): record ``quantize=8`` again, so checkpoints and resume know the run is QAT."""
     trainer.args.quantize = 8
@@ -89,6 +105,12 @@ class KDTrainer(DetectionTrainer):
             )
         self.add_callback("on_train_epoch_start", _update_schedule)
         self.add_callback("on_train_end", _keep_kd_modules)
+        self.add_callback("on_train_end", _plot_kd)
+        from yolo_kd.kd_plots import TeacherFreezeFilter
+
+        self.freeze_filter = TeacherFreezeFilter()
+        LOGGER.addFilter(self.freeze_filter)
+        self.add_callback("on_pretrain_routine_end", _say_teacher_frozen)
         # checkpoints are written to a temporary file, then renamed: a kill during a save never truncates last.pt
         self.wdir, self.last, self.best = AtomicPath(self.wdir), AtomicPath(self.last), AtomicPath(self.best)
 
@@ -130,6 +152,11 @@ class KDTrainer(DetectionTrainer):
         student = model.student_model if isinstance(model, DistillationModel) else model
         self.model = student
         super().set_model_attributes()
+        if str(self.args.model).endswith(".pt") and not self.resume:
+            from yolo_kd.bn import identity_bn_warning
+
+            if msg := identity_bn_warning(student, self.args.model, self.args.data):
+                LOGGER.warning(f"yolo-kd: {msg}")
         if self.args.quantize == 8 and not self.resume:
             student = self._prepare_student_qat(student)
         teacher = self.args.distill_model
