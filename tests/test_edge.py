@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from yolo_kd.errors import KDError
+from yolo_kd.parity import within_fp32
 
 IMGSZ = 96
 
@@ -44,12 +45,39 @@ def images_of(data: Path) -> list[Path]:
     return sorted((data.parent / "images" / "val").glob("*.png"))
 
 
+def test_parity_compare_golden():
+    """Box coordinates relative (1 px floor), scores absolute; IoU and score change at confident anchors."""
+    import numpy as np
+
+    from yolo_kd.parity import compare, describe
+
+    ref = np.zeros((1, 5, 2), np.float32)  # (N, 4 + nc=1, A=2): xywh + score
+    ref[0, :, 0] = [100, 100, 20, 20, 0.9]
+    ref[0, :, 1] = [50, 50, 10, 10, 0.1]
+    got = ref.copy()
+    got[0, 0, 0] = 100.05  # 5e-4 relative
+    got[0, 4, 1] = 0.1005
+    p = compare(ref, got)
+    assert p["box_max_rel_diff"] == pytest.approx(5e-4, rel=1e-2) and p["score_max_abs_diff"] == pytest.approx(
+        5e-4, rel=1e-2
+    )
+    assert p["confident_anchors"] == 1 and p["box_iou_median"] == pytest.approx(400 / (400 + 2 * 20 * 0.05), rel=1e-3)
+    assert "within FP32 tolerance" in describe(p, "FP32")
+    got[0, 0, 0] = 104.0
+    assert "WARNING" in describe(compare(ref, got), "FP32") and "box IoU with PyTorch" in describe(
+        compare(ref, got), "INT8"
+    )
+
+
 def test_parity_reports(exported):
     """FP32 exports match PyTorch raw outputs within 1e-3 and the report carries both mAPs."""
     for key in ("ov", "onnx"):
         r = exported[key]
         assert r["precision"] == "FP32" and r["images"] == 4 and r["max_abs_diff"] <= 1e-3, r
+        assert within_fp32(r) and r["score_max_abs_diff"] <= 1e-3, r
     ov = exported["ov"]
+    assert not list(Path.cwd().glob("runs/detect/val-pytorch*"))  # validation folders sit beside the export
+    assert (Path(ov["export"]) / "val-exported").is_dir()
     assert {"pytorch", "exported", "map50_95_drop"} <= set(ov) and abs(ov["map50_95_drop"]) <= 0.05
     assert json.loads((Path(ov["export"]) / "parity.json").read_text())["max_abs_diff"] == ov["max_abs_diff"]
 

@@ -1,0 +1,80 @@
+"""Export parity in terms that mean something: box coordinates relative, scores absolute.
+
+For reduced precision: the box IoU and score change at the anchors a user would keep.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+BOX_REL_TOL = 1e-3  # FP32: max relative difference of box coordinates (pixels, floor 1 px)
+SCORE_TOL = 1e-3  # FP32: max absolute difference of class probabilities
+CONF = 0.25  # anchors compared for IoU / score change: the reference scores a class above Ultralytics' predict conf
+
+
+def split(out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(boxes (N, A, 4), class scores (N, A, K)) of raw detector outputs.
+
+    Handles Ultralytics' (N, 4 + nc, A) xywh layout and the end-to-end (N, max_det, 6) xyxy+score+class layout.
+    """
+    if out.ndim == 3 and out.shape[-1] == 6 and out.shape[1] > 6:
+        return out[..., :4], out[..., 4:5]
+    t = out.transpose(0, 2, 1)
+    return t[..., :4], t[..., 4:]
+
+
+def xyxy(b: np.ndarray, from_xywh: bool) -> np.ndarray:
+    """Boxes as xyxy."""
+    if not from_xywh:
+        return b
+    return np.concatenate([b[..., :2] - b[..., 2:] / 2, b[..., :2] + b[..., 2:] / 2], -1)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of corresponding xyxy boxes."""
+    wh = np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0, None)
+    inter = wh[..., 0] * wh[..., 1]
+    area = lambda x: np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)  # noqa: E731
+    return inter / np.maximum(area(a) + area(b) - inter, 1e-9)
+
+
+def compare(ref: np.ndarray, got: np.ndarray) -> dict[str, Any]:
+    """Parity of exported outputs ``got`` against the PyTorch ``ref`` (same images, same layout)."""
+    e2e = ref.ndim == 3 and ref.shape[-1] == 6 and ref.shape[1] > 6
+    (rb, rs), (gb, gs) = split(ref), split(got)
+    rel = np.abs(rb - gb) / np.maximum(np.abs(rb), 1.0)
+    keep = rs.max(-1) > CONF
+    ious = iou(xyxy(rb[keep], not e2e), xyxy(gb[keep], not e2e)) if keep.any() else np.ones(0)
+    ds = np.abs(rs - gs).max(-1)[keep] if keep.any() else np.zeros(0)
+    return {
+        "box_max_rel_diff": float(rel.max()),
+        "score_max_abs_diff": float(np.abs(rs - gs).max()),
+        "confident_anchors": int(keep.sum()),
+        "box_iou_median": float(np.median(ious)) if len(ious) else None,
+        "box_iou_p5": float(np.percentile(ious, 5)) if len(ious) else None,
+        "score_change_mean": float(ds.mean()) if len(ds) else None,
+        "score_change_max": float(ds.max()) if len(ds) else None,
+    }
+
+
+def within_fp32(p: dict[str, Any]) -> bool:
+    """True when an FP32 export matches PyTorch to float precision on boxes and scores."""
+    return p["box_max_rel_diff"] <= BOX_REL_TOL and p["score_max_abs_diff"] <= SCORE_TOL
+
+
+def describe(p: dict[str, Any], precision: str) -> str:
+    """One or two lines a user reads: FP32 within tolerance or not; otherwise what the precision change does."""
+    head = f"boxes max rel diff {p['box_max_rel_diff']:.1e}, scores max abs diff {p['score_max_abs_diff']:.1e}"
+    if precision == "FP32":
+        ok = within_fp32(p)
+        return head + ("  (within FP32 tolerance)" if ok else f"  WARNING: above the FP32 tolerance "
+                       f"(boxes {BOX_REL_TOL:.0e} relative, scores {SCORE_TOL:.0e})")  # fmt: skip
+    if not p["confident_anchors"]:
+        return head + f"; no anchor scored above {CONF} on these images"
+    return (
+        f"{precision} changes what the model sees by design: on the {p['confident_anchors']} anchors scoring > {CONF}, "
+        f"box IoU with PyTorch median {p['box_iou_median']:.3f} (5th pct {p['box_iou_p5']:.3f}), class score change "
+        f"mean {p['score_change_mean']:.3f} (max {p['score_change_max']:.3f}); the mAP line below is the verdict"
+    )
