@@ -136,6 +136,25 @@ assert not {{"torch", "ultralytics", "cv2"}} & set(sys.modules)
     assert np.mean(close) >= 0.9 and len(json.loads((tmp_path / "p.json").read_text())) == 4
 
 
+def test_predict_options_as_yolo_predict(exported, tmp_path, capsys):
+    """`yolo-kd predict` takes imgsz (checked against the IR), classes, max_det and save=True (annotated images),
+    and prints one summary line per image."""
+    from yolo_kd.predict import predict
+
+    ir, files = exported["ov"]["export"], images_of(exported["data"])
+    src = files[0].parent
+    every = predict(ir, str(src), conf=0.01, imgsz=IMGSZ, save=True, project=str(tmp_path / "p"))
+    assert (
+        len(list((tmp_path / "p").glob("*.jpg"))) == len(every) and "annotated images saved" in capsys.readouterr().out
+    )
+    assert max(len(r["detections"]) for r in predict(ir, str(src), conf=0.01, max_det=2)) <= 2
+    only = predict(ir, str(src), conf=0.01, classes=[0])
+    assert all(x["class"] == 0 for r in only for x in r["detections"])
+    assert sum(len(r["detections"]) for r in only) <= sum(len(r["detections"]) for r in every)
+    with pytest.raises(KDError, match=f"exported at imgsz={IMGSZ}"):
+        predict(ir, str(src), imgsz=IMGSZ * 2)
+
+
 def test_resize_linear_matches_opencv():
     """The numpy INTER_LINEAR resize is within one intensity level of cv2.resize (down- and up-scaling)."""
     import cv2

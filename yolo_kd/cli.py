@@ -29,7 +29,8 @@ Usage: yolo-kd COMMAND [key=value ...]
            latency, throughput, size, mAP per runtime/precision; torch-free end-to-end vs Ultralytics predict
   export   model=best.pt format=openvino|onnx [imgsz=640] [half=True] [int8=True data=D.yaml fraction=1.0]
            Ultralytics' exporter + parity report (raw outputs and mAP vs PyTorch); KD last.pt accepted
-  predict  model=X_openvino_model source=IMG|DIR|VIDEO [conf=0.25 iou=0.7 device=CPU out=preds.json]
+  predict  model=X_openvino_model source=IMG|DIR|VIDEO [conf=0.25 iou=0.7 imgsz= classes=0,car max_det=300
+           save=True project=runs/predict device=CPU out=preds.json]
            torch-free OpenVINO runtime (yolo_kd.edge; pip install "yolo-kd[edge]")
   demo     [fast=True] [dir=runs/demo]: synthetic KITTI -> teacher -> student with and without KD -> table
   help     this text

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from yolo_kd.errors import KDError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -32,33 +34,80 @@ def frames(source: str):
     cap.release()
 
 
+def keep_classes(d, classes: list | None):
+    """Detections restricted to ``classes`` (ids or names); all of them when None."""
+    if not classes:
+        return d
+    from yolo_kd.edge import Detections
+
+    ids = {k for k, v in d.names.items() if v in classes or k in classes or str(k) in map(str, classes)}
+    m = np.isin(d.classes.astype(int), list(ids))
+    return Detections(d.boxes[m], d.scores[m], d.classes[m], d.names, d.path)
+
+
+def draw(img: np.ndarray, d, path: Path) -> None:
+    """Save ``img`` (BGR) with boxes and labels drawn (Pillow: part of the edge install)."""
+    from PIL import Image, ImageDraw
+
+    im = Image.fromarray(img[..., ::-1].copy())
+    g = ImageDraw.Draw(im)
+    for x in d.to_dicts():
+        g.rectangle(x["box"], outline=(255, 56, 56), width=2)
+        g.text((x["box"][0] + 2, x["box"][1] + 1), f"{x['name']} {x['confidence']:.2f}", fill=(255, 255, 255))
+    im.save(path)
+
+
 def predict(
     model: str,
     source: str,
     conf: float = 0.25,
     iou: float = 0.7,
+    imgsz: int | None = None,
+    classes: list | str | int | None = None,
+    max_det: int = 300,
+    save: bool = False,
+    project: str = "runs/predict",
     device: str = "CPU",
     out: str | None = None,
     verbose: bool = True,
 ) -> list[dict[str, Any]]:
-    """Run ``yolo_kd.edge.Detector`` on ``source``; return (and with ``out=`` save as JSON) one record per image."""
+    """Run ``yolo_kd.edge.Detector`` on ``source``; return (and with ``out=`` save as JSON) one record per image.
+
+    ``imgsz`` must match the IR (OpenVINO IRs have a fixed input size); ``classes`` keeps only those ids or names;
+    ``save=True`` writes annotated images into ``project``; one summary line per image, as ``yolo predict``.
+    """
     from yolo_kd.edge import Detector, list_images, read_image
 
-    det = Detector(model, device=device, conf=conf, iou=iou)
+    det = Detector(model, device=device, conf=conf, iou=iou, max_det=max_det)
+    if imgsz is not None and tuple(det.imgsz) != (int(imgsz), int(imgsz)):
+        raise KDError(f"this IR was exported at imgsz={det.imgsz[0]}; export it again with imgsz={imgsz} "
+                      "(OpenVINO IRs have a fixed input size)")  # fmt: skip
+    classes = [c.strip() for c in classes.split(",")] if isinstance(classes, str) else classes
+    classes = [classes] if isinstance(classes, int) else classes
+    save_dir = Path(project)
+    if save:
+        save_dir.mkdir(parents=True, exist_ok=True)
     items = (
         frames(source) if str(source).lower().endswith(VIDEO_SUFFIXES) else ((str(p), p) for p in list_images(source))
     )
     records = []
-    for label, item in items:
+    for i, (label, item) in enumerate(items):
         img = read_image(item) if isinstance(item, Path) else item
         t = time.perf_counter()
-        d = det(img)
+        d = keep_classes(det(img), classes)
         ms = (time.perf_counter() - t) * 1e3
         rec = {"source": label, "shape": list(img.shape[:2]), "ms": round(ms, 2), "detections": d.to_dicts()}
         records.append(rec)
+        if save:
+            draw(img, d, save_dir / (Path(label).stem + (f"_{i}" if "#" in label else "") + ".jpg"))
         if verbose:
-            summary = ", ".join(f"{x['name']} {x['confidence']:.2f}" for x in rec["detections"]) or "no detections"
-            print(f"{label}: {len(rec['detections'])} ({summary}) {ms:.1f} ms")
+            counts: dict[str, int] = {}
+            for x in rec["detections"]:
+                counts[x["name"]] = counts.get(x["name"], 0) + 1
+            summary = ", ".join(f"{n} {k}" for k, n in counts.items()) or "no detections"
+            print(f"{label}: {img.shape[0]}x{img.shape[1]} {summary}, {ms:.1f} ms")
+    if save:
+        print(f"annotated images saved to {save_dir}")
     if out:
         Path(out).write_text(json.dumps(records, indent=2))
         print(f"saved {len(records)} results to {out}")
