@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import yaml
 from PIL import Image
@@ -167,3 +171,25 @@ def test_coco_traffic_bad_input(tmp_path):
     with pytest.raises(KDError, match="lacks the 'annotations' key"):
         convert_coco_traffic(tmp_path / "coco", tmp_path / "o")
     assert main(["convert", "coco-traffic", f"src={tmp_path}", f"dst={tmp_path / 'o'}"]) == 2
+
+
+def test_shipped_dataset_yamls_resolve_anywhere(tmp_path, monkeypatch):
+    """`data=kitti.yaml` is the yaml shipped in the package (also in a wheel); run where data/kitti is missing it
+    says how to make it, instead of Ultralytics' datasets-folder message."""
+    import zipfile
+
+    from yolo_kd.cfg import DATASETS, resolve_data
+    from yolo_kd.errors import KDError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(KDError, match=r"yolo-kd convert kitti src=\.\.\. dst=data/kitti"):
+        resolve_data("kitti.yaml")
+    (tmp_path / "data" / "kitti").mkdir(parents=True)
+    assert resolve_data("kitti.yaml") == str(DATASETS / "kitti.yaml")
+    assert resolve_data("other.yaml") == "other.yaml"  # left to Ultralytics
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                        str(tmp_path / "whl"), str(root)], capture_output=True, text=True)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-1500:]
+    names = zipfile.ZipFile(next((tmp_path / "whl").glob("*.whl"))).namelist()
+    assert {"yolo_kd/datasets/kitti.yaml", "yolo_kd/datasets/coco-traffic.yaml"} <= set(names)

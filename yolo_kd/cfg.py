@@ -9,7 +9,8 @@ from typing import Any
 
 from yolo_kd.errors import KDError
 
-ROOT = Path(__file__).resolve().parents[1]  # repository root (data/, weights/)
+ROOT = Path(__file__).resolve().parents[1]  # repository root (weights/) in a source checkout
+DATASETS = Path(__file__).resolve().parent / "datasets"  # dataset yamls shipped with the package
 KD_DEFAULTS: dict[str, Any] = {
     "teacher": None,  # path to a detection .pt; stored as Ultralytics' own distill_model key
     "method": "builtin",  # registry keys joined by '+'; the best method measured so far (docs/benchmarks.md)
@@ -78,11 +79,27 @@ def offline() -> bool:
 
 
 def resolve_data(data: str | None) -> str | None:
-    """Resolve ``data=kitti.yaml`` to the project's data/kitti.yaml when no such file is in the working directory."""
+    """Resolve a dataset yaml: a path as given, else one shipped with yolo-kd (``kitti.yaml``, ``coco-traffic.yaml``).
+
+    The shipped yamls point at ``data/<name>`` relative to the working directory (where ``yolo-kd convert ...
+    dst=data/<name>`` writes it); when that folder is missing the error says so and how to make it, instead of
+    Ultralytics' datasets-folder message. Other names are left to Ultralytics.
+    """
     if not data or Path(data).exists() or not str(data).endswith((".yaml", ".yml")):
         return data
-    local = ROOT / "data" / Path(data).name
-    return str(local) if local.exists() else data
+    shipped = DATASETS / Path(data).name
+    if not shipped.exists():
+        return data
+    import yaml
+
+    rel = Path(yaml.safe_load(shipped.read_text())["path"])
+    if not (Path.cwd() / rel).is_dir():
+        raise KDError(
+            f"{Path(data).name} reads the dataset from {rel}/ under the working directory, and {Path.cwd() / rel} does "
+            f"not exist; run `yolo-kd convert {shipped.stem} src=... dst={rel}` here (data/README.md), or pass "
+            "data=<dst>/data.yaml written by convert"
+        )
+    return str(shipped)
 
 
 def resolve_weights(name: str | None, kind: str) -> str | None:

@@ -222,6 +222,14 @@ class KDTrainer(DetectionTrainer):
                 LOGGER.info(f"yolo-kd: '{self.args.method}' modules rolled back to {self.last} with the student")
         return recovered
 
+    def label_loss_items(self, loss_items=None, prefix="train"):
+        """Ultralytics' labelled losses without ``val/<kd term>``: validation has no teacher, those were always 0."""
+        out = super().label_loss_items(loss_items, prefix)
+        if prefix != "val":
+            return out
+        det = {"val/box_loss", "val/cls_loss", "val/dfl_loss"}
+        return [k for k in out if k in det] if isinstance(out, list) else {k: v for k, v in out.items() if k in det}
+
     def get_validator(self) -> DetectionValidator:
         """Validator with KD keys removed from its args (Ultralytics re-checks every key)."""
         return DetectionValidator(
