@@ -193,3 +193,14 @@ def test_shipped_dataset_yamls_resolve_anywhere(tmp_path, monkeypatch):
     assert r.returncode == 0, r.stderr[-1500:]
     names = zipfile.ZipFile(next((tmp_path / "whl").glob("*.whl"))).namelist()
     assert {"yolo_kd/datasets/kitti.yaml", "yolo_kd/datasets/coco-traffic.yaml"} <= set(names)
+
+
+def test_convert_prints_counts(tmp_path, capsys):
+    """`convert kitti` says how many images per split, boxes per class and what it skipped."""
+    make_synthetic_kitti(tmp_path / "k", n=6, seed=1)
+    convert_kitti(tmp_path / "k", tmp_path / "y", val_fraction=0.5)
+    out = capsys.readouterr().out
+    n = {c: sum(ln.startswith(f"{i} ") for f in (tmp_path / "y" / "labels").rglob("*.txt")
+                for ln in f.read_text().splitlines()) for i, c in enumerate(("Car", "Pedestrian", "Cyclist"))}  # fmt: skip
+    assert "KITTI: 3 train / 3 val images; boxes " in out and f"Car {n['Car']}, Pedestrian {n['Pedestrian']}" in out
+    assert "skipped 0 other types" in out

@@ -100,6 +100,8 @@ def convert_kitti(
     for split in ("train", "val"):
         (dst / "images" / split).mkdir(parents=True, exist_ok=True)
         (dst / "labels" / split).mkdir(parents=True, exist_ok=True)
+    boxes = dict.fromkeys(classes, 0)
+    skipped = {"other types": 0, "under 1 px after clipping": 0}
     for i, im in enumerate(images):
         split = "val" if i in val else "train"
         lbl = lbl_dir / f"{im.stem}.txt"
@@ -110,11 +112,14 @@ def convert_kitti(
         for name, x1, y1, x2, y2 in objs:
             name = mapping.get(name, name)
             if name not in classes:
+                skipped["other types"] += name != "DontCare"
                 continue
             x1, x2 = sorted((min(max(x1, 0.0), w), min(max(x2, 0.0), w)))
             y1, y2 = sorted((min(max(y1, 0.0), h), min(max(y2, 0.0), h)))
             if x2 - x1 < 1 or y2 - y1 < 1:
+                skipped["under 1 px after clipping"] += 1
                 continue
+            boxes[name] += 1
             cx, cy, bw, bh = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h
             lines.append(f"{classes.index(name)} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}\n")
             kept.append((x1, y1, x2, y2))
@@ -126,4 +131,11 @@ def convert_kitti(
         (dst / "labels" / split / f"{im.stem}.txt").write_text("".join(lines))
     data = {"path": str(dst.resolve()), "train": "images/train", "val": "images/val", "names": dict(enumerate(classes))}
     (dst / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    print(
+        f"KITTI: {len(images) - len(val)} train / {len(val)} val images; boxes "
+        + ", ".join(f"{k} {v}" for k, v in boxes.items())
+        + "; skipped "
+        + ", ".join(f"{v} {k}" for k, v in skipped.items())
+        + f" -> {dst / 'data.yaml'}"
+    )
     return dst / "data.yaml"
