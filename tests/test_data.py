@@ -200,7 +200,7 @@ def test_convert_prints_counts(tmp_path, capsys):
     make_synthetic_kitti(tmp_path / "k", n=6, seed=1)
     convert_kitti(tmp_path / "k", tmp_path / "y", val_fraction=0.5)
     out = capsys.readouterr().out
-    n = {c: sum(ln.startswith(f"{i} ") for f in (tmp_path / "y" / "labels").rglob("*.txt")
-                for ln in f.read_text().splitlines()) for i, c in enumerate(("Car", "Pedestrian", "Cyclist"))}  # fmt: skip
+    lines = [ln for f in (tmp_path / "y" / "labels").rglob("*.txt") for ln in f.read_text().splitlines()]
+    n = {c: sum(ln.startswith(f"{i} ") for ln in lines) for i, c in enumerate(("Car", "Pedestrian", "Cyclist"))}
     assert "KITTI: 3 train / 3 val images; boxes " in out and f"Car {n['Car']}, Pedestrian {n['Pedestrian']}" in out
     assert "skipped 0 other types" in out
