@@ -103,6 +103,10 @@ def run_demo(fast: bool = False, dir: str = "runs/demo", method: str | None = No
         f"| {r['run']} | {r['mAP50']:.3f} | {r['mAP50-95']:.3f} | {r['params'] / 1e6:.2f}M | {r['train_s']:.0f} |"
         for r in rows
     ]
+    lines.append(
+        "\nOne seed: differences of a few mAP points are noise here (seed spread 0.5-5 points); the paired multi-seed "
+        "comparison with 95 % intervals is `yolo-kd benchmark kd` (docs/benchmarks.md)."
+    )
     table = "\n".join(lines)
     (root / "table.md").write_text(table + "\n")
     (root / "results.json").write_text(json.dumps(rows, indent=2))
