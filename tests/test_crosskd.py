@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from yolo_kd.losses.bckd import binary_distill, giou_loss
 from yolo_kd.losses.crosskd import frozen_bn_stats
+from yolo_kd.losses.functional import binary_distill, giou_loss
 
 
 def kd_model(teacher: str = "yolov8s.yaml", student: str = "yolov8n.yaml", method: str = "crosskd", **kd):
@@ -53,7 +53,7 @@ def test_loss_follows_formula():
     """cls = sum BCE(z_x, p_t)|p_t - p_x| / N_pos; box = sum_a max_c p_t (1 - GIoU) / sum_a max_c p_t."""
     from ultralytics.utils.tal import make_anchors
 
-    from yolo_kd.losses._utils import decode_boxes
+    from yolo_kd.losses.functional import decode_boxes
 
     m = kd_model()
     _, _, terms, x = inputs(m)

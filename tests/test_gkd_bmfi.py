@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from yolo_kd.losses import build_loss
-from yolo_kd.losses._utils import background_mask, gaussian_box_mask, spatial_channel_attention
 from yolo_kd.losses.base import KDInputs
+from yolo_kd.losses.bmfi import gaussian_box_mask
+from yolo_kd.losses.functional import background_mask, spatial_channel_attention
 from yolo_kd.losses.gkd import box_gate, cell_map, degenerate, grad_cam, weighted_imitation
 
 

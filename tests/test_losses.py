@@ -11,7 +11,7 @@ from yolo_kd.errors import KDError
 from yolo_kd.losses import LOSSES, build_loss, check_method_args, split_method
 from yolo_kd.losses.base import KDInputs
 from yolo_kd.losses.builtin import Builtin
-from yolo_kd.losses.kd import binary_kl
+from yolo_kd.losses.functional import binary_kl
 
 S_CH, T_CH = [4, 6, 8], [6, 8, 10]
 
@@ -240,3 +240,36 @@ def test_nonfinite_report_names_the_level(caplog):
     _, loss, items = _kd_model_and_logged_loss("yolov8s.yaml", "cwd", poison, caplog)
     assert torch.isfinite(loss).all() and items["cwd"] == 0
     assert "cwd (method cwd) at teacher P5 map" in caplog.text and "P3" not in caplog.text and "P4" not in caplog.text
+
+
+def test_registry_contract_for_plugins():
+    """register gives the key; terms that differ from names fail on the first batch naming the method; positional
+    hyper-parameters are visible and settable like keyword-only ones."""
+    from torch import nn
+
+    from yolo_kd.losses import method_params, register
+    from yolo_kd.losses.base import DistillLoss
+
+    @register("badnames")
+    class BadNames(DistillLoss):
+        names = ("badnames",)
+
+        def __init__(self, s_channels, t_channels, weight: float = 2.0):
+            super().__init__(s_channels, t_channels)
+            self.weight = weight
+            self.p = nn.Parameter(torch.ones(()))
+
+        def forward(self, x):
+            return {"other": self.weight * self.p}
+
+    try:
+        assert BadNames.key == "badnames" and method_params("badnames") == {"weight": 2.0}
+        loss = build_loss("badnames", {"badnames": {"weight": 3.0}}, S_CH, T_CH)
+        assert loss.weight == 3.0
+        with pytest.raises(KDError, match=r"method 'badnames' returned terms \['other'\] but declares names"):
+            loss.check(loss(make_inputs()))
+        combo = build_loss("mimic+badnames", {}, S_CH, T_CH)
+        with pytest.raises(KDError, match="method 'badnames'"):
+            combo(make_inputs())
+    finally:
+        LOSSES.pop("badnames")

@@ -9,9 +9,9 @@ import torch
 
 from yolo_kd.errors import KDError
 from yolo_kd.losses import build_loss
-from yolo_kd.losses._utils import fgd_box_mask
 from yolo_kd.losses.base import KDInputs
 from yolo_kd.losses.cwd import channel_kl
+from yolo_kd.losses.fgd import fgd_box_mask
 from yolo_kd.losses.pkd import standardise
 
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from yolo_kd.losses import build_loss
-from yolo_kd.losses._utils import gt_table, segment_log_softmax
 from yolo_kd.losses.base import KDInputs
-from yolo_kd.losses.kd import binary_kl
+from yolo_kd.losses.functional import binary_kl, gt_table
+from yolo_kd.losses.rm import segment_log_softmax
 from yolo_kd.losses.skd import NonLocal
 
 

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from yolo_kd.losses._utils import cells_in_boxes, max_per_image
+from yolo_kd.losses.functional import cells_in_boxes, max_per_image
 
 PAD = 114 / 255  # Ultralytics' letterbox / mosaic fill value (before HSV augmentation)
 INERT, DOMINANT = 0.1, 20.0

@@ -13,8 +13,8 @@ from ultralytics.utils.loss import v8DetectionLoss
 
 from yolo_kd.errors import KDError
 from yolo_kd.losses import build_loss
-from yolo_kd.losses._utils import split_levels
 from yolo_kd.losses.base import KDInputs
+from yolo_kd.losses.functional import split_levels
 
 
 class KDModel(DistillationModel):
@@ -37,11 +37,15 @@ class KDModel(DistillationModel):
         self,
         teacher_model: str | Path | nn.Module,
         student_model: nn.Module,
-        method: str = "mimic",
+        method: str | None = None,
         kd_args: dict[str, dict] | None = None,
     ) -> None:
         """Wrap teacher and student, then build the method with channel counts from a dummy forward."""
         super().__init__(teacher_model, student_model)
+        if method is None:
+            from yolo_kd.cfg import KD_DEFAULTS
+
+            method = KD_DEFAULTS["method"]  # one default for the CLI, the trainer and direct use
         n = len(self.feats_idx) - 1
         s_ch = [self._student_feats[i].shape[1] for i in range(n)]
         t_ch = [self._teacher_feats[i].shape[1] for i in range(n)]
@@ -238,7 +242,7 @@ class KDModel(DistillationModel):
             s_detect=self.student_model.model[-1],
             t_detect=self.teacher_model.model[-1],
         )
-        terms = self.finite({k: v * self.kd_scale for k, v in self.kd_loss(x).items()}, x)
+        terms = self.finite({k: v * self.kd_scale for k, v in self.kd_loss.check(self.kd_loss(x)).items()}, x)
         self._teacher_feats.clear()
         self._student_feats.clear()
         return det, items, terms, x

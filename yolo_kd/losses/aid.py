@@ -7,18 +7,22 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from yolo_kd.errors import KDError
-from yolo_kd.losses import register
-from yolo_kd.losses._utils import (
+from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
+from yolo_kd.losses.functional import (
+    binary_kl,
     box_region_imitation,
     decode_boxes,
     gt_slots,
     gt_table,
-    level_of_anchor,
     paired_iou,
     rank_share,
 )
-from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
-from yolo_kd.losses.kd import binary_kl
+from yolo_kd.losses.registry import register
+
+
+def level_of_anchor(feats: list[Tensor]) -> Tensor:
+    """Return the level index of each anchor (A,), in the head's concatenation order."""
+    return torch.cat([torch.full((f.shape[-2] * f.shape[-1],), i, device=f.device) for i, f in enumerate(feats)])
 
 
 @register("aid")

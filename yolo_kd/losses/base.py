@@ -67,6 +67,7 @@ class DistillLoss(nn.Module):
     """
 
     names: tuple[str, ...] = ()
+    key: str = ""  # set by ``register``
     uses_head: bool = False
     needs_grads: bool = False
     needs_heads: bool = False  # reads x.s_detect / x.t_detect (only KDModel provides them)
@@ -80,6 +81,21 @@ class DistillLoss(nn.Module):
     def forward(self, x: KDInputs) -> dict[str, Tensor]:  # pragma: no cover - abstract
         """Return ``{name: weighted scalar}`` for this batch."""
         raise NotImplementedError
+
+    def check(self, out: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Return ``out`` after checking (once) that its keys are the declared ``names``; KDError naming the method.
+
+        Without it a plugin whose terms differ from its names builds fine and fails in Ultralytics' validator after
+        a whole epoch.
+        """
+        if not getattr(self, "_checked", False):
+            if tuple(out) != tuple(self.names):
+                raise KDError(
+                    f"method '{self.key or type(self).__name__}' returned terms {list(out)} but declares names "
+                    f"{list(self.names)}; make forward() return exactly its names, in that order"
+                )
+            self._checked = True
+        return out
 
     def bind(self, s_detect: nn.Module, t_detect: nn.Module) -> None:
         """Build modules that depend on the heads (called once by KDModel before the optimizer exists)."""
@@ -144,5 +160,5 @@ class Combined(DistillLoss):
         """Concatenate the term dicts of every part."""
         out: dict[str, Tensor] = {}
         for part in self.parts.values():
-            out.update(part(x))
+            out.update(part.check(part(x)))
         return out

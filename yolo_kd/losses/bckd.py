@@ -2,31 +2,11 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor
 
-from yolo_kd.losses import register
-from yolo_kd.losses._utils import decode_boxes, rank_share
 from yolo_kd.losses.base import DistillLoss, KDInputs
-
-
-def binary_distill(s_logits: Tensor, t_logits: Tensor, beta: float = 1.0) -> Tensor:
-    """Elementwise ``BCE(z_s, sigma(z_t)) * |sigma(z_t) - sigma(z_s)|^beta`` (the teacher's target detached).
-
-    Each class map is its own binary problem with the teacher's probability as soft label; the modulating factor
-    (as Quality Focal Loss, not detached) makes matched predictions cost nothing.
-    """
-    p_t = t_logits.detach().sigmoid()
-    return F.binary_cross_entropy_with_logits(s_logits, p_t, reduction="none") * (p_t - s_logits.sigmoid()).abs().pow(
-        beta
-    )
-
-
-def giou_loss(a: Tensor, b: Tensor) -> Tensor:
-    """``1 - GIoU`` of corresponding xyxy boxes (..., 4), via Ultralytics' ``bbox_iou``."""
-    from ultralytics.utils.metrics import bbox_iou
-
-    return 1 - bbox_iou(a, b, xywh=False, GIoU=True).squeeze(-1)
+from yolo_kd.losses.functional import binary_distill, decode_boxes, giou_loss, rank_share
+from yolo_kd.losses.registry import register
 
 
 @register("bckd")

@@ -5,9 +5,51 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from yolo_kd.losses import register
-from yolo_kd.losses._utils import background_mask, gaussian_box_mask, spatial_channel_attention
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
+from yolo_kd.losses.functional import background_mask, cells_in_boxes, max_per_image, spatial_channel_attention
+from yolo_kd.losses.registry import register
+
+
+def gaussian_box_mask(
+    boxes: Tensor, batch_idx: Tensor, bs: int, h: int, w: int, stride: float, expand: float = 2.0
+) -> Tensor:
+    """Bounding-box-aware foreground mask of one level (BMFI, Lan & Tian 2024), vectorised over boxes.
+
+    Each GT box is expanded ``expand`` times about its centre; cells inside the box get 1, cells in the expanded ring
+    get exp(-((x-cx)/sx)^2/2) * exp(-((y-cy)/sy)^2/2) with sx, sy = half the expanded width, height; the patch is
+    scaled by 1/(expanded area in cells) and overlapping boxes take the max. Box sizes are counted in whole cells
+    (floor/ceil) and a cell is inside when it overlaps the box, as in the authors' code; unlike that code, the
+    expanded patch is centred on the box (the released code pastes it into a 2x map and crops, which shifts it).
+
+    Args:
+        boxes (Tensor): (N, 4) xyxy in input-image pixels.
+        batch_idx (Tensor): (N,) image index of each box.
+        bs (int): Batch size.
+        h (int): Level height in cells.
+        w (int): Level width in cells.
+        stride (float): Level stride in pixels.
+        expand (float): Expansion factor of the Gaussian ring.
+
+    Returns:
+        (Tensor): (B, H, W) mask, zero where no box reaches.
+    """
+    if boxes.numel() == 0:
+        return boxes.new_zeros(bs, h, w)
+    b = boxes / stride  # level cells
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    # box size in whole cells, as the authors' code quantises it (floor/ceil), so a tiny box still covers a cell
+    bw = (b[:, 2].ceil() - b[:, 0].floor()).clamp(min=1)
+    bh = (b[:, 3].ceil() - b[:, 1].floor()).clamp(min=1)
+    ew, eh = bw * expand, bh * expand
+    xs = torch.arange(w, device=b.device, dtype=b.dtype) + 0.5  # cell centres
+    ys = torch.arange(h, device=b.device, dtype=b.dtype) + 0.5
+    dx = xs[None, :] - cx[:, None]  # (N, W)
+    dy = ys[None, :] - cy[:, None]  # (N, H)
+    gx = torch.exp(-0.5 * (dx / (ew[:, None] / 2)) ** 2) * (dx.abs() <= ew[:, None] / 2)
+    gy = torch.exp(-0.5 * (dy / (eh[:, None] / 2)) ** 2) * (dy.abs() <= eh[:, None] / 2)
+    m = gy[:, :, None] * gx[:, None, :]  # (N, H, W)
+    m = torch.where(cells_in_boxes(b, h, w), torch.ones_like(m), m)  # 1 on cells the box overlaps
+    return max_per_image(m / (ew * eh)[:, None, None], batch_idx, bs)
 
 
 @register("bmfi")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from yolo_kd.losses import register
-from yolo_kd.losses._utils import rank_share, split_levels
 from yolo_kd.losses.base import DistillLoss, KDInputs
+from yolo_kd.losses.functional import rank_share, split_levels
+from yolo_kd.losses.registry import register
 
 
 @register("builtin")

@@ -8,10 +8,9 @@ import torch
 from torch import Tensor, nn
 
 from yolo_kd.errors import KDError
-from yolo_kd.losses import register
-from yolo_kd.losses._utils import decode_boxes, rank_share
 from yolo_kd.losses.base import DistillLoss, KDInputs
-from yolo_kd.losses.bckd import binary_distill, giou_loss
+from yolo_kd.losses.functional import binary_distill, decode_boxes, giou_loss, rank_share
+from yolo_kd.losses.registry import register
 
 
 @contextmanager

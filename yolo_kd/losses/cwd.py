@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from yolo_kd.losses import register
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
+from yolo_kd.losses.registry import register
 
 
 def channel_kl(s: Tensor, t: Tensor, tau: float) -> Tensor:

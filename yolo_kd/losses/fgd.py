@@ -6,9 +6,39 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from yolo_kd.losses import register
-from yolo_kd.losses._utils import background_mask, fgd_box_mask, spatial_channel_attention
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
+from yolo_kd.losses.functional import background_mask, max_per_image, spatial_channel_attention
+from yolo_kd.losses.registry import register
+
+
+def fgd_box_mask(boxes: Tensor, batch_idx: Tensor, bs: int, h: int, w: int, stride: float) -> Tensor:
+    """FGD foreground mask of one level (Yang et al., CVPR 2022), vectorised over boxes.
+
+    As the official code: a box covers cells ``floor(x1)..ceil(x2)`` and ``floor(y1)..ceil(y2)`` inclusive (in level
+    cells), each covered cell gets ``1 / (rows * cols)`` of that span, overlapping boxes take the max.
+
+    Args:
+        boxes (Tensor): (N, 4) xyxy in input-image pixels.
+        batch_idx (Tensor): (N,) image index of each box.
+        bs (int): Batch size.
+        h (int): Level height in cells.
+        w (int): Level width in cells.
+        stride (float): Level stride in pixels.
+
+    Returns:
+        (Tensor): (B, H, W) mask, zero off the boxes.
+    """
+    if boxes.numel() == 0:
+        return boxes.new_zeros(bs, h, w)
+    b = boxes / stride
+    x0, x1, y0, y1 = b[:, 0].floor(), b[:, 2].ceil(), b[:, 1].floor(), b[:, 3].ceil()
+    area = 1.0 / ((y1 + 1 - y0) * (x1 + 1 - x0))
+    xs = torch.arange(w, device=b.device, dtype=b.dtype)
+    ys = torch.arange(h, device=b.device, dtype=b.dtype)
+    inx = (xs[None] >= x0[:, None]) & (xs[None] <= x1[:, None])  # (N, W)
+    iny = (ys[None] >= y0[:, None]) & (ys[None] <= y1[:, None])  # (N, H)
+    m = (iny[:, :, None] & inx[:, None, :]).to(b.dtype) * area[:, None, None]
+    return max_per_image(m, batch_idx, bs)
 
 
 class GcBlock(nn.Module):

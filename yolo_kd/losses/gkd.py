@@ -7,9 +7,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from yolo_kd.errors import KDError
-from yolo_kd.losses import register
-from yolo_kd.losses._utils import cells_in_boxes, max_per_image, rank_share
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
+from yolo_kd.losses.functional import cells_in_boxes, max_per_image, rank_share
+from yolo_kd.losses.registry import register
 
 MAPS = ("cell", "pooled")
 

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor
 
-from yolo_kd.losses import register
-from yolo_kd.losses._utils import rank_share
 from yolo_kd.losses.base import DistillLoss, KDInputs
-
-
-def binary_kl(s_logits: Tensor, t_logits: Tensor) -> Tensor:
-    """Elementwise KL(Bern(sigmoid(t)) || Bern(sigmoid(s))), i.e. BCE(s, sigmoid(t)) minus the target's entropy."""
-    p = t_logits.sigmoid()
-    return p * (F.logsigmoid(t_logits) - F.logsigmoid(s_logits)) + (1 - p) * (
-        F.logsigmoid(-t_logits) - F.logsigmoid(-s_logits)
-    )
+from yolo_kd.losses.functional import binary_kl, rank_share
+from yolo_kd.losses.registry import register
 
 
 @register("kd")

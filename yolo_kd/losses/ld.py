@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor
 
-from yolo_kd.losses import register
-from yolo_kd.losses._utils import rank_share
 from yolo_kd.losses.base import DistillLoss, KDInputs
-
-
-def side_kl(s: Tensor, t: Tensor, tau: float) -> Tensor:
-    """``T^2 * mean_side KL(softmax(t / T) || softmax(s / T))`` over the bins of (..., 4, R) box distributions."""
-    kl = F.kl_div(F.log_softmax(s / tau, -1), F.log_softmax(t / tau, -1), log_target=True, reduction="none")
-    return kl.sum(-1).mean(-1) * tau**2
+from yolo_kd.losses.functional import rank_share, side_kl
+from yolo_kd.losses.registry import register
 
 
 @register("ld")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from yolo_kd.losses import register
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
+from yolo_kd.losses.registry import register
 
 
 @register("mgd")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from yolo_kd.losses import register
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
+from yolo_kd.losses.registry import register
 
 
 @register("mimic")

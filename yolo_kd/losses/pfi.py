@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from yolo_kd.losses import register
-from yolo_kd.losses._utils import split_levels
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
+from yolo_kd.losses.functional import split_levels
+from yolo_kd.losses.registry import register
 
 
 @register("pfi")

@@ -7,8 +7,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
-from yolo_kd.losses import register
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
+from yolo_kd.losses.registry import register
 
 
 def standardise(f: Tensor, eps: float = 1e-6) -> Tensor:

@@ -6,9 +6,16 @@ import torch
 from torch import Tensor
 
 from yolo_kd.errors import KDError
-from yolo_kd.losses import register
-from yolo_kd.losses._utils import gt_table, rank_share, segment_log_softmax
 from yolo_kd.losses.base import DistillLoss, KDInputs
+from yolo_kd.losses.functional import gt_table, rank_share
+from yolo_kd.losses.registry import register
+
+
+def segment_log_softmax(v: Tensor, seg: Tensor, n: int) -> Tensor:
+    """Log-softmax of ``v`` (P,) within groups ``seg`` (P,) in [0, n)."""
+    mx = v.new_full((n,), float("-inf")).scatter_reduce(0, seg, v.detach(), reduce="amax")
+    e = (v - mx[seg]).exp()
+    return v - mx[seg] - v.new_zeros(n).index_add(0, seg, e).log()[seg]
 
 
 @register("rm")

@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from yolo_kd.losses import register
-from yolo_kd.losses._utils import spatial_channel_attention
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
+from yolo_kd.losses.functional import spatial_channel_attention
+from yolo_kd.losses.registry import register
 
 
 class NonLocal(nn.Module):

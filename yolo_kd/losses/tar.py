@@ -5,11 +5,18 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from yolo_kd.losses import register
-from yolo_kd.losses._utils import box_region_imitation, decode_boxes, gt_slots, gt_table, paired_iou, rank_share
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
-from yolo_kd.losses.kd import binary_kl
-from yolo_kd.losses.ld import side_kl
+from yolo_kd.losses.functional import (
+    binary_kl,
+    box_region_imitation,
+    decode_boxes,
+    gt_slots,
+    gt_table,
+    paired_iou,
+    rank_share,
+    side_kl,
+)
+from yolo_kd.losses.registry import register
 
 
 @register("tar")

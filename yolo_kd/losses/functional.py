@@ -1,4 +1,7 @@
-"""Shared tensor helpers for distillation methods: attention maps, box masks, per-level head splits."""
+"""Shared tensor primitives of the distillation methods (each used by two or more methods).
+
+A helper used by one method only lives in that method's file.
+"""
 
 from __future__ import annotations
 
@@ -39,11 +42,6 @@ def split_levels(t: Tensor, feats: list[Tensor]) -> list[Tensor]:
     return [p.view(*p.shape[:2], *f.shape[-2:]) for p, f in zip(t.split(sizes, dim=-1), feats)]
 
 
-def level_of_anchor(feats: list[Tensor]) -> Tensor:
-    """Return the level index of each anchor (A,), in the head's concatenation order."""
-    return torch.cat([torch.full((f.shape[-2] * f.shape[-1],), i, device=f.device) for i, f in enumerate(feats)])
-
-
 def cells_in_boxes(b: Tensor, h: int, w: int) -> Tensor:
     """(N, H, W) bool: which cells of an H x W level each box overlaps; ``b`` is (N, 4) xyxy in level cells."""
     xs = torch.arange(w, device=b.device, dtype=b.dtype)
@@ -59,82 +57,10 @@ def max_per_image(m: Tensor, batch_idx: Tensor, bs: int) -> Tensor:
     return out.scatter_reduce(0, batch_idx.long().view(-1, 1, 1).expand_as(m), m, reduce="amax", include_self=True)
 
 
-def gaussian_box_mask(
-    boxes: Tensor, batch_idx: Tensor, bs: int, h: int, w: int, stride: float, expand: float = 2.0
-) -> Tensor:
-    """Bounding-box-aware foreground mask of one level (BMFI, Lan & Tian 2024), vectorised over boxes.
-
-    Each GT box is expanded ``expand`` times about its centre; cells inside the box get 1, cells in the expanded ring
-    get exp(-((x-cx)/sx)^2/2) * exp(-((y-cy)/sy)^2/2) with sx, sy = half the expanded width, height; the patch is
-    scaled by 1/(expanded area in cells) and overlapping boxes take the max. Box sizes are counted in whole cells
-    (floor/ceil) and a cell is inside when it overlaps the box, as in the authors' code; unlike that code, the
-    expanded patch is centred on the box (the released code pastes it into a 2x map and crops, which shifts it).
-
-    Args:
-        boxes (Tensor): (N, 4) xyxy in input-image pixels.
-        batch_idx (Tensor): (N,) image index of each box.
-        bs (int): Batch size.
-        h (int): Level height in cells.
-        w (int): Level width in cells.
-        stride (float): Level stride in pixels.
-        expand (float): Expansion factor of the Gaussian ring.
-
-    Returns:
-        (Tensor): (B, H, W) mask, zero where no box reaches.
-    """
-    if boxes.numel() == 0:
-        return boxes.new_zeros(bs, h, w)
-    b = boxes / stride  # level cells
-    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
-    # box size in whole cells, as the authors' code quantises it (floor/ceil), so a tiny box still covers a cell
-    bw = (b[:, 2].ceil() - b[:, 0].floor()).clamp(min=1)
-    bh = (b[:, 3].ceil() - b[:, 1].floor()).clamp(min=1)
-    ew, eh = bw * expand, bh * expand
-    xs = torch.arange(w, device=b.device, dtype=b.dtype) + 0.5  # cell centres
-    ys = torch.arange(h, device=b.device, dtype=b.dtype) + 0.5
-    dx = xs[None, :] - cx[:, None]  # (N, W)
-    dy = ys[None, :] - cy[:, None]  # (N, H)
-    gx = torch.exp(-0.5 * (dx / (ew[:, None] / 2)) ** 2) * (dx.abs() <= ew[:, None] / 2)
-    gy = torch.exp(-0.5 * (dy / (eh[:, None] / 2)) ** 2) * (dy.abs() <= eh[:, None] / 2)
-    m = gy[:, :, None] * gx[:, None, :]  # (N, H, W)
-    m = torch.where(cells_in_boxes(b, h, w), torch.ones_like(m), m)  # 1 on cells the box overlaps
-    return max_per_image(m / (ew * eh)[:, None, None], batch_idx, bs)
-
-
 def background_mask(fg: Tensor) -> Tensor:
     """FGD background mask: 1/N_bg on cells where the foreground mask is zero, per image; (B, H, W)."""
     bg = (fg <= 0).to(fg.dtype)
     return bg / bg.sum((1, 2), keepdim=True).clamp(min=1.0)
-
-
-def fgd_box_mask(boxes: Tensor, batch_idx: Tensor, bs: int, h: int, w: int, stride: float) -> Tensor:
-    """FGD foreground mask of one level (Yang et al., CVPR 2022), vectorised over boxes.
-
-    As the official code: a box covers cells ``floor(x1)..ceil(x2)`` and ``floor(y1)..ceil(y2)`` inclusive (in level
-    cells), each covered cell gets ``1 / (rows * cols)`` of that span, overlapping boxes take the max.
-
-    Args:
-        boxes (Tensor): (N, 4) xyxy in input-image pixels.
-        batch_idx (Tensor): (N,) image index of each box.
-        bs (int): Batch size.
-        h (int): Level height in cells.
-        w (int): Level width in cells.
-        stride (float): Level stride in pixels.
-
-    Returns:
-        (Tensor): (B, H, W) mask, zero off the boxes.
-    """
-    if boxes.numel() == 0:
-        return boxes.new_zeros(bs, h, w)
-    b = boxes / stride
-    x0, x1, y0, y1 = b[:, 0].floor(), b[:, 2].ceil(), b[:, 1].floor(), b[:, 3].ceil()
-    area = 1.0 / ((y1 + 1 - y0) * (x1 + 1 - x0))
-    xs = torch.arange(w, device=b.device, dtype=b.dtype)
-    ys = torch.arange(h, device=b.device, dtype=b.dtype)
-    inx = (xs[None] >= x0[:, None]) & (xs[None] <= x1[:, None])  # (N, W)
-    iny = (ys[None] >= y0[:, None]) & (ys[None] <= y1[:, None])  # (N, H)
-    m = (iny[:, :, None] & inx[:, None, :]).to(b.dtype) * area[:, None, None]
-    return max_per_image(m, batch_idx, bs)
 
 
 def gt_slots(batch_idx: Tensor, bs: int) -> tuple[Tensor, int]:
@@ -205,8 +131,34 @@ def paired_iou(a: Tensor, b: Tensor, eps: float = 1e-9) -> Tensor:
     return inter / (area(a) + area(b) - inter + eps)
 
 
-def segment_log_softmax(v: Tensor, seg: Tensor, n: int) -> Tensor:
-    """Log-softmax of ``v`` (P,) within groups ``seg`` (P,) in [0, n)."""
-    mx = v.new_full((n,), float("-inf")).scatter_reduce(0, seg, v.detach(), reduce="amax")
-    e = (v - mx[seg]).exp()
-    return v - mx[seg] - v.new_zeros(n).index_add(0, seg, e).log()[seg]
+def binary_kl(s_logits: Tensor, t_logits: Tensor) -> Tensor:
+    """Elementwise KL(Bern(sigmoid(t)) || Bern(sigmoid(s))), i.e. BCE(s, sigmoid(t)) minus the target's entropy."""
+    p = t_logits.sigmoid()
+    return p * (F.logsigmoid(t_logits) - F.logsigmoid(s_logits)) + (1 - p) * (
+        F.logsigmoid(-t_logits) - F.logsigmoid(-s_logits)
+    )
+
+
+def side_kl(s: Tensor, t: Tensor, tau: float) -> Tensor:
+    """``T^2 * mean_side KL(softmax(t / T) || softmax(s / T))`` over the bins of (..., 4, R) box distributions."""
+    kl = F.kl_div(F.log_softmax(s / tau, -1), F.log_softmax(t / tau, -1), log_target=True, reduction="none")
+    return kl.sum(-1).mean(-1) * tau**2
+
+
+def binary_distill(s_logits: Tensor, t_logits: Tensor, beta: float = 1.0) -> Tensor:
+    """Elementwise ``BCE(z_s, sigma(z_t)) * |sigma(z_t) - sigma(z_s)|^beta`` (the teacher's target detached).
+
+    Each class map is its own binary problem with the teacher's probability as soft label; the modulating factor
+    (as Quality Focal Loss, not detached) makes matched predictions cost nothing.
+    """
+    p_t = t_logits.detach().sigmoid()
+    return F.binary_cross_entropy_with_logits(s_logits, p_t, reduction="none") * (p_t - s_logits.sigmoid()).abs().pow(
+        beta
+    )
+
+
+def giou_loss(a: Tensor, b: Tensor) -> Tensor:
+    """``1 - GIoU`` of corresponding xyxy boxes (..., 4), via Ultralytics' ``bbox_iou``."""
+    from ultralytics.utils.metrics import bbox_iou
+
+    return 1 - bbox_iou(a, b, xywh=False, GIoU=True).squeeze(-1)

@@ -1,0 +1,92 @@
+"""The method registry: a plain dict from key to loss class, ``register``, argument checks and ``build_loss``."""
+
+from __future__ import annotations
+
+import inspect
+from difflib import get_close_matches
+
+from yolo_kd.errors import KDError
+from yolo_kd.losses.base import Combined, DistillLoss
+
+LOSSES: dict[str, type[DistillLoss]] = {}
+
+
+def register(name: str):
+    """Class decorator adding a DistillLoss subclass to ``LOSSES`` under ``name`` (no '+', '_' or duplicates).
+
+    The class gets ``key = name``; its terms are checked against ``names`` on the first batch (``DistillLoss.check``).
+    """
+
+    def wrap(cls: type[DistillLoss]) -> type[DistillLoss]:
+        if not name.isidentifier() or "_" in name or not name.islower():
+            raise KDError(f"method key '{name}' must be a lowercase identifier without '_' (it prefixes loss names)")
+        if name in LOSSES and LOSSES[name] is not cls:
+            raise KDError(f"method '{name}' is already registered by {LOSSES[name].__name__}; choose another key")
+        LOSSES[name] = cls
+        cls.key = name
+        return cls
+
+    return wrap
+
+
+def split_method(method: str) -> list[str]:
+    """Split ``'a+b'`` into registry keys, raising a 'did you mean' error for unknown ones."""
+    keys = [k.strip() for k in str(method).split("+") if k.strip()]
+    if not keys:
+        raise KDError("method is empty; pass e.g. method=mimic (see `yolo-kd methods`)")
+    for k in keys:
+        if k not in LOSSES:
+            hint = get_close_matches(k, LOSSES, n=1)
+            hint = f" Did you mean '{hint[0]}'?" if hint else ""
+            raise KDError(f"unknown method '{k}'.{hint} Available: {', '.join(sorted(LOSSES))}")
+    if len(set(keys)) != len(keys):
+        raise KDError(f"method '{method}' lists a method twice; list each once")
+    return keys
+
+
+def method_params(key: str) -> dict[str, object]:
+    """Return the hyper-parameters of a method with their defaults (keyword arguments of its ``__init__``)."""
+    sig = inspect.signature(LOSSES[key].__init__)
+    skip = {"self", "s_channels", "t_channels"}
+    kinds = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return {n: p.default for n, p in sig.parameters.items() if n not in skip and p.kind in kinds}
+
+
+def check_method_args(method: str, kd_args: dict) -> dict[str, dict]:
+    """Validate ``{method_key: {param: value}}`` against the methods' signatures; return a normalised copy."""
+    keys = split_method(method)
+    out: dict[str, dict] = {k: {} for k in keys}
+    for k, params in (kd_args or {}).items():
+        if k not in keys:
+            raise KDError(f"kd_args has settings for '{k}', which is not in method={method}; remove them or add it")
+        if not isinstance(params, dict):
+            raise KDError(f"kd_args['{k}'] must be a dict of parameters, e.g. {{'weight': 2.0}}, got {params!r}")
+        known = method_params(k)
+        for p, v in params.items():
+            if p not in known:
+                hint = get_close_matches(p, known, n=1)
+                hint = f" Did you mean '{k}_{hint[0]}'?" if hint else ""
+                raise KDError(f"'{p}' is not a parameter of method '{k}'.{hint} Valid: {', '.join(known) or 'none'}")
+            numeric = (
+                p == "weight" or p.endswith("_weight") or p in {"alpha", "beta", "gamma", "lam", "temperature", "tau"}
+            )
+            if numeric and not isinstance(v, (int, float)):
+                raise KDError(f"{k}_{p}={v!r} must be a number")
+            if numeric and p not in {"temperature", "tau"} and float(v) < 0:
+                raise KDError(f"{k}_{p}={v} is negative; distillation weights must be >= 0")
+            if p in {"temperature", "tau"} and float(v) <= 0:
+                raise KDError(f"{k}_{p}={v} must be > 0")
+            out[k][p] = v
+    return out
+
+
+def build_loss(method: str, kd_args: dict, s_channels: list[int], t_channels: list[int]) -> DistillLoss:
+    """Instantiate the method(s) named by ``method`` (``'a+b'`` combines) with their hyper-parameters."""
+    args = check_method_args(method, kd_args)
+    parts = {k: LOSSES[k](s_channels, t_channels, **args[k]) for k in args}
+    return next(iter(parts.values())) if len(parts) == 1 else Combined(parts)
+
+
+def describe() -> list[tuple[str, str]]:
+    """Return ``(key, first docstring line)`` for every registered method, sorted by key."""
+    return [(k, (LOSSES[k].__doc__ or "").strip().splitlines()[0]) for k in sorted(LOSSES)]
