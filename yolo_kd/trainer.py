@@ -247,9 +247,9 @@ def ultralytics_args(args):
 
 def _uses_head(method: str) -> bool:
     """Whether any method in 'a+b' reads head outputs (needs equal class counts)."""
-    from yolo_kd.losses import LOSSES
+    from yolo_kd.losses import LOSSES, split_method
 
-    return any(LOSSES[k].uses_head for k in str(method).split("+") if k in LOSSES)
+    return any(LOSSES[k].uses_head for k in split_method(method))
 
 
 def _fresh(save_dir) -> bool:
