@@ -138,7 +138,7 @@ def test_every_command_checks_its_keys_and_has_help(train_args, capsys, tmp_path
     """Typos in predict/export/demo/inspect keys, a missing data yaml: one line, exit 2, no run folder; COMMAND --help
     prints that command's keys (issue 19)."""
     cases = [
-        (["predict", "model=m_openvino_model", "source=a.jpg", "imgsz=320"], "not a key of `yolo-kd predict`"),
+        (["predict", "model=m_openvino_model", "source=a.jpg", "confd=0.3"], "Did you mean 'conf'"),
         (["demo", "fats=True"], "Did you mean 'fast'"),
         (["inspect", f"teacher={train_args['teacher']}", "data=d.yaml", "batchs=2"], "'batchs' is not a valid"),
         (["train", f"teacher={train_args['teacher']}", "data=nodata.yaml", f"project={tmp_path / 'p'}"],

@@ -97,3 +97,25 @@ def test_ctrl_c_prints_the_resume_command(train_args, monkeypatch, capsys, tmp_p
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 130 and "resume with: yolo-kd train resume=True model=" in capsys.readouterr().err
+
+
+def test_plugin_from_a_py_path_leaves_sys_path_alone(tmp_path):
+    """plugins=path/x.py loads that file as module x without adding its folder to sys.path; a bad path is one line."""
+    import sys
+
+    from yolo_kd.losses import LOSSES
+
+    (tmp_path / "my_path_plugin.py").write_text(
+        "from yolo_kd.losses import DistillLoss, register\n"
+        "@register('pathplug')\nclass P(DistillLoss):\n    '''Path plugin.'''\n    names = ('pathplug',)\n"
+        "    def forward(self, x):\n        return {'pathplug': sum(s.mean() for s in x.s_feats)}\n"
+    )
+    before = list(sys.path)
+    try:
+        split_overrides({"plugins": str(tmp_path / "my_path_plugin.py"), "method": "pathplug"})
+        assert "pathplug" in LOSSES and sys.path == before and "my_path_plugin" in sys.modules
+    finally:
+        LOSSES.pop("pathplug", None)
+        sys.modules.pop("my_path_plugin", None)
+    with pytest.raises(KDError, match="could not be imported"):
+        split_overrides({"plugins": str(tmp_path / "missing.py"), "method": "mimic"})

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from yolo_kd.errors import KDError
-from yolo_kd.parity import within_fp32
+from yolo_kd.tools.parity import within_fp32
 
 IMGSZ = 96
 
@@ -25,7 +25,7 @@ def exported(tmp_path_factory, tiny_data):
     import torch
     from ultralytics.nn.tasks import DetectionModel
 
-    from yolo_kd.export import export
+    from yolo_kd.tools.export import export
 
     root = tmp_path_factory.mktemp("export")
     torch.manual_seed(3)
@@ -49,7 +49,7 @@ def test_parity_compare_golden():
     """Box coordinates relative (1 px floor), scores absolute; IoU and score change at confident anchors."""
     import numpy as np
 
-    from yolo_kd.parity import compare, describe
+    from yolo_kd.tools.parity import compare, describe
 
     ref = np.zeros((1, 5, 2), np.float32)  # (N, 4 + nc=1, A=2): xywh + score
     ref[0, :, 0] = [100, 100, 20, 20, 0.9]
@@ -139,7 +139,7 @@ assert not {{"torch", "ultralytics", "cv2"}} & set(sys.modules)
 def test_predict_options_as_yolo_predict(exported, tmp_path, capsys):
     """`yolo-kd predict` takes imgsz (checked against the IR), classes, max_det and save=True (annotated images),
     and prints one summary line per image."""
-    from yolo_kd.predict import predict
+    from yolo_kd.tools.predict import predict
 
     ir, files = exported["ov"]["export"], images_of(exported["data"])
     src = files[0].parent
@@ -194,8 +194,8 @@ def test_export_bad_input_and_kd_checkpoint(tmp_path, make_ckpt):
     from ultralytics.cfg import get_cfg
     from ultralytics.nn.tasks import DetectionModel
 
-    from yolo_kd.export import export, student_checkpoint
     from yolo_kd.model import KDModel
+    from yolo_kd.tools.export import export, student_checkpoint
 
     with pytest.raises(KDError, match="not found"):
         student_checkpoint(tmp_path / "nope.pt")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from yolo_kd.inspect import PAD, grad_shares, region_mass, summarise
+from yolo_kd.tools.inspect import PAD, grad_shares, region_mass, summarise
 
 
 def test_region_mass_golden():
@@ -38,7 +38,7 @@ def test_summary_warns_inert_dominant_and_weak_teacher():
 
 def test_inspect_command_on_tiny_data(tiny_data, teacher_pt, tmp_path):
     """Real batches through KDTrainer: every term gets a share, map methods get masses, a PNG is written."""
-    from yolo_kd.inspect import run_inspect
+    from yolo_kd.tools.inspect import run_inspect
 
     rep = run_inspect(teacher=str(teacher_pt), data=str(tiny_data), method="builtin+gkd+bmfi", batches=2, imgsz=64,
                       batch=4, out=str(tmp_path), device="cpu")  # fmt: skip

@@ -17,7 +17,7 @@ def test_kd_qat_quantizes_student_only_and_exports(train_args):
     from ultralytics.utils.torch_utils import is_qat
 
     from yolo_kd import KDTrainer
-    from yolo_kd.export import export
+    from yolo_kd.tools.export import export
 
     t = KDTrainer(overrides={**train_args, "epochs": 1, "quantize": 8, "method": "mimic"})
     t.train()

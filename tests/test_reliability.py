@@ -72,7 +72,7 @@ def test_sigkill_mid_epoch_then_resume_continues(train_args, tmp_path):
 
 WRITER = """
 import sys
-from yolo_kd.atomic import AtomicPath
+from yolo_kd.checkpoint.atomic import AtomicPath
 AtomicPath(sys.argv[1]).write_bytes(b"x" * (400 << 20))
 """
 
@@ -98,8 +98,8 @@ class _Evil:
 
 def test_safe_load_refuses_code_and_loads_plain_checkpoints(tmp_path, teacher_pt):
     """safe_load reads a stock checkpoint, and refuses one that would run code, naming the offending global."""
+    from yolo_kd.checkpoint.safe_load import safe_model
     from yolo_kd.errors import KDError
-    from yolo_kd.safe_load import safe_model
 
     model = safe_model(teacher_pt)
     assert type(model).__name__ == "DetectionModel" and model.model[-1].nc == 3
@@ -152,7 +152,7 @@ def test_nan_rollback_restores_method_modules(train_args):
 def test_safe_load_accepts_every_supported_family(tmp_path, cfg):
     """A checkpoint of each family (v8, 11 with its C3k blocks, 26 with its end-to-end head) passes the allowlist."""
     from tests.conftest import save_checkpoint
-    from yolo_kd.safe_load import safe_model
+    from yolo_kd.checkpoint.safe_load import safe_model
 
     model = safe_model(save_checkpoint(tmp_path / "m.pt", cfg=cfg))
     assert type(model.model[-1]).__name__ in {"Detect", "v10Detect"} and not model.training

@@ -23,7 +23,10 @@ def test_one_epoch_kd_run(train_args):
     trainer = KDTrainer(overrides={**train_args, "method": "gkd+bmfi+kd", "plots": True})
     teacher_before = {k: v.clone() for k, v in load_checkpoint(train_args["teacher"])[0].state_dict().items()}
     trainer.train()
-    assert (trainer.save_dir / "kd_terms.png").exists() and trainer.freeze_filter.count > 100  # one log line instead
+    from ultralytics.utils import LOGGER
+
+    assert (trainer.save_dir / "kd_terms.png").exists()
+    assert trainer.freeze_filter.count > 100 or not LOGGER.isEnabledFor(20)  # folded into one line (when INFO shows)
     assert trainer.loss_names[:3] == ("box_loss", "cls_loss", "dfl_loss")
     assert {"gkd", "bmfi_fg", "bmfi_att", "kd"} <= set(trainer.loss_names)
     header = (Path(trainer.save_dir) / "results.csv").read_text().splitlines()[0]

@@ -168,11 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         if cmd == "train":
             cmd_train(parse_kv(rest))
         elif cmd == "train-teacher":
-            from yolo_kd.teacher_train import train_teacher
+            from yolo_kd.tools.teacher_train import train_teacher
 
             train_teacher(**parse_kv(rest))
         elif cmd == "fix-bn":
-            from yolo_kd.bn import fix_bn
+            from yolo_kd.tools.bn import fix_bn
 
             fix_bn(**parse_kv(rest))
         elif cmd == "methods":
@@ -181,13 +181,13 @@ def main(argv: list[str] | None = None) -> int:
             kv = parse_kv(rest)
             if "teacher" not in kv or "data" not in kv:
                 raise KDError("inspect needs teacher=T.pt and data=D.yaml (student= and method= are optional)")
-            from yolo_kd.inspect import run_inspect
+            from yolo_kd.tools.inspect import run_inspect
 
             call(run_inspect, kv, cmd)
         elif cmd == "convert":
             cmd_convert(rest)
         elif cmd == "export":
-            from yolo_kd.export import export
+            from yolo_kd.tools.export import export
 
             kv = parse_kv(rest)
             if "model" not in kv:
@@ -197,13 +197,13 @@ def main(argv: list[str] | None = None) -> int:
             kv = parse_kv(rest)
             if "model" not in kv or "source" not in kv:
                 raise KDError("predict needs model=X_openvino_model and source=image|directory|video")
-            from yolo_kd.predict import predict
+            from yolo_kd.tools.predict import predict
 
             call(predict, kv, cmd)
         elif cmd == "benchmark":
             cmd_benchmark(rest)
         elif cmd == "demo":
-            from yolo_kd.demo import run_demo
+            from yolo_kd.tools.demo import run_demo
 
             call(run_demo, parse_kv(rest), cmd)
         else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,6 @@ from ultralytics.utils.loss import v8DetectionLoss
 from yolo_kd.errors import KDError
 from yolo_kd.losses import build_loss
 from yolo_kd.losses.base import KDInputs
-from yolo_kd.losses.functional import split_levels
 
 
 class KDModel(DistillationModel):
@@ -134,38 +132,12 @@ class KDModel(DistillationModel):
             return self._t_criterion.get_assigned_targets_and_loss(preds, self.teacher_batch(batch))[1].sum()
 
     def finite(self, terms: dict[str, Tensor], x: KDInputs | None = None) -> dict[str, Tensor]:
-        """Replace non-finite KD terms by 0 for this batch and warn, naming term and level (detection loss kept).
+        """Replace non-finite KD terms by 0 for this batch and warn, naming term and level (see ``guard``)."""
+        from yolo_kd.guard import zero_nonfinite
 
-        The level is found by checking the method's inputs per pyramid level (teacher/student maps, teacher head);
-        when all are finite the method's own arithmetic is named. Ultralytics' own NaN recovery then only ever sees
-        a finite KD contribution; a term that keeps failing is reported on every batch, never silently folded in.
-        """
-        bad = [k for k, v in terms.items() if not torch.isfinite(v).all()]
-        if bad:
-            from ultralytics.utils import LOGGER
-
-            self.nonfinite_steps += 1
-            LOGGER.warning(
-                f"yolo-kd: non-finite distillation term(s) {', '.join(bad)} (method {self.kd_method}) at "
-                f"{self.nonfinite_source(x)}; skipped for this batch ({self.nonfinite_steps} batch(es) so far). "
-                "Check the teacher and the method's weights/temperature."
-            )
-            terms = {k: (torch.zeros_like(v) if k in bad else v) for k, v in terms.items()}
+        terms, bad = zero_nonfinite(terms, x, self.strides, self.kd_method, self.nonfinite_steps + 1)
+        self.nonfinite_steps += bad
         return terms
-
-    def nonfinite_source(self, x: KDInputs | None) -> str:
-        """Which inputs of the KD terms hold NaN/Inf, by level (``teacher P4 map``), or the method's own math."""
-        if x is None:
-            return "an unknown level"
-        level = lambda i: f"P{int(math.log2(self.strides[i]))}"  # noqa: E731
-        split = lambda t: split_levels(t.float(), x.t_feats)  # noqa: E731
-        found = [f"teacher {level(i)} map" for i, f in enumerate(x.t_feats) if not torch.isfinite(f).all()]
-        found += [f"student {level(i)} map" for i, f in enumerate(x.s_feats) if not torch.isfinite(f).all()]
-        for side, head in (("teacher", x.t_head), ("student", x.s_head)):
-            for key in ("scores", "boxes"):
-                maps = split(head[key])
-                found += [f"{side} {level(i)} {key}" for i, v in enumerate(maps) if not torch.isfinite(v).all()]
-        return ", ".join(found) if found else "finite inputs on every level (the method's own arithmetic)"
 
     def _assign_criterion(self, side: str) -> v8DetectionLoss:
         """Criterion whose task-aligned assigner serves one side.

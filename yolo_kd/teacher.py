@@ -31,7 +31,7 @@ def check_teacher(path: str | Path, student: str | None = None, safe: bool = Fal
 
     try:
         if safe:
-            from yolo_kd.safe_load import safe_model
+            from yolo_kd.checkpoint.safe_load import safe_model
 
             model = safe_model(path)
         else:

@@ -11,8 +11,8 @@ from ultralytics.nn.distill_model import DistillationModel
 from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK, YAML
 from ultralytics.utils.torch_utils import unwrap_model
 
-from yolo_kd.atomic import AtomicPath
 from yolo_kd.cfg import KD_KEYS, kd_scale, resolve_data, resolve_weights, split_overrides
+from yolo_kd.checkpoint.atomic import AtomicPath
 from yolo_kd.errors import KDError
 from yolo_kd.model import KDModel
 from yolo_kd.teacher import check_teacher
@@ -22,7 +22,7 @@ def _keep_kd_modules(trainer: KDTrainer) -> None:
     """Callback (on_train_end): store the method's trained modules beside the student in best.pt and last.pt."""
     ema = getattr(trainer.ema, "ema", None)
     if RANK in {-1, 0} and isinstance(ema, KDModel) and len(ema.kd_loss.state_dict()):
-        from yolo_kd.kd_state import attach
+        from yolo_kd.checkpoint.kd_state import attach
 
         attach([trainer.best, trainer.last], trainer.args.method, ema.kd_loss.state_dict())
 
@@ -76,7 +76,7 @@ class KDTrainer(DetectionTrainer):
         ul, kd = split_overrides(dict(overrides or {}))
         resume = bool(ul.get("resume"))
         if resume:
-            from yolo_kd.resume import resume_target
+            from yolo_kd.checkpoint.resume import resume_target
 
             ul["resume"] = resume_target(ul.get("resume"), ul.pop("model", None))
         else:
@@ -153,7 +153,7 @@ class KDTrainer(DetectionTrainer):
         self.model = student
         super().set_model_attributes()
         if str(self.args.model).endswith(".pt") and not self.resume:
-            from yolo_kd.bn import identity_bn_warning
+            from yolo_kd.tools.bn import identity_bn_warning
 
             if msg := identity_bn_warning(student, self.args.model, self.args.data):
                 LOGGER.warning(f"yolo-kd: {msg}")
@@ -161,13 +161,13 @@ class KDTrainer(DetectionTrainer):
             student = self._prepare_student_qat(student)
         teacher = self.args.distill_model
         if getattr(self.args, "safe_load", False):
-            from yolo_kd.safe_load import safe_model
+            from yolo_kd.checkpoint.safe_load import safe_model
 
             teacher = safe_model(teacher)
         kd = KDModel(teacher, student, method=self.args.method, kd_args=self.args.kd_args)
         state = getattr(self, "_resume_kd_state", None)
         if state is None and getattr(self, "_student_kd", None):
-            from yolo_kd.kd_state import load_warm
+            from yolo_kd.checkpoint.kd_state import load_warm
 
             LOGGER.info(load_warm(kd.kd_loss, self._student_kd, self.args.method, self.args.model))
         if state is not None:
@@ -196,7 +196,7 @@ class KDTrainer(DetectionTrainer):
     def setup_model(self):
         """Load or build the student; on resume keep the method's trained modules from the checkpoint's EMA."""
         if getattr(self.args, "safe_load", False) and not self.resume and str(self.model).lower().endswith(".pt"):
-            from yolo_kd.safe_load import safe_load, safe_model
+            from yolo_kd.checkpoint.safe_load import safe_load, safe_model
 
             ckpt = safe_load(self.model)
             self._student_kd = ckpt.get("yolo_kd")

@@ -1,7 +1,7 @@
 """``yolo-kd benchmark edge``: latency, throughput, size and mAP of a student per runtime and precision.
 
 For each input size: PyTorch FP32, ONNX Runtime FP32, OpenVINO FP32 / FP16 / INT8 (NNCF PTQ), all exported by
-``yolo_kd.export`` from the same .pt and validated by stock Ultralytics on the same val set. Latency is the median
+``yolo_kd.tools.export`` from the same .pt and validated by stock Ultralytics on the same val set. Latency is the median
 of model calls at batch 1 on one letterboxed image (inference only); throughput uses OpenVINO's asynchronous infer
 requests (THROUGHPUT hint) and, for PyTorch / ONNX Runtime, 1 / latency. End to end (image file -> boxes) compares
 the torch-free runtime with Ultralytics' ``YOLO(ir).predict`` on the same IR; "first result" is a fresh process
@@ -121,7 +121,7 @@ def run_edge_benchmark(
     from yolo_kd.cfg import resolve_data
     from yolo_kd.edge.ops import letterbox, to_input
     from yolo_kd.errors import KDError
-    from yolo_kd.export import export, sample_images, student_checkpoint
+    from yolo_kd.tools.export import export, sample_images, student_checkpoint
 
     formats = formats.split(",") if isinstance(formats, str) else list(formats)
     if bad := [f for f in formats if f not in FORMATS]:

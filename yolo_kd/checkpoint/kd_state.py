@@ -17,7 +17,7 @@ def attach(paths: list[Path], method: str, state: dict[str, Any]) -> None:
     """Add ``{'method', 'kd_modules'}`` under ``yolo_kd`` to each existing checkpoint (atomic rewrite)."""
     import torch
 
-    from yolo_kd.atomic import save_atomic
+    from yolo_kd.checkpoint.atomic import save_atomic
 
     for p in paths:
         if not Path(p).exists():

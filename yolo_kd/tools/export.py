@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from yolo_kd.errors import KDError
-from yolo_kd.parity import compare, describe
+from yolo_kd.tools.parity import compare, describe
 
 MAP_DROP_WARN = 0.01  # mAP50-95 drop that is reported as a warning
 
@@ -140,7 +140,7 @@ def export(
     args = {"format": format, "imgsz": imgsz, "quantize": quantize, "data": data, "fraction": fraction, **kw}
     if format == "onnx":
         args.setdefault("simplify", True)  # FP32 ONNX; half ONNX export needs a GPU in Ultralytics
-    from yolo_kd.qat_export import is_qat_checkpoint, qat_openvino
+    from yolo_kd.tools.qat_export import is_qat_checkpoint, qat_openvino
 
     qat = is_qat_checkpoint(pt)
     if qat and format == "openvino":  # INT8 from the ranges learned in training (quantize=8), not NNCF's PTQ

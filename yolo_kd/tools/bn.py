@@ -119,7 +119,7 @@ def fix_bn(**kv: Any) -> Path:
     if n == 0:
         print(f"fix-bn: {src} has no identity BatchNorm; nothing to do (all=True re-estimates every BatchNorm)")
     ckpt.update(model=model.half(), ema=None, note=f"{ckpt.get('note', '')} BatchNorm re-estimated by yolo-kd fix-bn")
-    from yolo_kd.atomic import save_atomic
+    from yolo_kd.checkpoint.atomic import save_atomic
 
     save_atomic(ckpt, out)
     print(f"fix-bn: re-estimated {n} BatchNorm layers on {len(ims)} images -> {out}")

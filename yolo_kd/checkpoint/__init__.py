@@ -1,0 +1,1 @@
+"""Checkpoints: atomic writes, safe loading, the method modules' saved state, what resume continues."""
