@@ -37,7 +37,7 @@ def test_bckd_golden():
     box_s = torch.tensor([[[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5]]])  # ltrb (1, 4, 2): 1x1-cell boxes
     box_t = torch.tensor([[[0.5, 0.5], [0.5, 0.5], [1.5, 0.5], [0.5, 0.5]]])  # anchor 0: 2 cells wide, anchor 1 same
     fg = torch.tensor([[True, False]])
-    out = build_loss("bckd", {}, [1], [1])(inputs(zs, zt, box_s, box_t, fg))
+    out = build_loss("bckd", {"bckd": {"weight": 1.0}}, [1], [1])(inputs(zs, zt, box_s, box_t, fg))  # paper weights
     cls = 0.0
     w = [0.0, 0.0]
     for c in range(2):

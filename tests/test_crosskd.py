@@ -67,10 +67,9 @@ def test_loss_follows_formula():
         b_t = decode_boxes(torch.cat([b[1] for b in box], -1), anchors, stride)
         n_pos = x.assign("student")[0].sum().clamp(min=1)
         w = z_t.sigmoid().amax(1)
-        assert terms["crosskd_cls"].item() == pytest.approx((binary_distill(z_x, z_t).sum() / n_pos).item(), rel=1e-4)
-        assert terms["crosskd_box"].item() == pytest.approx(
-            ((w * giou_loss(b_x, b_t)).sum() / w.sum()).item(), rel=1e-4
-        )
+        cls, box = binary_distill(z_x, z_t).sum() / n_pos, (w * giou_loss(b_x, b_t)).sum() / w.sum()
+        assert terms["crosskd_cls"].item() == pytest.approx(20 * cls.item(), rel=1e-4)  # weight 20 x cls_weight 1
+        assert terms["crosskd_box"].item() == pytest.approx(20 * box.item(), rel=1e-4)
 
 
 def test_gradient_reaches_student_and_adapter_through_frozen_teacher_only():

@@ -51,9 +51,12 @@ class CrossKD(DistillLoss):
     hidden blocks where GFL has 4; ``layer=1`` (default) keeps the teacher's last hidden block and prediction conv,
     as the paper's best crossing keeps the teacher's last stacked conv; ``layer=2`` crosses at the prediction conv.
     Where widths differ a trained 1x1 conv adapter maps student to teacher width. The box term is GIoU on decoded
-    boxes for every head (the paper uses GIoU or LD on DFL heads), so YOLO26 (reg_max 1) works; weights 1 and 1
-    (ours). The student's blocks are re-run on its neck maps with batch statistics but frozen running statistics,
-    so BatchNorm statistics update once per step as without KD. The one-to-many branch only (YOLO26's one-to-one
+    boxes for every head (the paper uses GIoU or LD on DFL heads), so YOLO26 (reg_max 1) works; term weights 1 and 1
+    times ``weight`` = 20 (ours): at 1 the terms are inert under Ultralytics' detection loss (0.01-0.09x its gradient
+    on the student's backbone and neck, ``yolo-kd inspect`` on the cpu-small teacher, fresh and trained yolov8n);
+    x20 brings them to ~1x late in training. Set by that gradient share, not tuned on mAP. The student's blocks are
+    re-run on its neck maps with batch statistics but frozen running statistics, so BatchNorm statistics update once
+    per step as without KD. The one-to-many branch only (YOLO26's one-to-one
     branch is not distilled). Cross and teacher predictions stay in the teacher's classes, so any class set works.
     """
 
@@ -65,6 +68,7 @@ class CrossKD(DistillLoss):
         s_channels: list[int],
         t_channels: list[int],
         *,
+        weight: float = 20.0,
         cls_weight: float = 1.0,
         box_weight: float = 1.0,
         layer: int = 1,
@@ -73,7 +77,7 @@ class CrossKD(DistillLoss):
         super().__init__(s_channels, t_channels)
         if layer not in {1, 2}:
             raise KDError(f"crosskd_layer={layer} must be 1 or 2 (hidden blocks of the student used before crossing)")
-        self.cls_weight, self.box_weight, self.layer = cls_weight, box_weight, layer
+        self.cls_weight, self.box_weight, self.layer = weight * cls_weight, weight * box_weight, layer
         self.adapt = nn.ModuleDict()
 
     def bind(self, s_detect: nn.Module, t_detect: nn.Module) -> None:

@@ -1,9 +1,10 @@
 """``yolo-kd inspect``: what each distillation term does on a few real training batches, without training.
 
-Per KD term: its value and the norm of its gradient on the student's parameters relative to the detection loss's
-(the share a user tunes weights for); per level, where each spatial weighting puts its mass (inside boxes,
-background, letterbox padding); the teacher's and the student's mAP with a warning when the teacher is not
-stronger; warnings for inert (< 0.1x) and dominating (> 20x) terms; a PNG of the maps over the images.
+Per KD term: its value and the norm of its gradient on the student's shared parameters (backbone and neck, which
+every term reaches) relative to the detection loss's (the share a user tunes weights for); per level, where each
+spatial weighting puts its mass (inside boxes, background, letterbox padding); the teacher's and the student's mAP
+with a warning when the teacher is not stronger; warnings for inert (< 0.1x) and dominating (> 20x) terms; a PNG of
+the maps over the images.
 """
 
 from __future__ import annotations
@@ -104,7 +105,9 @@ def run_inspect(teacher: str, data: str, student: str = "yolov8n.yaml", method: 
         trainer = KDTrainer(overrides=ov)
         trainer._setup_train()
         model = trainer.model
-        params = [p for p in model.student_model.parameters() if p.requires_grad]
+        head = model.student_model.model[-1]  # shared = backbone + neck: every term (head-level ones via the head)
+        skip = {id(p) for p in head.parameters()}
+        params = [p for p in model.student_model.parameters() if p.requires_grad and id(p) not in skip]
         shares: dict[str, list[float]] = {}
         values: dict[str, list[float]] = {}
         mass: dict[tuple[str, int], list[dict]] = {}
