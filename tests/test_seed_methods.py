@@ -76,9 +76,9 @@ def test_rm_golden_one_instance_and_single_anchor():
     """KL of the anchors' GT-class score softmaxes per instance; one-anchor instances give 0; no sorting."""
     s, t = [0.0, 1.0, -1.0], [2.0, -1.0, 0.5]
     x = one_level(s, t, [True, True, False])
-    want = 24.0 * kl_of_softmax([sig(v) for v in t[:2]], [sig(v) for v in s[:2]])
+    want = 240.0 * kl_of_softmax([sig(v) for v in t[:2]], [sig(v) for v in s[:2]])
     assert build_loss("rm", {}, [2], [2])(x)["rm"].item() == pytest.approx(want, rel=1e-5)
-    sorted_ = 24.0 * kl_of_softmax(sorted(sig(v) for v in t[:2]), sorted(sig(v) for v in s[:2]))
+    sorted_ = 240.0 * kl_of_softmax(sorted(sig(v) for v in t[:2]), sorted(sig(v) for v in s[:2]))
     assert not math.isclose(want, sorted_, rel_tol=1e-3)  # sorting would change the value
     two = one_level(s, t, [True, True, True], gt_idx=[0, 0, 1], gts=[[0.0, 0.0, 8.0, 8.0], [16.0, 0.0, 24.0, 8.0]])
     assert build_loss("rm", {}, [2], [2])(two)["rm"].item() == pytest.approx(want / 2, rel=1e-5)  # mean over 2
@@ -86,15 +86,17 @@ def test_rm_golden_one_instance_and_single_anchor():
     assert none.item() == 0.0 and none.requires_grad
 
 
-def test_pfi_golden():
-    """weight * mean_loc (p_t - p_s)^2 * mean_c (F_t - F_s)^2 with an identity adapter."""
+@pytest.mark.parametrize("logits", [True, False])
+def test_pfi_golden(logits):
+    """weight * mean_loc P_dif * mean_c (F_t - F_s)^2 with an identity adapter; P_dif on logits (default, as the
+    peer's code) or on probabilities."""
     x = one_level([0.0, 1.0], [2.0, 1.0], [True, False])
-    loss = build_loss("pfi", {}, [2], [2])
+    loss = build_loss("pfi", {"pfi": {"logits": logits}}, [2], [2])
     torch.nn.init.zeros_(loss.adapt[0].bias)
     with torch.no_grad():
         loss.adapt[0].weight.copy_(torch.eye(2).view(2, 2, 1, 1))
     f = (x.t_feats[0] - x.s_feats[0].detach()).pow(2).mean(1)[0, 0]  # (A,)
-    p = torch.tensor([(sig(2.0) - sig(0.0)) ** 2, 0.0])
+    p = torch.tensor([(2.0 - 0.0) ** 2 if logits else (sig(2.0) - sig(0.0)) ** 2, 0.0])
     assert loss(x)["pfi"].item() == pytest.approx(9.0 * (p * f).mean().item(), rel=1e-5)
 
 

@@ -42,6 +42,9 @@ class PKD(DistillLoss):
     correlation, so the feature scales of teacher and student no longer matter. Default weight 10 (MMRazor's
     one-stage configs; 6 for two-stage). Deviation: a 1x1 conv adapts the student when channel counts differ
     (MMRazor requires equal widths); spatial sizes are equal for YOLO pairs (same strides), so no resize.
+    Strength measured at weight 10: 0.43x early and 0.96x late in training the detection loss's gradient on the
+    student's backbone and neck (``yolo-kd inspect``, cpu-small teacher, fresh and trained yolov8n), next to builtin's
+    0.33x / 2.3x, so the default stays (an earlier "12x" reading counted other parameters).
     """
 
     names = ("pkd",)
