@@ -239,3 +239,28 @@ def test_amp_training_on_gpu(train_args):
     trainer = KDTrainer(overrides={**train_args, "method": "gkd+bmfi", "amp": True, "device": 0})
     trainer.train()
     assert trainer.amp and all(torch.isfinite(torch.as_tensor(v)).all() for v in trainer.tloss.values())
+
+
+def test_default_gkd_map_selects_objects_on_a_real_teacher(tmp_path):
+    """A real COCO-pretrained teacher (../shared yolo11n) on real COCO128 training batches: the default (cell) map puts
+    its P3 mass inside the boxes far above chance; the paper's pooled Grad-CAM does not get close."""
+    import shutil
+
+    from tests.conftest import SHARED
+
+    from yolo_kd.tools.inspect import run_inspect
+
+    src = SHARED / "datasets" / "coco128"
+    if not (src / "data.yaml").exists() or not (SHARED / "weights" / "yolo11n.pt").exists():
+        pytest.skip("../shared/assets (coco128, yolo11n.pt) not available")
+    data = tmp_path / "coco128"
+    shutil.copytree(src, data)  # Ultralytics writes label caches next to the labels
+    rep = {}
+    for m in ("cell", "pooled"):
+        rep[m] = run_inspect(teacher=str(SHARED / "weights" / "yolo11n.pt"), data=str(data / "data.yaml"),
+                             method="gkd", batches=2, imgsz=320, batch=8, out=str(tmp_path), gkd_map=m, device="cpu",
+                             seed=0)  # fmt: skip
+    p3 = {m: rep[m]["mass"]["gkd/P3"] for m in rep}
+    box = {m: sum(x["box"] for x in v) / len(v) for m, v in p3.items()}
+    chance = sum(x["chance"] for x in p3["cell"]) / len(p3["cell"])
+    assert box["cell"] > 2 * chance and box["cell"] > box["pooled"] + 0.1, (box, chance)
