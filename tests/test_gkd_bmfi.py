@@ -247,7 +247,6 @@ def test_default_gkd_map_selects_objects_on_a_real_teacher(tmp_path):
     import shutil
 
     from tests.conftest import SHARED
-
     from yolo_kd.tools.inspect import run_inspect
 
     src = SHARED / "datasets" / "coco128"
