@@ -18,6 +18,9 @@ KD_DEFAULTS: dict[str, Any] = {
     "kd_decay": "constant",  # constant | linear | cosine
     "kd_final": 0.1,  # fraction of the KD weight left at the end of linear/cosine decay
     "kd_close_mosaic": False,  # switch KD off during the final close_mosaic epochs
+    "kd_balance": "off",  # off | auto: each term follows kd_share x the detection gradient (yolo_kd/balance.py)
+    "kd_share": 1.0,  # kd_balance=auto target gradient share, one number or {term: share}
+    "kd_balance_every": 20,  # kd_balance=auto measures every N training steps
     "plugins": [],  # modules to import before building the method (user methods calling register())
     "safe_load": False,  # read teacher and student .pt with torch.load(weights_only=True) + a layer allowlist
 }
@@ -153,6 +156,11 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
             raise KDError(f"'{k}' is not a valid yolo-kd argument.{hint} See `yolo-kd help`.")
     if kd["kd_decay"] not in DECAYS:
         raise KDError(f"kd_decay='{kd['kd_decay']}' is not one of {', '.join(DECAYS)}")
+    if kd["kd_balance"] not in ("off", "auto"):
+        raise KDError(f"kd_balance='{kd['kd_balance']}' is not one of off, auto")
+    shares = kd["kd_share"].values() if isinstance(kd["kd_share"], dict) else [kd["kd_share"]]
+    if not all(isinstance(v, (int, float)) and v > 0 for v in shares):
+        raise KDError(f"kd_share={kd['kd_share']!r} must be a positive number or {{term: positive number}}")
     if not 0 <= float(kd["kd_final"]) <= 1:
         raise KDError(f"kd_final={kd['kd_final']} must be in [0, 1]")
     if not isinstance(kd["kd_args"], dict):

@@ -24,14 +24,15 @@ class TeacherFreezeFilter(logging.Filter):
 
 
 def kd_columns(results_csv: Path, names: tuple[str, ...]) -> dict[str, list[float]]:
-    """Per-epoch ``train/<name>`` values of the given KD terms from an Ultralytics results.csv."""
+    """Per-epoch ``train/<name>`` values of the given KD terms (or columns named in full) from a results.csv."""
     cols: dict[str, list[float]] = {n: [] for n in names}
     with open(results_csv) as f:
         for row in csv.DictReader(f):
             row = {k.strip(): v for k, v in row.items()}
             for n in names:
-                if f"train/{n}" in row:
-                    cols[n].append(float(row[f"train/{n}"]))
+                key = n if "/" in n else f"train/{n}"
+                if key in row:
+                    cols[n].append(float(row[key]))
     return {n: v for n, v in cols.items() if v}
 
 

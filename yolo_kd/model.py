@@ -37,6 +37,9 @@ class KDModel(DistillationModel):
         student_model: nn.Module,
         method: str | None = None,
         kd_args: dict[str, dict] | None = None,
+        balance: str = "off",
+        share: float | dict = 1.0,
+        balance_every: int = 20,
     ) -> None:
         """Wrap teacher and student, then build the method with channel counts from a dummy forward."""
         super().__init__(teacher_model, student_model)
@@ -66,6 +69,18 @@ class KDModel(DistillationModel):
         self.progress, self.kd_scale = 0.0, 1.0
         self._t_criterion = self._t_assign = None
         self.nonfinite_steps = 0  # batches whose KD terms were skipped as non-finite
+        self.balancer = None
+        if balance == "auto":
+            from yolo_kd.balance import Balancer
+
+            self.balancer = Balancer(self.kd_loss.names, share, balance_every).to(
+                next(student_model.parameters()).device
+            )
+
+    def shared_params(self) -> list[Tensor]:
+        """The student's backbone and neck parameters: what every KD term's gradient reaches."""
+        head = {id(p) for p in self.student_model.model[-1].parameters()}
+        return [p for p in self.student_model.parameters() if p.requires_grad and id(p) not in head]
 
     def _class_map(self, nc_s: int, nc_t: int) -> Tensor | None:
         """Student -> teacher class indices by name when the heads differ (None when they are the same)."""
@@ -215,6 +230,10 @@ class KDModel(DistillationModel):
             t_detect=self.teacher_model.model[-1],
         )
         terms = self.finite({k: v * self.kd_scale for k, v in self.kd_loss.check(self.kd_loss(x)).items()}, x)
+        if self.balancer is not None:
+            if self.training and self.balancer.due():
+                self.balancer.measure(det, terms, self.shared_params(), batch["img"].shape[0])
+            terms = self.balancer.apply(terms)
         self._teacher_feats.clear()
         self._student_feats.clear()
         return det, items, terms, x

@@ -33,6 +33,8 @@ def _plot_kd(trainer: KDTrainer) -> None:
         from yolo_kd.kd_plots import plot_kd_terms
 
         names = tuple(n for n in trainer.loss_names if n not in {"box_loss", "cls_loss", "dfl_loss"})
+        bal = getattr(unwrap_model(trainer.model), "balancer", None)
+        names += tuple(f"kd_mult/{n}" for n in bal.names) if bal is not None else ()
         plot_kd_terms(trainer.csv, names, trainer.save_dir / "kd_terms.png")
 
 
@@ -164,7 +166,11 @@ class KDTrainer(DetectionTrainer):
             from yolo_kd.checkpoint.safe_load import safe_model
 
             teacher = safe_model(teacher)
-        kd = KDModel(teacher, student, method=self.args.method, kd_args=self.args.kd_args)
+        a = self.args
+        kd = KDModel(teacher, student, method=a.method, kd_args=a.kd_args, balance=getattr(a, "kd_balance", "off"),
+                     share=getattr(a, "kd_share", 1.0), balance_every=getattr(a, "kd_balance_every", 20))  # fmt: skip
+        if kd.balancer is not None and getattr(self, "_resume_balance", None) is not None:
+            kd.balancer.load_state_dict(self._resume_balance)
         state = getattr(self, "_resume_kd_state", None)
         if state is None and getattr(self, "_student_kd", None):
             from yolo_kd.checkpoint.kd_state import load_warm
@@ -207,6 +213,8 @@ class KDTrainer(DetectionTrainer):
         self._student_kd = None if self.resume else (ckpt or {}).get("yolo_kd")  # a KD student's saved modules
         ema = (ckpt or {}).get("ema") if self.resume else None
         self._resume_kd_state = ema.kd_loss.float().state_dict() if isinstance(ema, KDModel) else None
+        bal = getattr(ema, "balancer", None) if isinstance(ema, KDModel) else None
+        self._resume_balance = bal.float().state_dict() if bal is not None else None
         return ckpt
 
     def _handle_nan_recovery(self, epoch: int) -> bool:
@@ -221,6 +229,12 @@ class KDTrainer(DetectionTrainer):
                 model.kd_loss.load_state_dict(ema.kd_loss.float().state_dict())
                 LOGGER.info(f"yolo-kd: '{self.args.method}' modules rolled back to {self.last} with the student")
         return recovered
+
+    def save_metrics(self, metrics):
+        """Ultralytics' results.csv row, plus ``kd_mult/<term>`` columns when ``kd_balance=auto``."""
+        bal = getattr(unwrap_model(self.model), "balancer", None)
+        extra = {f"kd_mult/{k}": v for k, v in bal.multipliers().items()} if bal is not None else {}
+        super().save_metrics({**metrics, **extra})
 
     def label_loss_items(self, loss_items=None, prefix="train"):
         """Ultralytics' labelled losses without ``val/<kd term>``: validation has no teacher, those were always 0."""
