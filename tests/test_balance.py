@@ -1,4 +1,4 @@
-"""kd_balance=auto: the update rule, the trainer path (results.csv columns, plot) and resume with the same multipliers."""
+"""kd_balance=auto: the update rule, the trainer path (results.csv columns) and resume with the same multipliers."""
 
 from __future__ import annotations
 
