@@ -21,6 +21,7 @@ KD_DEFAULTS: dict[str, Any] = {
     "kd_balance": "off",  # off | auto: each term follows kd_share x the detection gradient (yolo_kd/balance.py)
     "kd_share": 1.0,  # kd_balance=auto target gradient share, one number or {term: share}
     "kd_balance_every": 20,  # kd_balance=auto measures every N training steps
+    "kd_teacher_precision": "fp32",  # fp32 | auto | fp16 | bf16: the frozen teacher's forward, checked against FP32
     "plugins": [],  # modules to import before building the method (user methods calling register())
     "safe_load": False,  # read teacher and student .pt with torch.load(weights_only=True) + a layer allowlist
 }
@@ -156,6 +157,8 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
             raise KDError(f"'{k}' is not a valid yolo-kd argument.{hint} See `yolo-kd help`.")
     if kd["kd_decay"] not in DECAYS:
         raise KDError(f"kd_decay='{kd['kd_decay']}' is not one of {', '.join(DECAYS)}")
+    if kd["kd_teacher_precision"] not in ("fp32", "auto", "fp16", "bf16"):
+        raise KDError(f"kd_teacher_precision='{kd['kd_teacher_precision']}' is not one of fp32, auto, fp16, bf16")
     if kd["kd_balance"] not in ("off", "auto"):
         raise KDError(f"kd_balance='{kd['kd_balance']}' is not one of off, auto")
     shares = kd["kd_share"].values() if isinstance(kd["kd_share"], dict) else [kd["kd_share"]]

@@ -40,6 +40,7 @@ class KDModel(DistillationModel):
         balance: str = "off",
         share: float | dict = 1.0,
         balance_every: int = 20,
+        teacher_precision: str = "fp32",
     ) -> None:
         """Wrap teacher and student, then build the method with channel counts from a dummy forward."""
         super().__init__(teacher_model, student_model)
@@ -69,6 +70,10 @@ class KDModel(DistillationModel):
         self.progress, self.kd_scale = 0.0, 1.0
         self._t_criterion = self._t_assign = None
         self.nonfinite_steps = 0  # batches whose KD terms were skipped as non-finite
+        from yolo_kd.teacher_precision import resolve
+
+        self.teacher_dtype = resolve(teacher_precision, next(student_model.parameters()).device)
+        self._precision_checked = self.teacher_dtype is None
         self.balancer = None
         if balance == "auto":
             from yolo_kd.balance import Balancer
@@ -201,12 +206,40 @@ class KDModel(DistillationModel):
         total = sum(terms.values()) * batch["img"].shape[0]
         return torch.cat([det, total.view(1).to(det.dtype)]), {**items, **{k: v.detach() for k, v in terms.items()}}
 
+    def run_teacher(self, img: Tensor) -> None:
+        """Frozen teacher forward (features captured by the hooks), at reduced precision when enabled and checked."""
+        dev = img.device.type
+        with torch.no_grad():
+            if not self._precision_checked:
+                from ultralytics.utils import LOGGER
+
+                from yolo_kd.teacher_precision import parity
+
+                n = len(self.feats_idx) - 1
+                self.teacher_model(img)
+                ref = [self._teacher_feats[i].clone() for i in range(n)]
+                ref_scores = self.decouple_outputs(self._teacher_feats[n], branch="one2many")["scores"].clone()
+                self._teacher_feats.clear()
+                with torch.autocast(dev, dtype=self.teacher_dtype):
+                    self.teacher_model(img)
+                got_scores = self.decouple_outputs(self._teacher_feats[n], branch="one2many")["scores"]
+                ok, line = parity(ref, [self._teacher_feats[i] for i in range(n)], ref_scores, got_scores)
+                name = str(self.teacher_dtype).replace("torch.", "")
+                LOGGER.info(f"yolo-kd: teacher in {name} ({line}); " + ("kept" if ok else "falling back to FP32"))
+                self._precision_checked = True
+                if not ok:
+                    self.teacher_dtype = None
+                    self._teacher_feats.clear()
+                    self.teacher_model(img)
+                return
+            with torch.autocast(dev, dtype=self.teacher_dtype or torch.float32, enabled=self.teacher_dtype is not None):
+                self.teacher_model(img)
+
     def kd_terms(self, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor], KDInputs]:
         """One training forward: detection loss, its items, the scheduled finite KD terms (graph kept) and inputs."""
         self._teacher_feats.clear()
         self._student_feats.clear()
-        with torch.no_grad():
-            self.teacher_model(batch["img"])
+        self.run_teacher(batch["img"])
         preds = self.student_model(batch["img"])
         det, items = self.student_model.loss(batch, preds)
         n = len(self.feats_idx) - 1

@@ -168,7 +168,8 @@ class KDTrainer(DetectionTrainer):
             teacher = safe_model(teacher)
         a = self.args
         kd = KDModel(teacher, student, method=a.method, kd_args=a.kd_args, balance=getattr(a, "kd_balance", "off"),
-                     share=getattr(a, "kd_share", 1.0), balance_every=getattr(a, "kd_balance_every", 20))  # fmt: skip
+                     share=getattr(a, "kd_share", 1.0), balance_every=getattr(a, "kd_balance_every", 20),
+                     teacher_precision=getattr(a, "kd_teacher_precision", "fp32"))  # fmt: skip
         if kd.balancer is not None and getattr(self, "_resume_balance", None) is not None:
             kd.balancer.load_state_dict(self._resume_balance)
         state = getattr(self, "_resume_kd_state", None)

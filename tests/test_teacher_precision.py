@@ -1,0 +1,82 @@
+"""kd_teacher_precision: the reduced-precision teacher forward, its FP32 parity check and the fall-back."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from yolo_kd.teacher_precision import resolve
+
+
+def model(precision: str, device: str = "cpu"):
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.model import KDModel
+
+    torch.manual_seed(0)
+    t, s = DetectionModel("yolov8s.yaml", nc=3, verbose=False), DetectionModel("yolov8n.yaml", nc=3, verbose=False)
+    s.args = t.args = get_cfg(overrides={"imgsz": 64})
+    return KDModel(t, s.to(device), method="builtin+gkd", teacher_precision=precision).to(device).train()
+
+
+@pytest.fixture
+def log():
+    """Messages of Ultralytics' logger (it does not propagate to pytest's caplog)."""
+    from ultralytics.utils import LOGGER
+
+    records: list[str] = []
+    h = logging.Handler(logging.INFO)
+    h.emit = lambda r: records.append(r.getMessage())
+    LOGGER.addHandler(h)
+    yield records
+    LOGGER.removeHandler(h)
+
+
+def test_resolve():
+    """fp32 is None; fp16/bf16 as named; auto: fp16 on CUDA, bf16 on a CPU with native bf16, else FP32."""
+    cpu = torch.device("cpu")
+    assert resolve("fp32", cpu) is None and resolve("bf16", cpu) is torch.bfloat16
+    assert (
+        resolve("fp16", torch.device("cuda")) is torch.float16
+        and resolve("auto", torch.device("cuda")) is torch.float16
+    )
+    assert resolve("auto", cpu) in {torch.bfloat16, None}
+
+
+def test_bf16_teacher_is_checked_then_used(log):
+    """First batch: compared with FP32 (logged) and kept; the teacher maps are then bf16 and the loss finite."""
+    from yolo_kd.bench.cost import batch_of
+
+    m = model("bf16")
+    b = batch_of(2, 64, 3, "cpu")
+    loss, _ = m.loss(b)
+    assert any("teacher in bfloat16" in x and "kept" in x for x in log) and m.teacher_dtype is torch.bfloat16
+    _, _, _, x = m.kd_terms(b)
+    assert x.t_feats[0].dtype is torch.bfloat16 and torch.isfinite(loss).all()
+
+
+def test_falls_back_to_fp32_when_parity_fails(monkeypatch, log):
+    """Outputs outside the tolerance: one log line and an FP32 teacher from then on."""
+    import yolo_kd.teacher_precision as tp
+    from yolo_kd.bench.cost import batch_of
+
+    monkeypatch.setattr(tp, "REL_TOL", 0.0)
+    m = model("bf16")
+    m.loss(batch_of(2, 64, 3, "cpu"))
+    assert any("falling back to FP32" in x for x in log) and m.teacher_dtype is None
+    _, _, _, x = m.kd_terms(batch_of(2, 64, 3, "cpu"))
+    assert x.t_feats[0].dtype is torch.float32
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 teacher needs a CUDA GPU")
+def test_fp16_teacher_on_gpu():
+    """On CUDA, auto picks fp16, passes the parity check and trains finite."""
+    from yolo_kd.bench.cost import batch_of
+
+    m = model("auto", "cuda")
+    loss, _ = m.loss(batch_of(2, 64, 3, "cuda"))
+    loss.sum().backward()
+    assert m.teacher_dtype is torch.float16 and torch.isfinite(loss).all()

@@ -1,0 +1,38 @@
+"""A cheaper frozen-teacher forward: fp16 on CUDA, bf16 on CPUs with native bf16, checked against FP32 once.
+
+``kd_teacher_precision=auto`` picks the reduced precision the hardware has; on the first training batch the teacher's
+Detect inputs and class scores are compared with an FP32 forward, and when they differ by more than the tolerance the
+run falls back to FP32 with one log line. The student, its loss and the KD terms keep their own precision.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+PRECISIONS = ("fp32", "auto", "fp16", "bf16")
+REL_TOL = 0.02  # relative L2 error of each level's map
+SCORE_TOL = 0.02  # max abs difference of class probabilities
+
+
+def resolve(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the teacher (None = FP32)."""
+    if precision == "fp32":
+        return None
+    if precision == "auto":
+        if device.type == "cuda":
+            return torch.float16
+        native = (
+            getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+            or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+        )
+        return torch.bfloat16 if device.type == "cpu" and native else None
+    return torch.float16 if precision == "fp16" else torch.bfloat16
+
+
+def parity(ref: list[Tensor], got: list[Tensor], ref_scores: Tensor, got_scores: Tensor) -> tuple[bool, str]:
+    """Whether reduced-precision teacher outputs match FP32 ones, and a line saying by how much."""
+    rel = max(float((g.float() - r.float()).norm() / r.float().norm().clamp(min=1e-12)) for r, g in zip(ref, got))
+    ds = float((got_scores.float().sigmoid() - ref_scores.float().sigmoid()).abs().max())
+    ok = rel <= REL_TOL and ds <= SCORE_TOL
+    return ok, f"max relative map error {rel:.1e}, max class-probability difference {ds:.1e}"
