@@ -27,6 +27,7 @@ def test_one_epoch_kd_run(train_args):
 
     assert (trainer.save_dir / "kd_terms.png").exists()
     assert trainer.freeze_filter.count > 100 or not LOGGER.isEnabledFor(20)  # folded into one line (when INFO shows)
+    assert LOGGER.filters.count(trainer.freeze_filter) == 1
     assert trainer.loss_names[:3] == ("box_loss", "cls_loss", "dfl_loss")
     assert {"gkd", "bmfi_fg", "bmfi_att", "kd"} <= set(trainer.loss_names)
     header = (Path(trainer.save_dir) / "results.csv").read_text().splitlines()[0]

@@ -23,6 +23,9 @@ class TeacherFreezeFilter(logging.Filter):
         return True
 
 
+FREEZE_FILTER = TeacherFreezeFilter()  # attached once to Ultralytics' logger by the first KDTrainer
+
+
 def kd_columns(results_csv: Path, names: tuple[str, ...]) -> dict[str, list[float]]:
     """Per-epoch ``train/<name>`` values of the given KD terms (or columns named in full) from a results.csv."""
     cols: dict[str, list[float]] = {n: [] for n in names}

@@ -40,7 +40,6 @@ def _plot_kd(trainer: KDTrainer) -> None:
 
 def _say_teacher_frozen(trainer: KDTrainer) -> None:
     """Callback (on_pretrain_routine_end): one line for the teacher's frozen tensors instead of one per tensor."""
-    LOGGER.removeFilter(trainer.freeze_filter)
     if trainer.freeze_filter.count:
         LOGGER.info(f"yolo-kd: teacher frozen ({trainer.freeze_filter.count} tensors, eval mode, no gradients)")
 
@@ -108,10 +107,12 @@ class KDTrainer(DetectionTrainer):
         self.add_callback("on_train_epoch_start", _update_schedule)
         self.add_callback("on_train_end", _keep_kd_modules)
         self.add_callback("on_train_end", _plot_kd)
-        from yolo_kd.kd_plots import TeacherFreezeFilter
+        from yolo_kd.kd_plots import FREEZE_FILTER
 
-        self.freeze_filter = TeacherFreezeFilter()
-        LOGGER.addFilter(self.freeze_filter)
+        self.freeze_filter = FREEZE_FILTER  # one process-wide filter: trainers that never train leave nothing behind
+        if FREEZE_FILTER not in LOGGER.filters:
+            LOGGER.addFilter(FREEZE_FILTER)
+        self.add_callback("on_pretrain_routine_start", lambda tr: setattr(tr.freeze_filter, "count", 0))
         self.add_callback("on_pretrain_routine_end", _say_teacher_frozen)
         # checkpoints are written to a temporary file, then renamed: a kill during a save never truncates last.pt
         self.wdir, self.last, self.best = AtomicPath(self.wdir), AtomicPath(self.last), AtomicPath(self.best)
