@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]  # repository root (weights/) in a so
 DATASETS = Path(__file__).resolve().parent / "datasets"  # dataset yamls shipped with the package
 KD_DEFAULTS: dict[str, Any] = {
     "teacher": None,  # path to a detection .pt; stored as Ultralytics' own distill_model key
-    "method": "builtin",  # registry keys joined by '+'; the best method measured so far (docs/benchmarks.md)
+    "method": "crosskd",  # registry keys joined by "+"; the best method measured so far (docs/benchmarks.md 0)
     "kd_args": {},  # {method: {param: value}}; flat form: <method>_<param>=value
     "kd_decay": "constant",  # constant | linear | cosine
     "kd_final": 0.1,  # fraction of the KD weight left at the end of linear/cosine decay
