@@ -70,8 +70,10 @@ class BMFI(DistillLoss):
     over channels), so one set of weights fits every teacher width (YOLO n..x has 64..640 channels per level).
     (2) Weights at the authors' relative strength: alpha = 1e-3 x 256 (their channel sum) x 6 (mmdet's summed loss
     is ~6x smaller than Ultralytics' per-image loss) = 1.5, gamma = 1e-3 x 6 = 6e-3, beta = 0 as the authors.
-    An earlier default (alpha 0.1, beta 0.05) was ~15x weaker, chosen after a single-seed run later shown to be
-    noise; at it the fg term pulled with ~1x the detection gradient late in training, against 8-10x for builtin.
+    An earlier default (alpha 0.1, beta 0.05) was ~15x weaker. Measured (docs/benchmarks.md section 0, cpu-small,
+    4 paired seeds): at these weights bmfi loses 3.8 [1.1, 6.5] mAP50-95 against no KD and gkd+bmfi 2.9; the fg
+    term pulls with 1.4x-5x the detection gradient (``yolo-kd inspect``). Use ``crosskd`` for accuracy; BMFI is
+    kept as the paper describes it.
     (3) Adapter: Ultralytics' conv-ReLU-conv projector (``adapter='mlp'``), as ``builtin``; the 1x1 conv of the
     code (``adapter='conv'``) gave 0.8 points less in a 2-seed run (docs/benchmarks.md section 2).
     (4) The box mask is centred on each box (the released code's 2x-map paste shifts it) and built for all boxes
