@@ -203,7 +203,9 @@ def test_bmfi_terms_golden():
     assert out["bmfi_glob"].item() == pytest.approx(d.sum().item() / 2, rel=1e-5)
 
 
-@pytest.mark.parametrize("method", ["gkd", "bmfi", "gkd+bmfi", "cwd+mgd+fgd+pkd", "aid+rm+pfi+skd+tar", "crosskd+bckd+gkdpaper"])
+@pytest.mark.parametrize(
+    "method", ["gkd", "bmfi", "gkd+bmfi", "cwd+mgd+fgd+pkd", "aid+rm+pfi+skd+tar", "crosskd+bckd+gkdpaper"]
+)
 def test_mixed_precision_losses_finite(method):
     """Under autocast (bf16 on CPU, as AMP would run the student) every term and gradient stays finite, and the
     GKD maps are still computed in FP32 by the teacher head."""
