@@ -146,7 +146,14 @@ def export(
     if qat and format == "openvino":  # INT8 from the ranges learned in training (quantize=8), not NNCF's PTQ
         out = qat_openvino(pt, imgsz, **kw)
     else:
-        out = YOLO(str(pt)).export(**{k: v for k, v in args.items() if v is not None}, device="cpu")
+        import logging
+
+        nncf = logging.getLogger("nncf")
+        level, nncf.level = nncf.level, logging.WARNING  # NNCF's ~23 INFO lines per INT8 export; warnings still show
+        try:
+            out = YOLO(str(pt)).export(**{k: v for k, v in args.items() if v is not None}, device="cpu")
+        finally:
+            nncf.setLevel(level)
     precision = "INT8-QAT" if qat else "INT8" if int8 else ("FP16" if half and format == "openvino" else "FP32")
     images = sample_images(data, parity_images)
     ref = raw_outputs(str(pt), images, imgsz, "pt")
