@@ -149,7 +149,8 @@ def export(
         import logging
 
         nncf = logging.getLogger("nncf")
-        level, nncf.level = nncf.level, logging.WARNING  # NNCF's ~23 INFO lines per INT8 export; warnings still show
+        level = nncf.level
+        nncf.setLevel(logging.WARNING)  # NNCF's ~23 INFO lines per INT8 export; its warnings still show
         try:
             out = YOLO(str(pt)).export(**{k: v for k, v in args.items() if v is not None}, device="cpu")
         finally:
