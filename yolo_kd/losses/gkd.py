@@ -242,20 +242,7 @@ class GKDPaper(GKD):
     prefix = "gkdpaper"
 
     def __init__(
-        self,
-        s_channels: list[int],
-        t_channels: list[int],
-        *,
-        weight: float = 0.0,
-        cam_weight: float = 0.6,
-        map: str = "pooled",
-        gate: bool = False,
-        source: str = "teacher",
-        targets: str = "labels",
-        conf: float = 0.3,
-        max_det: int = 10,
-        adapter: str = "mlp",
+        self, s_channels: list[int], t_channels: list[int], *, cam_weight: float = 0.6, map: str = "pooled"
     ) -> None:
-        """Paper defaults; every option of ``gkd`` stays available."""
-        super().__init__(s_channels, t_channels, weight=weight, cam_weight=cam_weight, map=map, gate=gate,
-                         source=source, targets=targets, conf=conf, max_det=max_det, adapter=adapter)  # fmt: skip
+        """The paper's term alone (imitation weight 0); ``gkd`` with ``gkd_cam_weight=`` combines both."""
+        super().__init__(s_channels, t_channels, weight=0.0, cam_weight=cam_weight, map=map)
