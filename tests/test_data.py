@@ -187,7 +187,13 @@ def test_shipped_dataset_yamls_resolve_anywhere(tmp_path, monkeypatch):
     (tmp_path / "data" / "kitti").mkdir(parents=True)
     assert resolve_data("kitti.yaml") == str(DATASETS / "kitti.yaml")
     assert resolve_data("other.yaml") == "other.yaml"  # left to Ultralytics
-    root = Path(__file__).resolve().parents[1]
+    import shutil
+
+    root = tmp_path / "src"  # build from a copy: setuptools writes build/ and *.egg-info next to the sources
+    src = Path(__file__).resolve().parents[1]
+    shutil.copytree(src / "yolo_kd", root / "yolo_kd", ignore=shutil.ignore_patterns("__pycache__"))
+    for f in ("pyproject.toml", "README.md"):
+        shutil.copy(src / f, root / f)
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                         str(tmp_path / "whl"), str(root)], capture_output=True, text=True)  # fmt: skip
     assert r.returncode == 0, r.stderr[-1500:]
