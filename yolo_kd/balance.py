@@ -18,6 +18,16 @@ from torch import Tensor, nn
 BOUNDS = (1e-2, 1e2)  # multipliers stay within these
 
 
+def grad_norm(loss: Tensor, params: list[Tensor]) -> Tensor:
+    """L2 norm of ``d loss / d params`` (graph kept); 0 for a loss without gradient."""
+    total = torch.zeros((), device=loss.device)
+    if loss.requires_grad:
+        for g in torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True):
+            if g is not None:
+                total = total + (g.float() ** 2).sum()
+    return total.sqrt()
+
+
 class Balancer(nn.Module):
     """Multipliers of the KD terms ``names`` and their update rule.
 
@@ -62,13 +72,8 @@ class Balancer(nn.Module):
         """Measure gradient norms on ``params`` (averaged over DDP ranks) and update the multipliers."""
         import torch.distributed as dist
 
-        def norm(loss: Tensor) -> Tensor:
-            if not loss.requires_grad:
-                return torch.zeros((), device=det.device)
-            gs = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-            return torch.sqrt(sum((g.float() ** 2).sum() for g in gs if g is not None) + 0.0)
-
-        norms = torch.stack([norm(det.sum()), *(norm(terms[n] * bs) for n in self.names)]).detach()
+        losses = [det.sum(), *(terms[n] * bs for n in self.names)]
+        norms = torch.stack([grad_norm(loss, params) for loss in losses]).detach()
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             dist.all_reduce(norms)
             norms /= dist.get_world_size()

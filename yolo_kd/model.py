@@ -44,6 +44,7 @@ class KDModel(DistillationModel):
     ) -> None:
         """Wrap teacher and student, then build the method with channel counts from a dummy forward."""
         super().__init__(teacher_model, student_model)
+        device = next(student_model.parameters()).device
         if method is None:
             from yolo_kd.cfg import KD_DEFAULTS
 
@@ -59,7 +60,7 @@ class KDModel(DistillationModel):
         self.kd_method, self.kd_args = method, dict(kd_args or {})
         self.kd_loss = build_loss(method, self.kd_args, s_ch, t_ch)
         self.kd_loss.bind(s_det, t_det)
-        self.kd_loss.to(next(student_model.parameters()).device)
+        self.kd_loss.to(device)
         self.class_map = self._class_map(s_det.nc, t_det.nc)
         if self.kd_loss.reg_max_required and (s_det.reg_max <= 1 or s_det.reg_max != t_det.reg_max):
             raise KDError(
@@ -72,15 +73,13 @@ class KDModel(DistillationModel):
         self.nonfinite_steps = 0  # batches whose KD terms were skipped as non-finite
         from yolo_kd.teacher_precision import resolve
 
-        self.teacher_dtype = resolve(teacher_precision, next(student_model.parameters()).device)
+        self.teacher_dtype = resolve(teacher_precision, device)
         self._precision_checked = self.teacher_dtype is None
         self.balancer = None
         if balance == "auto":
             from yolo_kd.balance import Balancer
 
-            self.balancer = Balancer(self.kd_loss.names, share, balance_every).to(
-                next(student_model.parameters()).device
-            )
+            self.balancer = Balancer(self.kd_loss.names, share, balance_every).to(device)
 
     def shared_params(self) -> list[Tensor]:
         """The student's backbone and neck parameters: what every KD term's gradient reaches."""

@@ -97,7 +97,7 @@ class CrossKD(DistillLoss):
         s_block, t_block = getattr(x.s_detect, name)[i], getattr(x.t_detect, name)[i]
         with frozen_bn_stats(s_block):
             mid = s_block[:k](x.s_feats[i])
-        out = t_block[k:](self.adapt[name][i](mid.float() if mid.dtype != torch.float32 else mid))
+        out = t_block[k:](self.adapt[name][i](mid.float()))
         with torch.no_grad():
             ref = t_block(x.t_feats[i].float())
         return out.flatten(2), ref.flatten(2)

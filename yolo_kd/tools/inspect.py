@@ -46,13 +46,10 @@ def region_mass(m: Tensor, img: Tensor, boxes: Tensor, idx: Tensor, stride: floa
 
 def grad_shares(det: Tensor, terms: dict[str, Tensor], params: list[Tensor], bs: int) -> dict[str, float]:
     """Gradient norm of each KD term (as it enters the total loss, x batch size) / that of the detection loss."""
+    from yolo_kd.balance import grad_norm
 
-    def norm(loss: Tensor) -> float:
-        gs = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-        return float(torch.sqrt(sum((g.float() ** 2).sum() for g in gs if g is not None)))
-
-    ref = max(norm(det.sum()), 1e-12)
-    return {k: norm(v * bs) / ref if v.requires_grad else 0.0 for k, v in terms.items()}
+    ref = max(float(grad_norm(det.sum(), params)), 1e-12)
+    return {k: float(grad_norm(v * bs, params)) / ref for k, v in terms.items()}
 
 
 def plot_maps(maps: dict[str, list[Tensor]], img: Tensor, path: Path, n: int = 4) -> Path:
@@ -105,9 +102,7 @@ def run_inspect(teacher: str, data: str, student: str = "yolov8n.yaml", method: 
         trainer = KDTrainer(overrides=ov)
         trainer._setup_train()
         model = trainer.model
-        head = model.student_model.model[-1]  # shared = backbone + neck: every term (head-level ones via the head)
-        skip = {id(p) for p in head.parameters()}
-        params = [p for p in model.student_model.parameters() if p.requires_grad and id(p) not in skip]
+        params = model.shared_params()  # backbone + neck: every term reaches them (head-level ones via the head)
         shares: dict[str, list[float]] = {}
         values: dict[str, list[float]] = {}
         mass: dict[tuple[str, int], list[dict]] = {}
