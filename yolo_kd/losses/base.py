@@ -12,6 +12,17 @@ from torch import Tensor, nn
 from yolo_kd.errors import KDError
 
 
+def batch_targets(batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
+    """An Ultralytics target batch as (batch_idx (N,), cls (N,), boxes (N, 4) xyxy in input-image pixels)."""
+    img = batch["img"]
+    h, w = img.shape[-2:]
+    b = batch["bboxes"].to(img.device).float()
+    scale = b.new_tensor([w, h, w, h])
+    xy, wh = b[:, :2] * scale[:2], b[:, 2:] * scale[2:]
+    boxes = torch.cat([xy - wh / 2, xy + wh / 2], 1)
+    return batch["batch_idx"].to(img.device).long().view(-1), batch["cls"].view(-1).long(), boxes
+
+
 @dataclass(frozen=True)
 class KDInputs:
     """Everything a distillation method may read for one training batch.
@@ -48,13 +59,7 @@ class KDInputs:
     @property
     def gt(self) -> tuple[Tensor, Tensor, Tensor]:
         """Ground truth as (batch_idx (N,), cls (N,), boxes (N, 4) xyxy in input-image pixels)."""
-        img = self.batch["img"]
-        h, w = img.shape[-2:]
-        b = self.batch["bboxes"].to(img.device).float()
-        scale = b.new_tensor([w, h, w, h])
-        xy, wh = b[:, :2] * scale[:2], b[:, 2:] * scale[2:]
-        boxes = torch.cat([xy - wh / 2, xy + wh / 2], 1)
-        return self.batch["batch_idx"].to(img.device).long().view(-1), self.batch["cls"].view(-1).long(), boxes
+        return batch_targets(self.batch)
 
 
 class DistillLoss(nn.Module):

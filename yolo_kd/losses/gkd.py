@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from yolo_kd.errors import KDError
-from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
+from yolo_kd.losses.base import DistillLoss, KDInputs, adapters, batch_targets
 from yolo_kd.losses.functional import cells_in_boxes, max_per_image, rank_share
 from yolo_kd.losses.registry import register
 
@@ -197,11 +197,8 @@ class GKD(DistillLoss):
         """Imitation weights: degenerate maps made uniform, then gated to the boxes when ``gate``."""
         maps = self.fallback([m.detach() for m in maps])
         if self.gate:
-            b = self.targets_batch(x)
-            h, w = x.batch["img"].shape[-2:]
-            xywh = b["bboxes"].to(maps[0].device).float() * torch.tensor([w, h, w, h], device=maps[0].device)
-            boxes = torch.cat([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
-            maps = box_gate(maps, boxes, b["batch_idx"].to(maps[0].device).long().view(-1), x.strides)
+            idx, _, boxes = batch_targets(self.targets_batch(x))  # labels or teacher pseudo-labels
+            maps = box_gate(maps, boxes, idx, x.strides)
         return maps
 
     def spatial_weights(self, x: KDInputs) -> dict[str, list[Tensor]]:
