@@ -64,6 +64,8 @@ def test_settings_errors():
     with pytest.raises(KDError, match=r"unknown benchmark argument\(s\) \['epoch'\]"):
         settings("cpu-small", {"epoch": 3})
     assert settings("cpu-small", {"methods": "none,gkd+bmfi", "seeds": "0,2"})["seeds"] == [0, 2]
+    with pytest.raises(KDError, match="jobs=x is not a count"):
+        settings("cpu-small", {"jobs": "x"})
     with pytest.raises(KDError, match="unknown method 'gkdd'"):
         run_kd_benchmark(methods="none,gkdd")
 
@@ -89,12 +91,14 @@ def test_cost_rejects_unknown_argument():
 
 
 def test_tiny_benchmark_end_to_end_and_resume(tiny_data, teacher_pt, tmp_path, capsys):
-    """Two methods x one seed: stock-validated records, table, CSV, plots; a second call reruns nothing."""
+    """Two methods x one seed, both at once: stock-validated records, table, CSV, plots, one log per run; a second call
+    reruns nothing."""
     from yolo_kd.bench.kd import run_kd_benchmark
 
     kw = {"data": str(tiny_data), "teacher": str(teacher_pt), "methods": "none,mimic", "seeds": 0, "epochs": 1,
-          "imgsz": 64, "batch": 4, "project": str(tmp_path)}  # fmt: skip
+          "imgsz": 64, "batch": 4, "project": str(tmp_path), "jobs": 2}  # fmt: skip
     res = run_kd_benchmark(**kw)
+    assert all((tmp_path / "runs" / n / "train.log").stat().st_size > 0 for n in ("none-s0", "mimic-s0"))
     runs = json.loads((tmp_path / "runs.json").read_text())["runs"]
     assert [r["method"] for r in runs] == ["none", "mimic"]
     for r in runs:

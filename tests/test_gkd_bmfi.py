@@ -234,11 +234,12 @@ def test_mixed_precision_losses_finite(method):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="AMP (fp16 GradScaler) needs a CUDA GPU")
-def test_amp_training_on_gpu(train_args):
+@pytest.mark.parametrize("method", ["gkd+bmfi", "crosskd", "bckd"])
+def test_amp_training_on_gpu(train_args, method):
     """A real AMP epoch on a GPU: every logged KD term is finite."""
     from yolo_kd.trainer import KDTrainer
 
-    trainer = KDTrainer(overrides={**train_args, "method": "gkd+bmfi", "amp": True, "device": 0})
+    trainer = KDTrainer(overrides={**train_args, "method": method, "amp": True, "device": 0})
     trainer.train()
     assert trainer.amp and all(torch.isfinite(torch.as_tensor(v)).all() for v in trainer.tloss.values())
 

@@ -71,12 +71,39 @@ def test_falls_back_to_fp32_when_parity_fails(monkeypatch, log):
     assert x.t_feats[0].dtype is torch.float32
 
 
+def calibrate(m, device: str = "cpu") -> None:
+    """Give a random-weight teacher trained-like activation scales: BN statistics from one batch (momentum 1).
+
+    Left at their initial statistics, a random yolov8s's P5 features shrink to ~1e-8, below float16's range, so any
+    fp16 check fails on the test model rather than on precision (seen on an H100, 2026-11-22).
+    """
+    t = m.teacher_model
+    bns = [b for b in t.modules() if isinstance(b, torch.nn.BatchNorm2d)]
+    for b in bns:
+        b.momentum = 1.0
+    t.train()
+    with torch.no_grad():
+        t(torch.rand(4, 3, 64, 64, device=device))
+    t.eval()
+
+
+def test_parity_names_the_level_that_fails():
+    """A level whose reduced-precision copy collapses is named with its FP32 norm."""
+    from yolo_kd.teacher_precision import parity
+
+    ref = [torch.ones(2, 4), torch.full((2, 4), 1e-8)]
+    ok, line = parity(ref, [ref[0].clone(), torch.zeros(2, 4)], torch.zeros(2, 3), torch.zeros(2, 3))
+    assert not ok and "feature level 1" in line and "1.0e+00" in line
+    assert parity(ref, [r.clone() for r in ref], torch.zeros(2, 3), torch.zeros(2, 3))[0]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 teacher needs a CUDA GPU")
 def test_fp16_teacher_on_gpu():
-    """On CUDA, auto picks fp16, passes the parity check and trains finite."""
+    """On CUDA, auto picks fp16, passes the parity check on a teacher with trained-like scales and trains finite."""
     from yolo_kd.bench.cost import batch_of
 
     m = model("auto", "cuda")
+    calibrate(m, "cuda")
     loss, _ = m.loss(batch_of(2, 64, 3, "cuda"))
     loss.sum().backward()
     assert m.teacher_dtype is torch.float16 and torch.isfinite(loss).all()

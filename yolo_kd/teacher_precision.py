@@ -31,8 +31,11 @@ def resolve(precision: str, device: torch.device) -> torch.dtype | None:
 
 
 def parity(ref: list[Tensor], got: list[Tensor], ref_scores: Tensor, got_scores: Tensor) -> tuple[bool, str]:
-    """Whether reduced-precision teacher outputs match FP32 ones, and a line saying by how much."""
-    rel = max(float((g.float() - r.float()).norm() / r.float().norm().clamp(min=1e-12)) for r, g in zip(ref, got))
+    """Whether reduced-precision teacher outputs match FP32 ones, and a line saying by how much (and where)."""
+    norms = [float(r.float().norm()) for r in ref]
+    rels = [float((g.float() - r.float()).norm()) / max(n, 1e-12) for r, g, n in zip(ref, got, norms)]
+    worst = max(range(len(rels)), key=rels.__getitem__)
     ds = float((got_scores.float().sigmoid() - ref_scores.float().sigmoid()).abs().max())
-    ok = rel <= REL_TOL and ds <= SCORE_TOL
-    return ok, f"max relative map error {rel:.1e}, max class-probability difference {ds:.1e}"
+    ok = rels[worst] <= REL_TOL and ds <= SCORE_TOL
+    where = f" (worst: feature level {worst}, FP32 norm {norms[worst]:.1e})" if rels[worst] > REL_TOL else ""
+    return ok, f"max relative map error {rels[worst]:.1e}{where}, max class-probability difference {ds:.1e}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "val": False,  # validate the final epoch only: every run is scored on its last weights, not a best-of-12 pick
         "device": "cpu",
         "workers": 0,
+        "jobs": 1,  # runs at once; each gets its own process (on a GPU machine, several seeds share the card)
         "methods": ["none", "ultralytics", "builtin", "mimic", "gkd", "bmfi", "gkd+bmfi"],
     },
     # a GPU machine: real data at 640, tens of epochs; pass data= and teacher= (e.g. KITTI and a trained yolov8l)
@@ -46,10 +48,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch": 32,
         "seeds": [0, 1, 2],
         "close_mosaic": 10,
-        "val": True,
+        "val": False,  # final-epoch scoring, as in cpu-small: a best-of-N pick on the scoring set flatters noise
         "device": 0,
-        "workers": 8,
-        "methods": ["none", "ultralytics", "builtin", "mimic", "kd", "ld", "gkd", "bmfi", "gkd+bmfi"],
+        "workers": 4,
+        "jobs": 4,
+        "methods": ["none", "ultralytics", "builtin", "crosskd", "bckd", "crosskd+bckd", "gkd+bmfi"],
     },
 }
 KEYS = ("data", "teacher", "project", "preset", "kd")
@@ -67,6 +70,9 @@ def settings(preset: str, kv: dict[str, Any]) -> dict[str, Any]:
         if isinstance(s[k], (str, int)):
             s[k] = [v for v in str(s[k]).split(",") if v]
     s["seeds"] = [int(v) for v in s["seeds"]]
+    if not str(s["jobs"]).isdigit() or int(s["jobs"]) < 1:
+        raise KDError(f"jobs={s['jobs']} is not a count; pass jobs=N (runs at once, 1 or more)")
+    s["jobs"] = int(s["jobs"])
     return s
 
 
@@ -111,6 +117,7 @@ def prepare(s: dict[str, Any], out: Path) -> tuple[str, str]:
 
             print(f"benchmark: training the teacher {s['teacher_cfg']} for {s['teacher_epochs']} epochs")
             args = {**train_args(s), "epochs": s["teacher_epochs"], "seed": 0, "exist_ok": True, "val": True}
+            args["workers"] = s["workers"] * s["jobs"]  # it trains alone: every job's loaders
             YOLO(s["teacher_cfg"]).train(data=str(data), project=str(out / "runs"), name="teacher", **args)
     else:
         from yolo_kd.cfg import resolve_weights
@@ -145,7 +152,12 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any] | None:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "spec.json").write_text(json.dumps(spec, indent=2))
     print(f"benchmark: {spec['name']} (method {spec['method']}, seed {spec['seed']})", flush=True)
-    rc = subprocess.call([sys.executable, "-m", "yolo_kd.bench.worker", str(run_dir / "spec.json")])
+    cmd = [sys.executable, "-m", "yolo_kd.bench.worker", str(run_dir / "spec.json")]
+    if spec.get("log_to_file"):  # several runs at once: keep their progress bars apart, one log per run
+        with open(run_dir / "train.log", "w") as log:
+            rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+    else:
+        rc = subprocess.call(cmd)
     if rc != 0 or not done.exists():
         print(f"benchmark: {spec['name']} FAILED (exit {rc}); it is reported as failed and rerun next time")
         return None
@@ -174,13 +186,16 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
     if not tfile.exists():
         tfile.write_text(json.dumps(validate(teacher, data, s["imgsz"], s["batch"], s["device"]), indent=2))
     base = {"student": s["student"], "teacher": teacher, "data": data, "project": str(out / "runs"), "kd": s["kd"]}
+    specs = [
+        {**base, "method": m, "seed": seed, "name": f"{m.replace('+', '-')}-s{seed}", "train_args": train_args(s)}
+        | {"log_to_file": s["jobs"] > 1}
+        for m in s["methods"]
+        for seed in s["seeds"]
+    ]
     runs, failed = [], []
-    for method in s["methods"]:
-        for seed in s["seeds"]:
-            name = f"{method.replace('+', '-')}-s{seed}"
-            spec = {**base, "method": method, "seed": seed, "name": name, "train_args": train_args(s)}
-            r = run_one(spec)
-            runs.append(r) if r else failed.append(name)
+    with ThreadPoolExecutor(s["jobs"]) as pool:  # each run is its own process; threads only wait
+        for spec, r in zip(specs, pool.map(run_one, specs)):
+            runs.append(r) if r else failed.append(spec["name"])
     done = {(r["method"], r["seed"]) for r in runs}
     for f in sorted((out / "runs").glob("*/bench.json")):  # earlier invocations (same settings, see check_folder)
         r = json.loads(f.read_text())
