@@ -135,3 +135,28 @@ def test_edge_benchmark_tiny(tiny_data, tmp_path):
     assert (tmp_path / "edge.md").read_text().strip() == table.strip()
     with pytest.raises(KDError, match="unknown edge format"):
         run_edge_benchmark(str(tmp_path / "s.pt"), str(tiny_data), formats="tflite")
+
+
+def test_labeled_split_and_variants(tiny_data):
+    """labeled=0.25 keeps a fixed quarter of the train images, pools the rest; variants map to runs; bad ones fail."""
+    import yaml
+
+    from yolo_kd.bench.labels import labeled_split, split_variant, variant_spec
+
+    data, pool = labeled_split(str(tiny_data), 0.25)
+    d = yaml.safe_load(open(data))
+    lab = open(d["train"]).read().split()
+    rest = open(pool).read().split()
+    assert len(lab) == 3 and len(rest) == 9 and not set(lab) & set(rest)
+    assert labeled_split(str(tiny_data), 0.25) == (data, pool) and open(d["train"]).read().split() == lab  # fixed
+    spec = {"method": "crosskd@u", "kd": {}, "data": data}
+    assert variant_spec(spec, str(tiny_data), pool)["kd"]["unlabeled"] == pool
+    assert variant_spec({**spec, "method": "none@all"}, str(tiny_data), pool)["data"] == str(tiny_data)
+    with pytest.raises(KDError, match="cannot read unlabeled"):
+        split_variant("none@u")
+    with pytest.raises(KDError, match="unknown variant"):
+        split_variant("crosskd@x")
+    with pytest.raises(KDError, match="needs labeled= below 1"):
+        from yolo_kd.bench.kd import run_kd_benchmark
+
+        run_kd_benchmark(methods="crosskd@u")

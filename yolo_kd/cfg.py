@@ -22,6 +22,12 @@ KD_DEFAULTS: dict[str, Any] = {
     "kd_share": 1.0,  # kd_balance=auto target gradient share, one number or {term: share}
     "kd_balance_every": 20,  # kd_balance=auto measures every N training steps
     "kd_teacher_precision": "fp32",  # fp32 | auto | fp16 | bf16: the frozen teacher's forward, checked against FP32
+    "unlabeled": None,  # images without labels (folder, .txt list or glob): teacher pseudo-labels + KD on them
+    "unlabeled_ratio": 1.0,  # unlabeled images per labeled image in a batch
+    "pseudo_conf": 0.5,  # teacher confidence for a pseudo-label: one number or one per class (data order)
+    "pseudo_iou": 0.7,  # NMS IoU for pseudo-labels
+    "pseudo_max": 100,  # pseudo-labels per image at most
+    "pseudo_weight": 1.0,  # weight of the unlabeled images' detection loss (pseudo-labels) vs the labeled ones'
     "plugins": [],  # modules to import before building the method (user methods calling register())
     "safe_load": False,  # read teacher and student .pt with torch.load(weights_only=True) + a layer allowlist
 }
@@ -164,6 +170,7 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
     shares = kd["kd_share"].values() if isinstance(kd["kd_share"], dict) else [kd["kd_share"]]
     if not all(isinstance(v, (int, float)) and v > 0 for v in shares):
         raise KDError(f"kd_share={kd['kd_share']!r} must be a positive number or {{term: positive number}}")
+    check_pseudo(kd)
     if not 0 <= float(kd["kd_final"]) <= 1:
         raise KDError(f"kd_final={kd['kd_final']} must be in [0, 1]")
     if not isinstance(kd["kd_args"], dict):
@@ -174,6 +181,19 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
     kd["kd_args"] = check_method_args(kd["method"], merged)
     _try_build(kd["method"], kd["kd_args"])
     return ul, kd
+
+
+def check_pseudo(kd: dict[str, Any]) -> None:
+    """One-line errors for the unlabeled-image settings."""
+    conf = kd["pseudo_conf"] if isinstance(kd["pseudo_conf"], (list, tuple)) else [kd["pseudo_conf"]]
+    if not all(isinstance(c, (int, float)) and 0 < c <= 1 for c in conf):
+        raise KDError(f"pseudo_conf={kd['pseudo_conf']!r} must be in (0, 1], one number or one per class")
+    if not 0 < float(kd["pseudo_iou"]) <= 1 or int(kd["pseudo_max"]) < 1:
+        raise KDError(f"pseudo_iou={kd['pseudo_iou']} must be in (0, 1] and pseudo_max={kd['pseudo_max']} >= 1")
+    if float(kd["unlabeled_ratio"]) <= 0 or float(kd["pseudo_weight"]) < 0:
+        raise KDError(
+            f"unlabeled_ratio={kd['unlabeled_ratio']} must be > 0 and pseudo_weight={kd['pseudo_weight']} >= 0"
+        )
 
 
 def _try_build(method: str, kd_args: dict[str, Any]) -> None:

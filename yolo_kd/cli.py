@@ -21,7 +21,7 @@ Usage: yolo-kd COMMAND [key=value ...]
            its gradient share vs the detection loss, where its maps put their mass, teacher vs student mAP, PNG
   convert  kitti src=KITTI_ROOT dst=OUT [classes=all] [map={Van: Car}] [val_fraction=0.2] [dontcare=drop|mask]
   convert  coco-traffic src=COCO_ROOT dst=OUT [classes=person,car,...] [keep_empty=False] [link=False]
-  benchmark kd [preset=cpu-small|gpu] [data=D.yaml teacher=T.pt methods=none,builtin,gkd+bmfi seeds=0,1 ...]
+  benchmark kd [preset=cpu-small|gpu] [data=D.yaml teacher=T.pt methods=none,builtin,crosskd seeds=0,1 jobs=1 ...]
            every method trained with identical settings, stock-validated; table.md, runs.csv, plots
   benchmark cost [teacher=yolov8s.yaml student=yolov8n.yaml imgsz=320 batch=8 methods=... out=FILE.md]
            step time and peak memory per method vs. the student alone and the lower bound

@@ -13,6 +13,7 @@ from ultralytics.utils.loss import v8DetectionLoss
 from yolo_kd.errors import KDError
 from yolo_kd.losses import build_loss
 from yolo_kd.losses.base import KDInputs
+from yolo_kd.pseudo import PseudoLabeler, part, split_loss, with_targets
 
 
 class KDModel(DistillationModel):
@@ -41,6 +42,7 @@ class KDModel(DistillationModel):
         share: float | dict = 1.0,
         balance_every: int = 20,
         teacher_precision: str = "fp32",
+        pseudo: PseudoLabeler | None = None,
     ) -> None:
         """Wrap teacher and student, then build the method with channel counts from a dummy forward."""
         super().__init__(teacher_model, student_model)
@@ -75,6 +77,7 @@ class KDModel(DistillationModel):
 
         self.teacher_dtype = resolve(teacher_precision, device)
         self._precision_checked = self.teacher_dtype is None
+        self.pseudo = pseudo  # unlabeled images in the batch: the teacher's pseudo-labels supervise them
         self.balancer = None
         if balance == "auto":
             from yolo_kd.balance import Balancer
@@ -195,7 +198,10 @@ class KDModel(DistillationModel):
         In eval mode, or without a teacher (the EMA copy used for validation), the KD terms are zeros under the same
         names, so training and validation logs have identical columns.
         """
-        if not self.training or self.teacher_model is None or self.kd_scale == 0:
+        nl = batch.get("n_labeled")
+        if nl is not None and (not self.training or self.teacher_model is None or self.pseudo is None):
+            batch, preds = part(batch, 0, nl), None  # unlabeled images count only through pseudo-labels
+        if not self.training or self.teacher_model is None or (self.kd_scale == 0 and batch.get("n_labeled") is None):
             if preds is None:
                 preds = self.student_model(batch["img"])
             det, items = self.student_model.loss(batch, preds)
@@ -239,10 +245,22 @@ class KDModel(DistillationModel):
         self._teacher_feats.clear()
         self._student_feats.clear()
         self.run_teacher(batch["img"])
-        preds = self.student_model(batch["img"])
-        det, items = self.student_model.loss(batch, preds)
         n = len(self.feats_idx) - 1
         t_out = self._teacher_feats[n]
+        nl, bs = batch.get("n_labeled"), batch["img"].shape[0]
+        if nl is not None and nl < bs:
+            t_det = self.teacher_model.model[-1]
+            pred = t_out[0] if isinstance(t_out, tuple) else t_out
+            extra = self.pseudo.label(pred, nl, tuple(batch["img"].shape[2:]), self.student_model.model[-1].nc,
+                                      self.class_map, end2end=bool(getattr(t_det, "end2end", False)))  # fmt: skip
+            batch = with_targets(batch, extra)
+        preds = self.student_model(batch["img"])
+        if nl is not None and nl < bs:
+            det, items, share = split_loss(self.student_model.loss, batch, preds, nl, self.pseudo.weight)
+            n_pseudo = det.new_tensor(len(extra["cls"]) / (bs - nl))  # pseudo-labels per unlabeled image
+            items = {**items, "pseudo": n_pseudo, "pl_share": det.new_tensor(share)}
+        else:
+            det, items = self.student_model.loss(batch, preds)
         s_head = self.decouple_outputs(self._student_feats[n], branch="one2many")
         t_head = dict(self.decouple_outputs(t_out, branch="one2many"))
         t_head["scores"] = self.teacher_scores(t_head["scores"], s_head["scores"])

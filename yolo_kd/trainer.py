@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import shutil
 from copy import copy
+from pathlib import Path
 from typing import Any
 
 from ultralytics.models.yolo.detect import DetectionTrainer, DetectionValidator
 from ultralytics.nn.distill_model import DistillationModel
-from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK, YAML
+from ultralytics.utils import DEFAULT_CFG, LOCAL_RANK, LOGGER, RANK, YAML
 from ultralytics.utils.torch_utils import unwrap_model
 
 from yolo_kd.cfg import KD_KEYS, kd_scale, resolve_data, resolve_weights, split_overrides
 from yolo_kd.checkpoint.atomic import AtomicPath
 from yolo_kd.errors import KDError
 from yolo_kd.model import KDModel
+from yolo_kd.pseudo import PseudoLabeler
 from yolo_kd.teacher import check_teacher
 
 
@@ -92,12 +94,15 @@ class KDTrainer(DetectionTrainer):
         teacher = kd.pop("teacher")
         if teacher:  # on resume an explicit teacher= may point at a moved file; otherwise the checkpoint's is used
             ul["distill_model"] = resolve_weights(teacher, "teacher")
-        self.kd_method = kd["method"]
+        self.kd_method, self._unlabeled_src, self.unlabeled = kd["method"], kd["unlabeled"], None
+        self._unlabeled_conf = kd["pseudo_conf"]
         super().__init__(cfg, ul, _callbacks)
         if self.resume:  # KD settings come from the checkpoint's train_args
             kd = {k: getattr(self.args, k, v) for k, v in kd.items()}
         for k, v in kd.items():
             setattr(self.args, k, v)
+        if not self.resume and self._unlabeled_src:  # checked in get_dataset (a folder, a list, a glob, or data's key)
+            self.args.unlabeled = self._unlabeled_src
         if RANK in {-1, 0}:
             YAML.save(self.save_dir / "args.yaml", vars(self.args))
             LOGGER.info(
@@ -128,6 +133,10 @@ class KDTrainer(DetectionTrainer):
             except RuntimeError as e:  # Ultralytics' "Dataset 'x' error": one line instead of a traceback
                 raise KDError(f"{' '.join(str(e).split())}; pass data=path/to/data.yaml (see data/README.md)") from None
             self._check_data(data)
+            if not self.resume:
+                from yolo_kd.unlabeled import resolve_pool
+
+                self._unlabeled_src = resolve_pool(self._unlabeled_src, data, self._unlabeled_conf)
         except KDError:
             if _fresh(self.save_dir):
                 shutil.rmtree(self.save_dir, ignore_errors=True)
@@ -170,7 +179,8 @@ class KDTrainer(DetectionTrainer):
         a = self.args
         kd = KDModel(teacher, student, method=a.method, kd_args=a.kd_args, balance=getattr(a, "kd_balance", "off"),
                      share=getattr(a, "kd_share", 1.0), balance_every=getattr(a, "kd_balance_every", 20),
-                     teacher_precision=getattr(a, "kd_teacher_precision", "fp32"))  # fmt: skip
+                     teacher_precision=getattr(a, "kd_teacher_precision", "fp32"),
+                     pseudo=PseudoLabeler.from_args(a))  # fmt: skip
         if kd.balancer is not None and getattr(self, "_resume_balance", None) is not None:
             kd.balancer.load_state_dict(self._resume_balance)
         state = getattr(self, "_resume_kd_state", None)
@@ -184,6 +194,30 @@ class KDTrainer(DetectionTrainer):
         if isinstance(model, DistillationModel):
             kd.projector.load_state_dict(model.projector.state_dict())
         self.model = kd
+
+    def _build_train_pipeline(self):
+        """Ultralytics' loaders, plus the unlabeled stream (``round(batch x unlabeled_ratio)`` images per step)."""
+        super()._build_train_pipeline()
+        if getattr(self.args, "unlabeled", None):
+            from yolo_kd.unlabeled import UnlabeledStream, find_images
+
+            bs = max(1, round(self.train_loader.batch_size * float(self.args.unlabeled_ratio)))
+            files = find_images(self.args.unlabeled, Path(self.data.get("path") or "."))
+            self.unlabeled = UnlabeledStream(files, self.args, bs, self.stride, self.data, rank=LOCAL_RANK)
+
+    def _close_dataloader_mosaic(self):
+        """Close mosaic on both streams."""
+        super()._close_dataloader_mosaic()
+        if self.unlabeled is not None:
+            self.unlabeled.close_mosaic(copy(self.args))
+
+    def preprocess_batch(self, batch: dict) -> dict:
+        """Append this step's unlabeled images (``n_labeled`` marks them), then Ultralytics' preprocessing."""
+        if self.unlabeled is not None and "n_labeled" not in batch:
+            from yolo_kd.unlabeled import merge
+
+            batch = merge(batch, self.unlabeled.next())
+        return super().preprocess_batch(batch)
 
     def _prepare_student_qat(self, student):
         """Distillation-aware INT8: ModelOpt fake-quantization on the student only (Ultralytics' ``prepare_qat``).

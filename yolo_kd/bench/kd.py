@@ -55,14 +55,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "methods": ["none", "ultralytics", "builtin", "crosskd", "bckd", "crosskd+bckd", "gkd+bmfi"],
     },
 }
-KEYS = ("data", "teacher", "project", "preset", "kd")
+KEYS = ("data", "teacher", "project", "preset", "kd", "labeled")
 
 
 def settings(preset: str, kv: dict[str, Any]) -> dict[str, Any]:
     """Preset values overridden by the user's key=value arguments (lists may be given as 'a,b')."""
     if preset not in PRESETS:
         raise KDError(f"unknown benchmark preset '{preset}'; use one of {', '.join(PRESETS)}")
-    s = {**PRESETS[preset], "data": None, "teacher": None, "kd": {}, **kv}
+    s = {**PRESETS[preset], "data": None, "teacher": None, "kd": {}, "labeled": 1.0, **kv}
     unknown = set(s) - set(PRESETS[preset]) - set(KEYS)
     if unknown:
         raise KDError(f"unknown benchmark argument(s) {sorted(unknown)}; known: {sorted(set(s) - unknown)}")
@@ -129,9 +129,10 @@ def prepare(s: dict[str, Any], out: Path) -> tuple[str, str]:
 def check_folder(out: Path, config: dict[str, Any]) -> None:
     """Refuse to mix runs made with different settings in one benchmark folder."""
     f = out / "config.json"
-    keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "close_mosaic", "val", "kd")
+    keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "close_mosaic", "val", "kd", "labeled")
     if f.exists():
         old = json.loads(f.read_text())
+        old.setdefault("labeled", 1.0)  # folders made before labeled= existed hold every label
         diff = [k for k in keys if old.get(k) != config.get(k)]
         if diff:
             raise KDError(
@@ -174,12 +175,17 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
 
     s = settings(preset, kv)
     out = Path(s.get("project") or f"runs/bench/{preset}").resolve()
+    from yolo_kd.bench.labels import labeled_split, split_variant, variant_spec
     from yolo_kd.losses import split_method
 
     for m in s["methods"]:
-        if m not in {"none", "ultralytics"}:
-            split_method(m)  # unknown method -> one-line error before anything trains
-    data, teacher = prepare(s, out)
+        base, variant = split_variant(m)
+        if base not in {"none", "ultralytics"}:
+            split_method(base)  # unknown method -> one-line error before anything trains
+        if variant and float(s["labeled"]) >= 1:
+            raise KDError(f"'{m}' needs labeled= below 1 (e.g. labeled=0.125): with every label there is no pool")
+    data_all, teacher = prepare(s, out)
+    data, pool = (data_all, None) if float(s["labeled"]) >= 1 else labeled_split(data_all, float(s["labeled"]))
     config = {**s, "data": data, "teacher": teacher, "preset": preset}
     check_folder(out, config)
     tfile = out / "teacher.json"
@@ -187,11 +193,18 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
         tfile.write_text(json.dumps(validate(teacher, data, s["imgsz"], s["batch"], s["device"]), indent=2))
     base = {"student": s["student"], "teacher": teacher, "data": data, "project": str(out / "runs"), "kd": s["kd"]}
     specs = [
-        {**base, "method": m, "seed": seed, "name": f"{m.replace('+', '-')}-s{seed}", "train_args": train_args(s)}
+        {
+            **base,
+            "method": m,
+            "seed": seed,
+            "name": f"{m.replace('+', '-').replace('@', '_')}-s{seed}",
+            "train_args": train_args(s),
+        }
         | {"log_to_file": s["jobs"] > 1}
         for m in s["methods"]
         for seed in s["seeds"]
     ]
+    specs = [variant_spec(sp, data_all, pool) for sp in specs]
     runs, failed = [], []
     with ThreadPoolExecutor(s["jobs"]) as pool:  # each run is its own process; threads only wait
         for spec, r in zip(specs, pool.map(run_one, specs)):

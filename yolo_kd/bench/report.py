@@ -132,7 +132,13 @@ def write(out: Path, config: dict, teacher: dict, runs: list[dict], failed: list
     tab = table(rows, teacher, failed)
     keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "close_mosaic", "val", "device", "kd")
     header = [
-        f"Benchmark preset `{config['preset']}`: " + ", ".join(f"{k}={config[k]}" for k in keys),
+        f"Benchmark preset `{config['preset']}`: "
+        + ", ".join(f"{k}={config[k]}" for k in keys)
+        + (
+            f", labeled={config['labeled']} (@u: + the other train images unlabeled; @all: every label)"
+            if float(config.get("labeled", 1.0)) < 1
+            else ""
+        ),  # fmt: skip
         f"Machine: {machine()}",
         "mAP in points (x100) from stock Ultralytics val of each run's best.pt; mean ± sample std over the seeds "
         "counted in the 'seeds' column (seed i of every method shares data order and student init); "

@@ -90,7 +90,7 @@ def train(spec: dict, timer: StepTimer) -> Path:
     args = {**spec["train_args"], "data": spec["data"], "project": spec["project"], "name": spec["name"]}
     args["exist_ok"] = True
     args["seed"] = spec["seed"]
-    method = spec["method"]
+    method = spec.get("train_method", spec["method"])  # 'crosskd@u' trains crosskd (bench/labels.py)
     if method in {"none", "ultralytics"}:  # stock Ultralytics trainer: the peers users would otherwise run
         from ultralytics import YOLO
 
