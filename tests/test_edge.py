@@ -212,3 +212,22 @@ def test_export_bad_input_and_kd_checkpoint(tmp_path, make_ckpt):
     out = student_checkpoint(tmp_path / "last.pt")
     assert out.name == "last-student.pt"
     assert type(torch.load(out, weights_only=False)["model"]).__name__ == "DetectionModel"
+
+
+def test_onnxsim_option(exported, tmp_path):
+    """simplify=onnxsim: a simplified graph with FP32 parity, node counts in the report; OpenVINO refuses it."""
+    pytest.importorskip("onnxsim")
+    import shutil
+
+    from yolo_kd.errors import KDError
+    from yolo_kd.tools.export import export
+
+    pt = tmp_path / "student.pt"
+    shutil.copy(exported["pt"], pt)
+    r = export(str(pt), format="onnx", imgsz=IMGSZ, simplify="onnxsim", data=str(exported["data"]), parity_images=4,
+               val=False)  # fmt: skip
+    assert r["simplifier"] == "onnxsim" and 0 < r["nodes"]["simplified"] < r["nodes"]["exported"], r["nodes"]
+    assert within_fp32(r) and r["max_abs_diff"] <= 1e-3, r
+    assert exported["onnx"]["simplifier"] == "onnxslim" and exported["onnx"]["nodes"]["exported"] > 0
+    with pytest.raises(KDError, match="applies to format=onnx"):
+        export(str(pt), format="openvino", simplify="onnxsim")

@@ -150,3 +150,27 @@ def test_train_with_unlabeled_images_end_to_end(train_args, tmp_path):
     assert tr.tloss["pseudo"] > 0 and 0 < float(tr.tloss["pl_share"]) <= 1  # the teacher's boxes reached the loss
     r = YOLO(str(tr.best)).val(data=train_args["data"], imgsz=64, batch=4, plots=False, verbose=False)
     assert r.box.map >= 0
+
+
+def test_resume_keeps_the_unlabeled_stream(train_args, tmp_path):
+    """A run stopped after its first epoch resumes with the same pool and pseudo-label settings."""
+    from yolo_kd.data.synthetic import make_synthetic_kitti
+    from yolo_kd.trainer import KDTrainer
+
+    class Stop(Exception):
+        pass
+
+    pool = make_synthetic_kitti(tmp_path / "pool", n=4, seed=3) / "image_2"
+    args = {**train_args, "method": "mimic", "unlabeled": str(pool), "pseudo_conf": 0.001, "pseudo_weight": 0.5,
+            "epochs": 2, "name": "u"}  # fmt: skip
+    tr = KDTrainer(overrides=args)
+    tr.add_callback("on_model_save", lambda t: (_ for _ in ()).throw(Stop()))
+    with pytest.raises(Stop):
+        tr.train()
+    seen = {}
+    resumed = KDTrainer(overrides={"resume": str(tr.last)})
+    resumed.add_callback("on_train_start", lambda t: seen.update(n=len(t.unlabeled.dataset), w=t.model.pseudo.weight))
+    resumed.train()
+    assert seen == {"n": 4, "w": 0.5}
+    rows = (resumed.save_dir / "results.csv").read_text().splitlines()
+    assert len(rows) == 3 and "train/pseudo" in rows[0]

@@ -18,6 +18,7 @@ from yolo_kd.errors import KDError
 from yolo_kd.model import KDModel
 from yolo_kd.pseudo import PseudoLabeler
 from yolo_kd.teacher import check_teacher
+from yolo_kd.unlabeled import UnlabeledStream, find_images, merge, resolve_pool
 
 
 def _keep_kd_modules(trainer: KDTrainer) -> None:
@@ -134,8 +135,6 @@ class KDTrainer(DetectionTrainer):
                 raise KDError(f"{' '.join(str(e).split())}; pass data=path/to/data.yaml (see data/README.md)") from None
             self._check_data(data)
             if not self.resume:
-                from yolo_kd.unlabeled import resolve_pool
-
                 self._unlabeled_src = resolve_pool(self._unlabeled_src, data, self._unlabeled_conf)
         except KDError:
             if _fresh(self.save_dir):
@@ -199,8 +198,6 @@ class KDTrainer(DetectionTrainer):
         """Ultralytics' loaders, plus the unlabeled stream (``round(batch x unlabeled_ratio)`` images per step)."""
         super()._build_train_pipeline()
         if getattr(self.args, "unlabeled", None):
-            from yolo_kd.unlabeled import UnlabeledStream, find_images
-
             bs = max(1, round(self.train_loader.batch_size * float(self.args.unlabeled_ratio)))
             files = find_images(self.args.unlabeled, Path(self.data.get("path") or "."))
             self.unlabeled = UnlabeledStream(files, self.args, bs, self.stride, self.data, rank=LOCAL_RANK)
@@ -214,8 +211,6 @@ class KDTrainer(DetectionTrainer):
     def preprocess_batch(self, batch: dict) -> dict:
         """Append this step's unlabeled images (``n_labeled`` marks them), then Ultralytics' preprocessing."""
         if self.unlabeled is not None and "n_labeled" not in batch:
-            from yolo_kd.unlabeled import merge
-
             batch = merge(batch, self.unlabeled.next())
         return super().preprocess_batch(batch)
 

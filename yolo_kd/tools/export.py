@@ -91,6 +91,32 @@ def raw_outputs(model_path: str, images: list[np.ndarray], imgsz: int, fmt: str,
     return np.concatenate([c(xi[None])[0] for xi in x])
 
 
+def onnxsim_module():
+    """The optional onnxsim package, or one line saying how to get it."""
+    try:
+        import onnxsim
+    except ImportError:
+        raise KDError(
+            "simplify=onnxsim needs onnxsim: pip install 'yolo-kd[onnxsim]' (or keep simplify=True: onnxslim)"
+        ) from None
+    return onnxsim
+
+
+def onnx_nodes(path: str | Path, simplifier: str | None) -> dict[str, int]:
+    """Graph node count of an exported ONNX file; with ``simplifier='onnxsim'`` simplify it in place first."""
+    import onnx
+
+    m = onnx.load(str(path))
+    counts = {"exported": len(m.graph.node)}
+    if simplifier == "onnxsim":
+        simple, ok = onnxsim_module().simplify(m)
+        if not ok:
+            raise KDError("onnxsim could not check its simplified model; export with simplify=True (onnxslim)")
+        onnx.save(simple, str(path))
+        counts["simplified"] = len(simple.graph.node)
+    return counts
+
+
 def export(
     model: str,
     format: str = "openvino",  # noqa: A002
@@ -138,8 +164,14 @@ def export(
         imgsz = int((torch_safe_load(str(pt))[0].get("train_args") or {}).get("imgsz") or 640)
     quantize = 8 if int8 else (16 if half and format == "openvino" else None)  # Ultralytics 8.4's int8/half key
     args = {"format": format, "imgsz": imgsz, "quantize": quantize, "data": data, "fraction": fraction, **kw}
-    if format == "onnx":
-        args.setdefault("simplify", True)  # FP32 ONNX; half ONNX export needs a GPU in Ultralytics
+    simplifier = "onnxsim" if str(kw.get("simplify")).lower() == "onnxsim" else None
+    if simplifier and format != "onnx":
+        raise KDError("simplify=onnxsim applies to format=onnx (OpenVINO IRs are optimised by OpenVINO itself)")
+    if simplifier:
+        onnxsim_module()  # a missing extra stops here, before any export work
+        args["simplify"] = False  # Ultralytics' onnxslim pass off; onnxsim runs on the plain export below
+    elif format == "onnx":
+        args.setdefault("simplify", True)  # FP32 ONNX slimmed by onnxslim; half ONNX export needs a GPU in Ultralytics
     from yolo_kd.tools.qat_export import is_qat_checkpoint, qat_openvino
 
     qat = is_qat_checkpoint(pt)
@@ -155,6 +187,9 @@ def export(
             out = YOLO(str(pt)).export(**{k: v for k, v in args.items() if v is not None}, device="cpu")
         finally:
             nncf.setLevel(level)
+    nodes = None
+    if format == "onnx":
+        nodes = onnx_nodes(out, simplifier)
     precision = "INT8-QAT" if qat else "INT8" if int8 else ("FP16" if half and format == "openvino" else "FP32")
     images = sample_images(data, parity_images)
     ref = raw_outputs(str(pt), images, imgsz, "pt")
@@ -171,6 +206,8 @@ def export(
         "mean_abs_diff": float(diff.mean()),
         **compare(ref, got),
     }
+    if nodes:
+        report["simplifier"], report["nodes"] = simplifier or ("onnxslim" if args.get("simplify") else "none"), nodes
     if format == "openvino" and precision == "FP32":  # what the device default (maybe bf16) does to the outputs
         dd = raw_outputs(str(out), images, imgsz, format)
         report["device_default"] = compare(ref, dd)
@@ -202,4 +239,6 @@ def print_report(r: dict[str, Any]) -> None:
         )
         if r["map50_95_drop"] > MAP_DROP_WARN:
             print(f"WARNING: the exported model loses {100 * r['map50_95_drop']:.1f} mAP50-95 points")
+    if "nodes" in r:
+        print(f"ONNX graph ({r['simplifier']}): " + ", ".join(f"{k} {v} nodes" for k, v in r["nodes"].items()))
     print(f"exported: {r['export']}")
