@@ -263,6 +263,7 @@ class KDModel(DistillationModel):
             det, items = self.student_model.loss(batch, preds)
         s_head = self.decouple_outputs(self._student_feats[n], branch="one2many")
         t_head = dict(self.decouple_outputs(t_out, branch="one2many"))
+        t_head["raw_scores"] = t_head["scores"]  # teacher classes (crosskd crosses into the teacher's own head)
         t_head["scores"] = self.teacher_scores(t_head["scores"], s_head["scores"])
         t_head["pred"] = t_out[0] if isinstance(t_out, tuple) else None
         x = KDInputs(

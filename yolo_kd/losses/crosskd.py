@@ -56,7 +56,8 @@ class CrossKD(DistillLoss):
     on the student's backbone and neck, ``yolo-kd inspect`` on the cpu-small teacher, fresh and trained yolov8n);
     x20 brings them to ~1x late in training. Set by that gradient share, not tuned on mAP. The student's blocks are
     re-run on its neck maps with batch statistics but frozen running statistics, so BatchNorm statistics update once
-    per step as without KD. The one-to-many branch only (YOLO26's one-to-one
+    per step as without KD; the teacher's own predictions are taken from its forward, not recomputed. The one-to-many
+    branch only (YOLO26's one-to-one
     branch is not distilled). Cross and teacher predictions stay in the teacher's classes, so any class set works.
     """
 
@@ -91,16 +92,25 @@ class CrossKD(DistillLoss):
                 for s, t in zip(s_br, t_br)
             )  # fmt: skip
 
-    def cross(self, x: KDInputs, name: str, i: int) -> tuple[Tensor, Tensor]:
-        """(cross-head output, teacher output) of branch ``name`` on level ``i``, each (B, K, H*W)."""
+    def cross(self, x: KDInputs, name: str, i: int) -> Tensor:
+        """Cross-head output of branch ``name`` on level ``i``, (B, K, H*W)."""
         k = self.layer
         s_block, t_block = getattr(x.s_detect, name)[i], getattr(x.t_detect, name)[i]
         with frozen_bn_stats(s_block):
             mid = s_block[:k](x.s_feats[i])
-        out = t_block[k:](self.adapt[name][i](mid.float()))
+        return t_block[k:](self.adapt[name][i](mid.float())).flatten(2)
+
+    @staticmethod
+    def teacher(x: KDInputs, name: str) -> Tensor:
+        """The teacher's own branch output over all levels, (B, K, A), in the teacher's classes.
+
+        From its forward when KDModel passed it (``boxes`` / ``raw_scores``), else recomputed from its head inputs.
+        """
+        key = {"cv2": "boxes", "cv3": "raw_scores"}[name]
+        if x.t_head and key in x.t_head:
+            return x.t_head[key].detach().float()
         with torch.no_grad():
-            ref = t_block(x.t_feats[i].float())
-        return out.flatten(2), ref.flatten(2)
+            return torch.cat([b(f.float()).flatten(2) for b, f in zip(getattr(x.t_detect, name), x.t_feats)], -1)
 
     def forward(self, x: KDInputs) -> dict[str, Tensor]:
         """Cross-head cls and box mimicking, summed over levels."""
@@ -109,12 +119,11 @@ class CrossKD(DistillLoss):
         from ultralytics.utils.tal import make_anchors
 
         n = len(x.s_feats)
-        cls = [self.cross(x, "cv3", i) for i in range(n)]
-        box = [self.cross(x, "cv2", i) for i in range(n)]
-        z_x, z_t = torch.cat([c[0] for c in cls], -1).float(), torch.cat([c[1] for c in cls], -1).float()
+        z_x = torch.cat([self.cross(x, "cv3", i) for i in range(n)], -1).float()
+        z_t = self.teacher(x, "cv3")
         anchors, stride = make_anchors(x.t_feats, x.t_detect.stride, 0.5)
-        b_x = decode_boxes(torch.cat([b[0] for b in box], -1), anchors, stride)
-        b_t = decode_boxes(torch.cat([b[1] for b in box], -1), anchors, stride)
+        b_x = decode_boxes(torch.cat([self.cross(x, "cv2", i) for i in range(n)], -1), anchors, stride)
+        b_t = decode_boxes(self.teacher(x, "cv2"), anchors, stride)
         n_pos = rank_share(x.assign("student")[0].sum().float()).clamp(min=1.0)
         w = z_t.sigmoid().amax(1)  # (B, A), no grad
         loss_cls = binary_distill(z_x, z_t).sum() / n_pos
