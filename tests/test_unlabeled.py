@@ -174,3 +174,45 @@ def test_resume_keeps_the_unlabeled_stream(train_args, tmp_path):
     assert seen == {"n": 4, "w": 0.5}
     rows = (resumed.save_dir / "results.csv").read_text().splitlines()
     assert len(rows) == 3 and "train/pseudo" in rows[0]
+
+
+def _shard_worker(rank: int, port: int, files: list[str], out: str) -> None:
+    """One DDP rank: the file names of one pass of its unlabeled stream."""
+    import json
+    import os
+
+    from ultralytics.cfg import get_cfg
+
+    from yolo_kd.unlabeled import UnlabeledStream
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
+    # Ultralytics' trainer seeds each rank with seed + 1 + RANK and its loader subtracts RANK + 1 again, so every rank
+    # shuffles with the same seed; RANK is -1 in these bare processes, hence one seed for both here
+    torch.manual_seed(0)
+    args = get_cfg(overrides={"imgsz": 64, "workers": 0, "mosaic": 0.0})
+    s = UnlabeledStream(files, args, 2, 32, {"nc": 3, "names": {0: "a", 1: "b", 2: "c"}, "channels": 3}, rank=rank)
+    seen = [f for _ in range(len(s.loader)) for f in s.next()["im_file"]]
+    with open(f"{out}.{rank}", "w") as f:
+        json.dump(seen, f)
+    torch.distributed.destroy_process_group()
+
+
+def test_ddp_ranks_read_disjoint_shards_of_the_pool(tmp_path):
+    """Under 2-process DDP each rank reads its own half of the unlabeled pool; together they cover it once."""
+    import json
+    import socket
+
+    from yolo_kd.data.synthetic import make_synthetic_kitti
+    from yolo_kd.unlabeled import find_images
+
+    if not torch.distributed.is_gloo_available():
+        pytest.skip("torch built without gloo")
+    files = find_images(make_synthetic_kitti(tmp_path / "pool", n=8, seed=5) / "image_2")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = str(tmp_path / "seen")
+    torch.multiprocessing.spawn(_shard_worker, args=(port, files, out), nprocs=2, join=True)
+    a, b = (json.load(open(f"{out}.{r}")) for r in (0, 1))
+    assert len(a) == len(b) == 4 and not set(a) & set(b) and sorted(a + b) == sorted(files)
