@@ -102,6 +102,7 @@ class KDTrainer(DetectionTrainer):
             kd = {k: getattr(self.args, k, v) for k, v in kd.items()}
         for k, v in kd.items():
             setattr(self.args, k, v)
+        self.kd_method = self.args.method  # on resume the checkpoint's method, not the default
         if not self.resume and self._unlabeled_src:  # checked in get_dataset (a folder, a list, a glob, or data's key)
             self.args.unlabeled = self._unlabeled_src
         if RANK in {-1, 0}:
