@@ -82,3 +82,45 @@ def test_bckd_trains_yolo26_student_from_v8_teacher():
     loss.sum().backward()
     assert items["bckd_cls"] > 0 and items["bckd_box"] > 0 and torch.isfinite(loss).all()
     assert all(p.grad is None for p in model.teacher_model.parameters())
+
+
+def test_bckd_one_to_one_branch_adds_the_same_terms():
+    """With one-to-one heads present, each term is the one-to-many value plus the same formula on the o2o heads."""
+    zs, zt = torch.randn(1, 2, 2), torch.randn(1, 2, 2)
+    bs, bt = torch.rand(1, 4, 2) + 0.2, torch.rand(1, 4, 2) + 0.2
+    zs2, zt2 = torch.randn(1, 2, 2), torch.randn(1, 2, 2)
+    fg = torch.tensor([[True, False]])
+    loss = build_loss("bckd", {}, [1], [1])
+    one = loss(inputs(zs, zt, bs, bt, fg))
+    other = loss(inputs(zs2, zt2, bt, bs, fg))
+    from dataclasses import replace
+
+    x = replace(
+        inputs(zs, zt, bs, bt, fg), s_head_o2o={"scores": zs2, "boxes": bt}, t_head_o2o={"scores": zt2, "boxes": bs}
+    )
+    both = loss(x)
+    for k in both:
+        assert both[k].item() == pytest.approx(one[k].item() + other[k].item(), rel=1e-5)
+
+
+def test_bckd_yolo26_pair_distills_both_branches():
+    """A YOLO26 teacher and student: KDModel passes both one-to-one heads; the student's one-to-one head gets
+    gradient from the KD terms alone (its inputs are detached, as in Ultralytics), the teacher none."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.bench.cost import batch_of
+    from yolo_kd.model import KDModel
+
+    torch.manual_seed(0)
+    student, teacher = (DetectionModel("yolo26n.yaml", nc=3, verbose=False),
+                        DetectionModel("yolo26s.yaml", nc=3, verbose=False))  # fmt: skip
+    student.args = teacher.args = get_cfg(overrides={"imgsz": 64})
+    model = KDModel(teacher, student, method="bckd").train()
+    _, _, terms, x = model.kd_terms(batch_of(2, 64, 3, "cpu"))
+    assert x.s_head_o2o is not None and x.t_head_o2o is not None
+    assert x.t_head_o2o["scores"].shape == x.s_head_o2o["scores"].shape
+    sum(terms.values()).backward()
+    o2o = [p.grad for p in model.student_model.model[-1].one2one_cv3.parameters()]
+    assert any(g is not None and g.abs().sum() > 0 for g in o2o)
+    assert all(p.grad is None for p in model.teacher_model.parameters())

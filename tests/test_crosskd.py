@@ -121,3 +121,31 @@ def test_trains_end_to_end_through_kdtrainer(train_args):
     trainer.train()
     assert {"crosskd_cls", "crosskd_box"} <= set(trainer.loss_names)
     assert YOLO(str(trainer.best)).model.model[-1].nc == 3
+
+
+def test_yolo26_pair_crosses_both_branches():
+    """YOLO26 teacher and student: each term is the one-to-many cross term plus the one-to-one one; the student's
+    one-to-one head learns from it, its neck only through the one-to-many branch, the teacher not at all."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.bench.cost import batch_of
+    from yolo_kd.model import KDModel
+
+    torch.manual_seed(0)
+    student, teacher = (DetectionModel("yolo26n.yaml", nc=3, verbose=False),
+                        DetectionModel("yolo26s.yaml", nc=3, verbose=False))  # fmt: skip
+    student.args = teacher.args = get_cfg(overrides={"imgsz": 64})
+    model = KDModel(teacher, student, method="crosskd").train()
+    _, _, terms, x = model.kd_terms(batch_of(2, 64, 3, "cpu"))
+    loss = model.kd_loss
+    assert "one2one_cv3" in loss.adapt and x.t_head_o2o is not None
+    with torch.no_grad():
+        n_pos = x.assign("student")[0].sum().float().clamp(min=1.0)
+        (c1, b1), (c2, b2) = loss.branch(x, "", n_pos), loss.branch(x, "one2one_", n_pos)
+    assert terms["crosskd_cls"].item() == pytest.approx(20 * (c1 + c2).item(), rel=1e-4)
+    assert terms["crosskd_box"].item() == pytest.approx(20 * (b1 + b2).item(), rel=1e-4)
+    sum(terms.values()).backward()
+    o2o = [p.grad for p in model.student_model.model[-1].one2one_cv3[0][0].parameters()]
+    assert any(g is not None and g.abs().sum() > 0 for g in o2o)
+    assert all(p.grad is None for p in model.teacher_model.parameters())

@@ -211,6 +211,15 @@ class KDModel(DistillationModel):
         total = sum(terms.values()) * batch["img"].shape[0]
         return torch.cat([det, total.view(1).to(det.dtype)]), {**items, **{k: v.detach() for k, v in terms.items()}}
 
+    def one2one_heads(self, s_out: Any, t_out: Any) -> dict[str, dict | None]:
+        """The one-to-one branch heads of an end-to-end (YOLO26) pair, teacher scores in student classes; {} else."""
+        s_raw, t_raw = (o[1] if isinstance(o, tuple) else o for o in (s_out, t_out))
+        if not all(isinstance(r, dict) and "one2one" in r for r in (s_raw, t_raw)):
+            return {}
+        s, t = dict(s_raw["one2one"]), dict(t_raw["one2one"])
+        t["raw_scores"], t["scores"] = t["scores"], self.teacher_scores(t["scores"], s["scores"])
+        return {"s_head_o2o": s, "t_head_o2o": t}
+
     def run_teacher(self, img: Tensor) -> None:
         """Frozen teacher forward (features captured by the hooks), at reduced precision when enabled and checked."""
         dev = img.device.type
@@ -279,6 +288,7 @@ class KDModel(DistillationModel):
             assign=self._assigner(s_head, t_head, batch),
             s_detect=self.student_model.model[-1],
             t_detect=self.teacher_model.model[-1],
+            **self.one2one_heads(self._student_feats[n], t_out),
         )
         terms = self.finite({k: v * self.kd_scale for k, v in self.kd_loss.check(self.kd_loss(x)).items()}, x)
         if self.balancer is not None:

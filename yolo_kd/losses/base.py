@@ -41,6 +41,8 @@ class KDInputs:
             ``(fg_mask, target_gt_idx, target_bboxes, anchor_points, stride_tensor)``; cached per batch.
         s_detect (nn.Module | None): The student's Detect head (head-crossing methods run parts of it).
         t_detect (nn.Module | None): The teacher's frozen Detect head (eval mode, no parameter gradients).
+        s_head_o2o, t_head_o2o (dict | None): The one-to-one (NMS-free) branch heads, same layout as ``s_head`` (teacher
+            scores in student classes), when both models are end-to-end (YOLO26); None otherwise.
     """
 
     s_feats: list[Tensor]
@@ -55,6 +57,8 @@ class KDInputs:
     assign: Callable[[str], tuple] | None = None
     s_detect: nn.Module | None = None
     t_detect: nn.Module | None = None
+    s_head_o2o: dict[str, Tensor] | None = None
+    t_head_o2o: dict[str, Tensor] | None = None
 
     @property
     def gt(self) -> tuple[Tensor, Tensor, Tensor]:

@@ -25,8 +25,10 @@ class BCKD(DistillLoss):
     Deviations: ``weight`` = 20 (ours) rescales the paper's terms to Ultralytics' detection loss. At the paper's
     weights (``bckd_weight=1``) the terms are inert here: 0.01-0.07x the detection loss's gradient on the student's
     backbone and neck (``yolo-kd inspect``, cpu-small teacher, fresh and trained yolov8n), against 2.3x for builtin;
-    x20 brings them to ~1x late in training. Set by that gradient share, not tuned on mAP. The teacher's boxes and
-    logits come from the one-to-many branch of end-to-end (YOLO26) heads (the one-to-one branch is not distilled).
+    x20 brings them to ~1x late in training. Set by that gradient share, not tuned on mAP. When student and teacher
+    are both end-to-end (YOLO26), the same two terms are also applied to the one-to-one (NMS-free) branches and added
+    (ours: normalised by the same one-to-many positives ``N_pos``; that branch's inputs are detached by Ultralytics,
+    so its terms train the one-to-one head only, as its own detection loss does).
     """
 
     names = ("bckd_cls", "bckd_box")
@@ -46,14 +48,23 @@ class BCKD(DistillLoss):
         super().__init__(s_channels, t_channels)
         self.cls_weight, self.box_weight, self.beta = weight * cls_weight, weight * box_weight, beta
 
+    def terms(
+        self, s_head: dict, t_head: dict, n_pos: Tensor, anchors: Tensor, stride: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """(L_cls, L_box) of one branch, unweighted."""
+        s, t = s_head["scores"].float(), t_head["scores"].float()  # (B, nc, A)
+        cls = binary_distill(s, t, self.beta).sum() / n_pos
+        w = (t.sigmoid() - s.sigmoid()).abs().amax(1).detach()  # (B, A)
+        b_s = decode_boxes(s_head["boxes"], anchors, stride)  # (B, A, 4) pixels
+        b_t = decode_boxes(t_head["boxes"].detach(), anchors, stride)
+        return cls, (w * giou_loss(b_s, b_t)).sum() / n_pos
+
     def forward(self, x: KDInputs) -> dict[str, Tensor]:
         """Binary-classification and IoU-based localisation terms, normalised by the student's positives."""
         fg, _, _, anchors, stride = x.assign("student")
         n_pos = rank_share(fg.sum().float()).clamp(min=1.0)
-        s, t = x.s_head["scores"].float(), x.t_head["scores"].float()  # (B, nc, A)
-        cls = binary_distill(s, t, self.beta).sum() / n_pos
-        w = (t.sigmoid() - s.sigmoid()).abs().amax(1).detach()  # (B, A)
-        b_s = decode_boxes(x.s_head["boxes"], anchors, stride)  # (B, A, 4) pixels
-        b_t = decode_boxes(x.t_head["boxes"].detach(), anchors, stride)
-        box = (w * giou_loss(b_s, b_t)).sum() / n_pos
+        cls, box = self.terms(x.s_head, x.t_head, n_pos, anchors, stride)
+        if x.s_head_o2o is not None and x.t_head_o2o is not None:  # YOLO26 pair: the NMS-free branch as well
+            c2, b2 = self.terms(x.s_head_o2o, x.t_head_o2o, n_pos, anchors, stride)
+            cls, box = cls + c2, box + b2
         return {"bckd_cls": self.cls_weight * cls, "bckd_box": self.box_weight * box}

@@ -56,9 +56,10 @@ class CrossKD(DistillLoss):
     on the student's backbone and neck, ``yolo-kd inspect`` on the cpu-small teacher, fresh and trained yolov8n);
     x20 brings them to ~1x late in training. Set by that gradient share, not tuned on mAP. The student's blocks are
     re-run on its neck maps with batch statistics but frozen running statistics, so BatchNorm statistics update once
-    per step as without KD; the teacher's own predictions are taken from its forward, not recomputed. The one-to-many
-    branch only (YOLO26's one-to-one
-    branch is not distilled). Cross and teacher predictions stay in the teacher's classes, so any class set works.
+    per step as without KD; the teacher's own predictions are taken from its forward, not recomputed. When both are
+    end-to-end (YOLO26), the one-to-one branches are crossed the same way and their terms added (ours: same N_pos;
+    the student's neck maps are detached for that branch, as Ultralytics' own one-to-one head does). Cross and
+    teacher predictions stay in the teacher's classes, so any class set works.
     """
 
     names = ("crosskd_cls", "crosskd_box")
@@ -84,7 +85,8 @@ class CrossKD(DistillLoss):
     def bind(self, s_detect: nn.Module, t_detect: nn.Module) -> None:
         """Build a 1x1 adapter per level and branch where the crossing widths differ (identity otherwise)."""
         k = self.layer
-        for name in ("cv2", "cv3"):
+        o2o = all(getattr(d, "one2one_cv2", None) is not None for d in (s_detect, t_detect))
+        for name in ("cv2", "cv3", *(("one2one_cv2", "one2one_cv3") if o2o else ())):
             s_br, t_br = getattr(s_detect, name), getattr(t_detect, name)
             self.adapt[name] = nn.ModuleList(
                 nn.Identity() if (cs := conv_width(s[k - 1], False)) == (ct := conv_width(t[k], True))
@@ -96,8 +98,9 @@ class CrossKD(DistillLoss):
         """Cross-head output of branch ``name`` on level ``i``, (B, K, H*W)."""
         k = self.layer
         s_block, t_block = getattr(x.s_detect, name)[i], getattr(x.t_detect, name)[i]
+        feats = x.s_feats[i].detach() if name.startswith("one2one") else x.s_feats[i]  # as Ultralytics' o2o branch
         with frozen_bn_stats(s_block):
-            mid = s_block[:k](x.s_feats[i])
+            mid = s_block[:k](feats)
         return t_block[k:](self.adapt[name][i](mid.float())).flatten(2)
 
     @staticmethod
@@ -106,9 +109,10 @@ class CrossKD(DistillLoss):
 
         From its forward when KDModel passed it (``boxes`` / ``raw_scores``), else recomputed from its head inputs.
         """
-        key = {"cv2": "boxes", "cv3": "raw_scores"}[name]
-        if x.t_head and key in x.t_head:
-            return x.t_head[key].detach().float()
+        head = x.t_head_o2o if name.startswith("one2one") else x.t_head
+        key = "boxes" if name.endswith("cv2") else "raw_scores"
+        if head and key in head:
+            return head[key].detach().float()
         with torch.no_grad():
             return torch.cat([b(f.float()).flatten(2) for b, f in zip(getattr(x.t_detect, name), x.t_feats)], -1)
 
@@ -116,16 +120,23 @@ class CrossKD(DistillLoss):
         """Cross-head cls and box mimicking, summed over levels."""
         if x.s_detect is None or x.t_detect is None:
             raise KDError("crosskd needs the student's and the teacher's Detect heads (run it through KDModel)")
+        n_pos = rank_share(x.assign("student")[0].sum().float()).clamp(min=1.0)
+        loss_cls, loss_box = self.branch(x, "", n_pos)
+        if "one2one_cv2" in self.adapt and x.t_head_o2o is not None:  # YOLO26 pair: the NMS-free branch as well
+            c2, b2 = self.branch(x, "one2one_", n_pos)
+            loss_cls, loss_box = loss_cls + c2, loss_box + b2
+        return {"crosskd_cls": self.cls_weight * loss_cls, "crosskd_box": self.box_weight * loss_box}
+
+    def branch(self, x: KDInputs, prefix: str, n_pos: Tensor) -> tuple[Tensor, Tensor]:
+        """(cls, box) cross-head terms of one head branch (``''`` one-to-many, ``'one2one_'``), unweighted."""
         from ultralytics.utils.tal import make_anchors
 
         n = len(x.s_feats)
-        z_x = torch.cat([self.cross(x, "cv3", i) for i in range(n)], -1).float()
-        z_t = self.teacher(x, "cv3")
+        z_x = torch.cat([self.cross(x, f"{prefix}cv3", i) for i in range(n)], -1).float()
+        z_t = self.teacher(x, f"{prefix}cv3")
         anchors, stride = make_anchors(x.t_feats, x.t_detect.stride, 0.5)
-        b_x = decode_boxes(torch.cat([self.cross(x, "cv2", i) for i in range(n)], -1), anchors, stride)
-        b_t = decode_boxes(self.teacher(x, "cv2"), anchors, stride)
-        n_pos = rank_share(x.assign("student")[0].sum().float()).clamp(min=1.0)
+        b_x = decode_boxes(torch.cat([self.cross(x, f"{prefix}cv2", i) for i in range(n)], -1), anchors, stride)
+        b_t = decode_boxes(self.teacher(x, f"{prefix}cv2"), anchors, stride)
         w = z_t.sigmoid().amax(1)  # (B, A), no grad
         loss_cls = binary_distill(z_x, z_t).sum() / n_pos
-        loss_box = (w * giou_loss(b_x, b_t)).sum() / rank_share(w.sum()).clamp(min=1e-9)
-        return {"crosskd_cls": self.cls_weight * loss_cls, "crosskd_box": self.box_weight * loss_box}
+        return loss_cls, (w * giou_loss(b_x, b_t)).sum() / rank_share(w.sum()).clamp(min=1e-9)
