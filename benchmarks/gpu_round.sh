@@ -18,7 +18,7 @@ kd=/tmp/kd
 { nvidia-smi -L; nproc --all; python3 -c "import torch, ultralytics; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'ultralytics', ultralytics.__version__)"; } >"$out/device.txt" 2>&1
 pack() { tar czf "$out/$1.tgz" -C "$2" --exclude='*.pt' --exclude=data --exclude='*.cache' . 2>/dev/null; }
 if [ "$stage" = small ]; then
-  [ -n "${SKIP_TESTS:-}" ] || timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_teacher_precision.py tests/test_gkd_bmfi.py -k gpu >"$out/tests_gpu.log" 2>&1
+  [ -n "${SKIP_TESTS:-}" ] || timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_teacher_precision.py tests/test_mixed_precision.py -k gpu >"$out/tests_gpu.log" 2>&1
   timeout 100 $kd benchmark cost device=0 imgsz=640 batch=16 methods=builtin,crosskd,bckd,gkd+bmfi out="$out/step_time_gpu.md" >"$out/cost.log" 2>&1
   timeout "${BENCH_S:-330}" $kd benchmark kd preset=cpu-small device=0 jobs=12 project=/tmp/gpu-small \
     methods=none,ultralytics,builtin,crosskd,bckd,crosskd+bckd,gkd+bmfi,gkd,bmfi,mimic,gkdpaper,aid,cwd >"$out/bench.log" 2>&1

@@ -1,0 +1,73 @@
+"""bmfi: golden values on tiny hand-made tensors (see yolo_kd/losses/bmfi.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from yolo_kd.losses import build_loss
+from yolo_kd.losses.base import KDInputs
+from yolo_kd.losses.bmfi import gaussian_box_mask
+from yolo_kd.losses.functional import background_mask, spatial_channel_attention
+
+
+def test_box_mask_golden_inside_ring_and_border():
+    """Box of 2x2 cells on a stride-8 level: inside 1/16, ring Gaussian/16, outside the ring 0; clipped at border."""
+    box = torch.tensor([[16.0, 16.0, 32.0, 32.0]])  # cells 2..4 at stride 8 -> 2x2 cells, expanded 4x4
+    m = gaussian_box_mask(box, torch.tensor([0]), 1, 8, 8, 8.0)[0]
+    area = 16.0
+    assert m[2, 2].item() == pytest.approx(1 / area) and m[3, 3].item() == pytest.approx(1 / area)
+    # cell (row 1, col 2): centre (2.5, 1.5), box centre (3, 3), sigma = 2 -> g = exp(-.5*(0.5/2)^2)*exp(-.5*(1.5/2)^2)
+    assert m[1, 2].item() == pytest.approx(math.exp(-0.5 * 0.25**2) * math.exp(-0.5 * 0.75**2) / area, rel=1e-5)
+    assert m[0, 0].item() == 0.0 and m[6, 6].item() == 0.0  # outside the expanded box
+    edge = gaussian_box_mask(torch.tensor([[0.0, 0.0, 8.0, 8.0]]), torch.tensor([0]), 1, 4, 4, 8.0)[0]
+    assert edge[0, 0].item() == pytest.approx(1 / 4) and edge.shape == (4, 4)  # 1x1 box at the corner, area 2x2
+    assert torch.isfinite(edge).all()
+
+
+def test_box_mask_overlap_max_and_empty():
+    """Overlapping boxes take the max; boxes go to their own image; no boxes gives zeros and bg = 1/HW."""
+    big = torch.tensor([[0.0, 0.0, 32.0, 32.0]])
+    small = torch.tensor([[8.0, 8.0, 16.0, 16.0]])
+    both = gaussian_box_mask(torch.cat([big, small]), torch.tensor([0, 0]), 2, 4, 4, 8.0)
+    a = gaussian_box_mask(big, torch.tensor([0]), 2, 4, 4, 8.0)
+    b = gaussian_box_mask(small, torch.tensor([0]), 2, 4, 4, 8.0)
+    assert torch.allclose(both, torch.maximum(a, b)) and both[1].abs().sum() == 0
+    none = gaussian_box_mask(torch.zeros(0, 4), torch.zeros(0), 1, 3, 3, 8.0)
+    assert none.abs().sum() == 0
+    assert torch.allclose(background_mask(none), torch.full((1, 3, 3), 1 / 9))
+
+
+def test_attention_golden():
+    """S = HW softmax(mean_c|F|/tau), C = C softmax(mean_hw|F|/tau)."""
+    f = torch.tensor([[[[1.0, -3.0]], [[1.0, 1.0]]]])  # (1, 2, 1, 2)
+    s, c = spatial_channel_attention(f, 0.5)
+    assert torch.allclose(s[0, 0], 2 * torch.softmax(torch.tensor([2.0, 4.0]), 0))
+    assert torch.allclose(c[0], 2 * torch.softmax(torch.tensor([4.0, 2.0]), 0))
+
+
+def test_bmfi_terms_golden():
+    """Every BMFI term on a 1-channel 1x2 map with one box covering the first cell."""
+    loss = build_loss(
+        "bmfi", {"bmfi": {"alpha": 1.0, "beta": 1.0, "gamma": 1.0, "lam": 1.0, "adapter": "conv"}}, [1], [1]
+    )
+    torch.nn.init.ones_(loss.adapt[0].weight), torch.nn.init.zeros_(loss.adapt[0].bias)
+    s, t = torch.tensor([[[[1.0, 0.0]]]]), torch.tensor([[[[2.0, 1.0]]]])
+    batch = {
+        "img": torch.zeros(1, 3, 8, 16),
+        "batch_idx": torch.zeros(1),
+        "cls": torch.zeros(1, 1),
+        "bboxes": torch.tensor([[0.25, 0.5, 0.5, 1.0]]),
+    }  # pixels 0..8 x 0..8 -> cell (0, 0) at stride 8
+    out = loss(KDInputs(s_feats=[s], t_feats=[t], s_head={}, t_head={}, batch=batch, strides=[8.0]))  # C = 1
+    s_t = 2 * torch.softmax(torch.tensor([2.0, 1.0]) / 0.5, 0)  # teacher spatial attention, C_t = 1
+    d = torch.tensor([1.0, 1.0]) * s_t  # (s - t)^2 = 1 at both cells
+    fg = gaussian_box_mask(torch.tensor([[0.0, 0.0, 8.0, 8.0]]), torch.tensor([0]), 1, 1, 2, 8.0)[0, 0]
+    assert fg[0].item() == pytest.approx(0.25) and fg[1].item() > 0  # cell 1 lies in the Gaussian ring
+    assert out["bmfi_fg"].item() == pytest.approx((d * fg).sum().item(), rel=1e-5)
+    assert out["bmfi_bg"].item() == pytest.approx(0.0)  # every cell is foreground -> no background
+    s_s = 2 * torch.softmax(torch.tensor([1.0, 0.0]) / 0.5, 0)
+    assert out["bmfi_att"].item() == pytest.approx((s_s - s_t).abs().sum().item(), rel=1e-5)  # C att: 1 vs 1
+    assert out["bmfi_glob"].item() == pytest.approx(d.sum().item() / 2, rel=1e-5)

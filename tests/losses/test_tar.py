@@ -1,0 +1,24 @@
+"""tar: golden values on tiny hand-made tensors (see yolo_kd/losses/tar.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.losses.inputs import seed_level
+from yolo_kd.losses import build_loss
+from yolo_kd.losses.functional import binary_kl
+
+
+def test_tar_masks_and_decay():
+    """cls KD only where the teacher's GT-class probability is higher, box only where its IoU is higher; x (1-p)."""
+    t_box = [[0.5, 0.5, 0.5, 0.5]] * 3  # boxes (0,0,8,8), (8,0,16,8), ...
+    s_box = [[0.5, 0.5, 1.5, 0.5]] * 3  # boxes (0,0,16,8), (8,0,24,8), ...
+    gts = [[0.0, 0.0, 8.0, 8.0], [8.0, 0.0, 24.0, 8.0]]
+    x = seed_level([0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [True, True, False], [0, 1, 0], s_box, t_box, gts, progress=0.5)
+    out = build_loss("tar", {}, [2], [2])(x)
+    kl0 = binary_kl(torch.tensor(0.0) / 2, torch.tensor(1.0) / 2).item() * 4  # anchor 0 only: teacher 0.73 > 0.5
+    assert out["tar_cls"].item() == pytest.approx(0.5 * kl0 / 2, rel=1e-5)
+    # anchor 0 (GT 0): teacher IoU 1 > student 0.5, L1 of decoded boxes = 1 cell; anchor 1 (GT 1): student IoU 1
+    assert out["tar_box"].item() == pytest.approx(0.5 * 0.25 * 1.0 / 2, rel=1e-5)
+    assert build_loss("tar", {}, [2], [2])(seed_level([0.0], [1.0], [True], progress=1.0))["tar_cls"].item() == 0.0
