@@ -131,3 +131,19 @@ def peer_level(s: torch.Tensor, t: torch.Tensor, boxes: list[list[float]] | None
     batch = {"img": torch.zeros(t.shape[0], 3, int(img_h), int(img_w)), "batch_idx": torch.zeros(len(b)),
              "cls": torch.zeros(len(b), 1), "bboxes": xywh}  # fmt: skip
     return KDInputs(s_feats=[s], t_feats=[t], s_head={}, t_head={}, batch=batch, strides=[stride])
+
+
+def kd_pair(method: str, teacher: str = "yolo26s.yaml", student: str = "yolo26n.yaml", imgsz: int = 64):
+    """A random-weight teacher/student KDModel in train mode and one training forward: (model, terms, inputs)."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.bench.cost import batch_of
+    from yolo_kd.model import KDModel
+
+    torch.manual_seed(0)
+    s, t = DetectionModel(student, nc=3, verbose=False), DetectionModel(teacher, nc=3, verbose=False)
+    s.args = t.args = get_cfg(overrides={"imgsz": imgsz})
+    model = KDModel(t, s, method=method).train()
+    _, _, terms, x = model.kd_terms(batch_of(2, imgsz, 3, "cpu"))
+    return model, terms, x

@@ -106,18 +106,9 @@ def test_bckd_one_to_one_branch_adds_the_same_terms():
 def test_bckd_yolo26_pair_distills_both_branches():
     """A YOLO26 teacher and student: KDModel passes both one-to-one heads; the student's one-to-one head gets
     gradient from the KD terms alone (its inputs are detached, as in Ultralytics), the teacher none."""
-    from ultralytics.cfg import get_cfg
-    from ultralytics.nn.tasks import DetectionModel
+    from tests.losses.inputs import kd_pair
 
-    from yolo_kd.bench.cost import batch_of
-    from yolo_kd.model import KDModel
-
-    torch.manual_seed(0)
-    student, teacher = (DetectionModel("yolo26n.yaml", nc=3, verbose=False),
-                        DetectionModel("yolo26s.yaml", nc=3, verbose=False))  # fmt: skip
-    student.args = teacher.args = get_cfg(overrides={"imgsz": 64})
-    model = KDModel(teacher, student, method="bckd").train()
-    _, _, terms, x = model.kd_terms(batch_of(2, 64, 3, "cpu"))
+    model, terms, x = kd_pair("bckd")
     assert x.s_head_o2o is not None and x.t_head_o2o is not None
     assert x.t_head_o2o["scores"].shape == x.s_head_o2o["scores"].shape
     sum(terms.values()).backward()

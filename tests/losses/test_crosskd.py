@@ -126,18 +126,9 @@ def test_trains_end_to_end_through_kdtrainer(train_args):
 def test_yolo26_pair_crosses_both_branches():
     """YOLO26 teacher and student: each term is the one-to-many cross term plus the one-to-one one; the student's
     one-to-one head learns from it, its neck only through the one-to-many branch, the teacher not at all."""
-    from ultralytics.cfg import get_cfg
-    from ultralytics.nn.tasks import DetectionModel
+    from tests.losses.inputs import kd_pair
 
-    from yolo_kd.bench.cost import batch_of
-    from yolo_kd.model import KDModel
-
-    torch.manual_seed(0)
-    student, teacher = (DetectionModel("yolo26n.yaml", nc=3, verbose=False),
-                        DetectionModel("yolo26s.yaml", nc=3, verbose=False))  # fmt: skip
-    student.args = teacher.args = get_cfg(overrides={"imgsz": 64})
-    model = KDModel(teacher, student, method="crosskd").train()
-    _, _, terms, x = model.kd_terms(batch_of(2, 64, 3, "cpu"))
+    model, terms, x = kd_pair("crosskd")
     loss = model.kd_loss
     assert "one2one_cv3" in loss.adapt and x.t_head_o2o is not None
     with torch.no_grad():
