@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from yolo_kd.errors import KDError
@@ -157,6 +159,49 @@ def cmd_benchmark(args: list[str]) -> None:
         run_edge_benchmark(**kv)
 
 
+def needs(kv: dict[str, Any], cmd: str, keys: tuple[str, ...], what: str) -> dict[str, Any]:
+    """``kv`` when it holds every key in ``keys``; otherwise one line saying what ``cmd`` needs."""
+    if not all(k in kv for k in keys):
+        raise KDError(f"{cmd} needs {what}")
+    return kv
+
+
+def cmd_tool(cmd: str, module: str, fn: str, keys: tuple[str, ...] = (), what: str = ""):
+    """A command that checks its required keys, then calls ``yolo_kd.<module>.<fn>`` with the checked key=values."""
+
+    def run(args: list[str]) -> None:
+        kv = needs(parse_kv(args), cmd, keys, what)
+        call(getattr(importlib.import_module(f"yolo_kd.{module}"), fn), kv, cmd)
+
+    return run
+
+
+COMMANDS: dict[str, Callable[[list[str]], None]] = {
+    "train": lambda a: cmd_train(parse_kv(a)),
+    "train-teacher": cmd_tool("train-teacher", "tools.teacher_train", "train_teacher"),
+    "fix-bn": cmd_tool("fix-bn", "tools.bn", "fix_bn"),
+    "methods": lambda a: cmd_methods(parse_kv(a)),
+    "inspect": cmd_tool(
+        "inspect",
+        "tools.inspect",
+        "run_inspect",
+        ("teacher", "data"),
+        "teacher=T.pt and data=D.yaml (student= and method= are optional)",
+    ),  # fmt: skip
+    "convert": cmd_convert,
+    "benchmark": cmd_benchmark,
+    "export": cmd_tool("export", "tools.export", "export", ("model",), "model=path/to/best.pt"),
+    "predict": cmd_tool(
+        "predict",
+        "tools.predict",
+        "predict",
+        ("model", "source"),
+        "model=X_openvino_model and source=image|directory|video",
+    ),  # fmt: skip
+    "demo": cmd_tool("demo", "tools.demo", "run_demo"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``yolo-kd`` console script; returns the exit code."""
     argv = sys.argv[1:] if argv is None else argv
@@ -168,52 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"yolo-kd {cmd}:\n{command_help(cmd)}")
         return 0
     try:
-        if cmd == "train":
-            cmd_train(parse_kv(rest))
-        elif cmd == "train-teacher":
-            from yolo_kd.tools.teacher_train import train_teacher
-
-            train_teacher(**parse_kv(rest))
-        elif cmd == "fix-bn":
-            from yolo_kd.tools.bn import fix_bn
-
-            fix_bn(**parse_kv(rest))
-        elif cmd == "methods":
-            cmd_methods(parse_kv(rest))
-        elif cmd == "inspect":
-            kv = parse_kv(rest)
-            if "teacher" not in kv or "data" not in kv:
-                raise KDError("inspect needs teacher=T.pt and data=D.yaml (student= and method= are optional)")
-            from yolo_kd.tools.inspect import run_inspect
-
-            call(run_inspect, kv, cmd)
-        elif cmd == "convert":
-            cmd_convert(rest)
-        elif cmd == "export":
-            from yolo_kd.tools.export import export
-
-            kv = parse_kv(rest)
-            if "model" not in kv:
-                raise KDError("export needs model=path/to/best.pt")
-            call(export, kv, cmd)
-        elif cmd == "predict":
-            kv = parse_kv(rest)
-            if "model" not in kv or "source" not in kv:
-                raise KDError("predict needs model=X_openvino_model and source=image|directory|video")
-            from yolo_kd.tools.predict import predict
-
-            call(predict, kv, cmd)
-        elif cmd == "benchmark":
-            cmd_benchmark(rest)
-        elif cmd == "demo":
-            from yolo_kd.tools.demo import run_demo
-
-            call(run_demo, parse_kv(rest), cmd)
-        else:
-            raise KDError(
-                f"unknown command '{cmd}'; use one of train, train-teacher, fix-bn, methods, inspect, convert, "
-                "benchmark, export, predict, demo, help"
-            )
+        if cmd not in COMMANDS:
+            raise KDError(f"unknown command '{cmd}'; use one of {', '.join(COMMANDS)}, help")
+        COMMANDS[cmd](rest)
     except ModuleNotFoundError as e:
         if e.name and e.name.split(".")[0] in {"torch", "torchvision", "ultralytics", "onnx", "onnxruntime", "nncf"}:
             print(f"yolo-kd: error: '{cmd}' needs {e.name}; install the training extras: pip install 'yolo-kd[train]'",
