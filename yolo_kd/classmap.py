@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import torch
+from torch import Tensor
+
 from yolo_kd.errors import KDError
 
 
@@ -35,3 +40,52 @@ def describe_map(mapping: list[int], student_names: dict | list) -> str:
     missing = [n for n, i in zip(names, mapping) if i < 0]
     line = f"class mapping by name: {len(names) - len(missing)}/{len(names)} student classes found in the teacher"
     return line + (f"; not distilled (no teacher class): {missing}" if missing else "")
+
+
+def model_class_map(student, teacher, nc_s: int, nc_t: int, uses_head: bool, method: str) -> Tensor | None:
+    """Student -> teacher class ids of two detectors by their ``names`` (None: same classes, or no head method).
+
+    Raises:
+        KDError: A head method with different class counts and no usable names, or no shared name.
+    """
+    s_names, t_names = getattr(student, "names", None), getattr(teacher, "names", None)
+    if nc_s == nc_t and (not s_names or not t_names or list(s_names.values()) == list(t_names.values())):
+        return None
+    if not s_names or not t_names or len(s_names) != nc_s:
+        if not uses_head:
+            return None
+        raise KDError(f"method '{method}' distills head outputs but teacher has nc={nc_t}, student nc={nc_s}")
+    from ultralytics.utils import LOGGER
+
+    try:
+        mapping = class_map(t_names, s_names)
+    except KDError:
+        if nc_s != nc_t:
+            raise
+        LOGGER.warning("yolo-kd: teacher class names differ from the data's; distilling classes by index")
+        return None
+    LOGGER.info(f"yolo-kd: {describe_map(mapping, s_names)}")
+    return torch.tensor(mapping, device=next(student.parameters()).device)
+
+
+def map_scores(mapping: Tensor | None, t_scores: Tensor, s_scores: Tensor) -> Tensor:
+    """Teacher class logits (B, nc_t, A) in the student's class order (B, nc_s, A).
+
+    Classes the teacher lacks get the student's own (detached) logits, so KL-type terms on them are zero.
+    """
+    if mapping is None:
+        return t_scores
+    m = mapping.to(t_scores.device)
+    out = t_scores[:, m.clamp(min=0)]
+    return torch.where((m >= 0).view(1, -1, 1), out, s_scores.detach().to(out.dtype))
+
+
+def map_batch(mapping: Tensor | None, batch: dict[str, Any]) -> dict[str, Any]:
+    """The batch's labels in teacher class ids (labels of classes the teacher lacks dropped)."""
+    if mapping is None or batch.get("teacher_classes"):
+        return batch
+    m = mapping.to(batch["cls"].device)
+    t_cls = m[batch["cls"].view(-1).long()]
+    keep = t_cls >= 0
+    return {**batch, "cls": t_cls[keep].view(-1, 1).float(), "batch_idx": batch["batch_idx"][keep],
+            "bboxes": batch["bboxes"][keep]}  # fmt: skip

@@ -91,51 +91,22 @@ class KDModel(DistillationModel):
 
     def _class_map(self, nc_s: int, nc_t: int) -> Tensor | None:
         """Student -> teacher class indices by name when the heads differ (None when they are the same)."""
-        from yolo_kd.classmap import class_map, describe_map
+        from yolo_kd.classmap import model_class_map
 
-        s_names, t_names = getattr(self.student_model, "names", None), getattr(self.teacher_model, "names", None)
-        same = nc_s == nc_t and (not s_names or not t_names or list(s_names.values()) == list(t_names.values()))
-        if same:
-            return None
-        if not s_names or not t_names or len(s_names) != nc_s:
-            if not self.kd_loss.uses_head:
-                return None
-            raise KDError(
-                f"method '{self.kd_method}' distills head outputs but teacher has nc={nc_t}, student nc={nc_s}"
-            )
-        from ultralytics.utils import LOGGER
-
-        try:
-            mapping = class_map(t_names, s_names)
-        except KDError:
-            if nc_s != nc_t:
-                raise
-            LOGGER.warning("yolo-kd: teacher class names differ from the data's; distilling classes by index")
-            return None
-
-        LOGGER.info(f"yolo-kd: {describe_map(mapping, s_names)}")
-        return torch.tensor(mapping, device=next(self.student_model.parameters()).device)
+        return model_class_map(self.student_model, self.teacher_model, nc_s, nc_t, self.kd_loss.uses_head,
+                               self.kd_method)  # fmt: skip
 
     def teacher_scores(self, t_scores: Tensor, s_scores: Tensor) -> Tensor:
-        """Teacher class logits in the student's class order.
+        """Teacher class logits in the student's class order (see ``classmap.map_scores``)."""
+        from yolo_kd.classmap import map_scores
 
-        Classes the teacher lacks get the student's own (detached) logits, so KL-type terms on them are zero.
-        """
-        if self.class_map is None:
-            return t_scores
-        m = self.class_map.to(t_scores.device)
-        out = t_scores[:, m.clamp(min=0)]
-        return torch.where((m >= 0).view(1, -1, 1), out, s_scores.detach().to(out.dtype))
+        return map_scores(self.class_map, t_scores, s_scores)
 
     def teacher_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """The batch's labels in teacher class ids (labels of classes the teacher lacks dropped)."""
-        if self.class_map is None or batch.get("teacher_classes"):
-            return batch
-        m = self.class_map.to(batch["cls"].device)
-        t_cls = m[batch["cls"].view(-1).long()]
-        keep = t_cls >= 0
-        return {**batch, "cls": t_cls[keep].view(-1, 1).float(), "batch_idx": batch["batch_idx"][keep],
-                "bboxes": batch["bboxes"][keep]}  # fmt: skip
+        """The batch's labels in teacher class ids (see ``classmap.map_batch``)."""
+        from yolo_kd.classmap import map_batch
+
+        return map_batch(self.class_map, batch)
 
     def __getstate__(self):
         """Drop the teacher criterion (rebuilt on demand) on top of the parent's feature clearing."""
