@@ -231,3 +231,50 @@ def test_onnxsim_option(exported, tmp_path):
     assert exported["onnx"]["simplifier"] == "onnxslim" and exported["onnx"]["nodes"]["exported"] > 0
     with pytest.raises(KDError, match="applies to format=onnx"):
         export(str(pt), format="openvino", simplify="onnxsim")
+
+
+def test_in_graph_ir_structure_and_refusals(exported, tmp_path):
+    """export e2e=True writes an IR that takes uint8 BGR and returns final rows; sync and async agree; settings the
+    graph cannot honour, and other formats, are refused in one line."""
+    import shutil
+
+    from yolo_kd.edge import Detector
+    from yolo_kd.edge.graph import agreement
+    from yolo_kd.errors import KDError
+    from yolo_kd.tools.export import export
+
+    pt = tmp_path / "student.pt"
+    shutil.copy(exported["pt"], pt)
+    r = export(str(pt), format="openvino", imgsz=IMGSZ, data=str(exported["data"]), parity_images=2, val=False,
+               e2e=True, conf=0.1)  # fmt: skip
+    fused = Detector(r["in_graph"]["export"], precision="f32", conf=0.1)
+    assert fused.in_graph == {"conf": 0.1, "iou": 0.7, "max_det": 300}
+    assert fused.model.input(0).get_element_type().to_string() == "u8"
+    files = images_of(exported["data"])
+    sync = [fused(f) for f in files]
+    assert sum(len(d.boxes) for d in sync) > 0 and agreement(sync, fused.predict_many(files))["matched"] == 1.0
+    with pytest.raises(KDError, match="runs NMS inside the graph"):
+        Detector(r["in_graph"]["export"], conf=0.05)
+    with pytest.raises(KDError, match="e2e=True builds"):
+        export(str(pt), format="onnx", e2e=True)
+
+
+def test_in_graph_matches_the_numpy_path_on_a_real_model(tmp_path):
+    """A real COCO yolov8n (../shared) on 32 held-out COCO val2017 images at 320: the in-graph IR returns the numpy
+    path's detections (>= 99 % matched by class and IoU >= 0.9, lowest IoU > 0.99, scores within 1e-3)."""
+    import shutil
+
+    from tests.conftest import SHARED
+    from yolo_kd.edge import Detector
+    from yolo_kd.edge.graph import agreement
+    from yolo_kd.tools.export import export
+
+    src, val = SHARED / "weights" / "yolov8n.pt", SHARED / "datasets" / "coco128" / "images" / "val2017"
+    if not src.exists() or not val.is_dir():
+        pytest.skip("../shared/assets (yolov8n.pt, coco128 val2017) not available")
+    shutil.copy(src, tmp_path / "yolov8n.pt")
+    r = export(str(tmp_path / "yolov8n.pt"), format="openvino", imgsz=320, parity_images=2, val=False, e2e=True)
+    plain, fused = (Detector(f, precision="f32") for f in (r["export"], r["in_graph"]["export"]))
+    files = sorted(val.glob("*.jpg"))[:32]
+    a = agreement([plain(f) for f in files], [fused(f) for f in files])
+    assert a["boxes"] > 50 and a["matched"] >= 0.99 and a["min_iou"] > 0.99 and a["max_score_diff"] < 1e-3, a

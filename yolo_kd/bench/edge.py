@@ -84,18 +84,24 @@ def first_result_s(ir: Path, image: Path) -> float:
     return float(subprocess.check_output([sys.executable, "-c", code], text=True).strip().splitlines()[-1])
 
 
-def end_to_end(ir: Path, images: list[Path], imgsz: int) -> tuple[float, float]:
-    """Median ms per image file (read -> boxes): torch-free Detector vs Ultralytics YOLO(ir).predict."""
+def end_to_end(ir: Path, images: list[Path], imgsz: int) -> tuple[float, float, float]:
+    """Median ms per image file (read -> boxes) of three paths.
+
+    The torch-free Detector with numpy pre/post-processing, the same with pre-processing and NMS inside the graph
+    (``*_openvino_e2e_model``), and Ultralytics' ``YOLO(ir).predict``.
+    """
     from ultralytics import YOLO
 
     from yolo_kd.edge import Detector
+    from yolo_kd.edge.graph import write_in_graph
 
-    det, ul = Detector(ir), YOLO(str(ir), task="detect")
+    det, fused, ul = Detector(ir), Detector(write_in_graph(ir)), YOLO(str(ir), task="detect")
     ours = statistics.median(median_ms(lambda f=f: det(f), 3, 1) for f in images)
+    graph = statistics.median(median_ms(lambda f=f: fused(f), 3, 1) for f in images)
     theirs = statistics.median(
         median_ms(lambda f=f: ul.predict(str(f), imgsz=imgsz, verbose=False), 3, 1) for f in images
     )
-    return ours, theirs
+    return ours, graph, theirs
 
 
 def run_edge_benchmark(
@@ -159,7 +165,7 @@ def run_edge_benchmark(
             row: dict[str, Any] = {"format": fmt, "imgsz": sz, "ms": ms, "ips": ips, "mb": size_mb(path),
                                    "map50": float(r.box.map50), "map": float(r.box.map)}  # fmt: skip
             if fmt.startswith("openvino") and files:
-                row["e2e_ours"], row["e2e_ul"] = end_to_end(path, files[:e2e_images], sz)
+                row["e2e_ours"], row["e2e_graph"], row["e2e_ul"] = end_to_end(path, files[:e2e_images], sz)
                 row["first_s"] = first_result_s(path, files[0])
             rows.append(row)
     base = {r["imgsz"]: r for r in rows if r["format"] == "pytorch"}
@@ -167,16 +173,17 @@ def run_edge_benchmark(
         f"Student {model}, data {data}; batch 1, median of {runs} runs after {warmup} warm-up; {machine()}",
         "",
         "| format | imgsz | latency (ms) | x PyTorch | throughput (img/s) | size (MB) | mAP50 | mAP50-95 | "
-        "end-to-end torch-free / Ultralytics (ms) | first result (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "end-to-end torch-free numpy / in-graph / Ultralytics (ms) | in-graph / latency | first result (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         speed = f"{base[r['imgsz']]['ms'] / r['ms']:.2f}" if r["imgsz"] in base else ""
-        e2e = f"{r['e2e_ours']:.1f} / {r['e2e_ul']:.1f}" if "e2e_ours" in r else ""
+        e2e = f"{r['e2e_ours']:.1f} / {r['e2e_graph']:.1f} / {r['e2e_ul']:.1f}" if "e2e_ours" in r else ""
+        ratio = f"{r['e2e_graph'] / r['ms']:.2f}" if "e2e_graph" in r else ""
         first = f"{r['first_s']:.2f}" if "first_s" in r else ""
         lines.append(
             f"| {r['format']} | {r['imgsz']} | {r['ms']:.1f} | {speed} | {r['ips']:.1f} | {r['mb']:.1f} | "
-            f"{r['map50']:.3f} | {r['map']:.3f} | {e2e} | {first} |"
+            f"{r['map50']:.3f} | {r['map']:.3f} | {e2e} | {ratio} | {first} |"
         )
     table = "\n".join(lines)
     print(table)

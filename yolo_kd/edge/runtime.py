@@ -118,6 +118,13 @@ class Detector:
         imgsz = meta.get("imgsz", [640, 640])
         self.imgsz = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)
         self.end2end = bool(meta.get("end2end", False))
+        self.in_graph = meta.get("in_graph")  # pre/post-processing built into the IR (yolo-kd export e2e=True)
+        g = self.in_graph
+        if g and (conf < g["conf"] or max_det > g["max_det"] or abs(iou - g["iou"]) > 1e-6):
+            raise KDError(
+                f"this IR runs NMS inside the graph at conf={g['conf']} iou={g['iou']} max_det={g['max_det']}; "
+                "use conf >= that, the same iou and max_det <= that, or the plain *_openvino_model folder"
+            )
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self.core = ov.Core()
         config = {"PERFORMANCE_HINT": hint} | ({"INFERENCE_PRECISION_HINT": precision} if precision else {})
@@ -127,9 +134,21 @@ class Detector:
         """Letterbox one BGR image to the model's input size."""
         return letterbox(img, self.imgsz)
 
+    def to_input(self, x: np.ndarray) -> np.ndarray:
+        """The letterboxed uint8 BGR image as the IR wants it (as is for an in-graph IR, else RGB NCHW float)."""
+        return x[None] if self.in_graph else to_input([x])
+
+    def first(self, output: np.ndarray) -> np.ndarray:
+        """One image's raw output: the in-graph IR's (n, 6) rows, or batch element 0 of the plain output."""
+        return output if self.in_graph else output[0]
+
     def postprocess(self, raw: np.ndarray, ratio_pad: tuple, shape0: tuple, path: str = "") -> Detections:
         """Decode one image's raw output into Detections in original pixels."""
-        d = decode(raw, self.conf, self.iou, self.max_det)
+        if self.in_graph:  # rows [class, score, x1, y1, x2, y2], already suppressed and sorted
+            d = np.concatenate([raw[:, 2:6], raw[:, 1:2], raw[:, :1]], 1)
+            d = d[d[:, 4] > self.conf][: self.max_det]
+        else:
+            d = decode(raw, self.conf, self.iou, self.max_det)
         return Detections(scale_boxes(d[:, :4], ratio_pad, shape0), d[:, 4], d[:, 5].astype(int), self.names, path)
 
     def __call__(self, image: np.ndarray | str | Path) -> Detections:
@@ -137,7 +156,7 @@ class Detector:
         path = "" if isinstance(image, np.ndarray) else str(image)
         img = image if isinstance(image, np.ndarray) else read_image(image)
         x, rp = self.preprocess(img)
-        raw = self.model(to_input([x]))[0][0]
+        raw = self.first(self.model(self.to_input(x))[0])
         return self.postprocess(raw, rp, img.shape[:2], path)
 
     def predict_many(self, images: list, jobs: int = 0) -> list[Detections]:
@@ -153,7 +172,7 @@ class Detector:
 
         def done(request, i: int) -> None:
             img_shape, rp, path = meta[i]
-            out[i] = self.postprocess(request.get_output_tensor(0).data[0].copy(), rp, img_shape, path)
+            out[i] = self.postprocess(self.first(request.get_output_tensor(0).data).copy(), rp, img_shape, path)
 
         queue = ov.AsyncInferQueue(self.model, jobs)
         queue.set_callback(done)
@@ -162,6 +181,6 @@ class Detector:
             img = im if isinstance(im, np.ndarray) else read_image(im)
             x, rp = self.preprocess(img)
             meta[i] = (img.shape[:2], rp, "" if isinstance(im, np.ndarray) else str(im))
-            queue.start_async(to_input([x]), i)
+            queue.start_async(self.to_input(x), i)
         queue.wait_all()
         return out

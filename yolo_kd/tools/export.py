@@ -117,6 +117,17 @@ def onnx_nodes(path: str | Path, simplifier: str | None) -> dict[str, int]:
     return counts
 
 
+def check_in_graph(folder: str | Path, images: list[np.ndarray], nms_args: dict[str, Any]) -> dict[str, Any]:
+    """Write the in-graph IR beside ``folder`` and compare its detections with the numpy path's (both at f32)."""
+    from yolo_kd.edge import Detector
+    from yolo_kd.edge.graph import agreement, write_in_graph
+
+    args = {"conf": 0.25, "iou": 0.7, "max_det": 300, **nms_args}
+    dst = write_in_graph(folder, **args)
+    plain, fused = (Detector(f, precision="f32", **args) for f in (folder, dst))
+    return {"export": str(dst), **agreement([plain(im) for im in images], [fused(im) for im in images])}
+
+
 def export(
     model: str,
     format: str = "openvino",  # noqa: A002
@@ -127,6 +138,7 @@ def export(
     fraction: float = 1.0,
     parity_images: int = 8,
     val: bool = True,
+    e2e: bool = False,
     **kw: Any,
 ) -> dict[str, Any]:
     """Export a student and report parity with PyTorch; returns the report (also ``parity.json``).
@@ -141,6 +153,8 @@ def export(
         fraction (float): Fraction of the training images used for INT8 calibration.
         parity_images (int): Images compared output by output.
         val (bool): Also compare mAP on ``data``'s val split.
+        e2e (bool): Also write ``*_openvino_e2e_model``: pre-processing and NMS inside the graph (``conf``, ``iou``,
+            ``max_det`` from kw, Ultralytics' predict defaults otherwise), checked against the numpy path.
         **kw: Other Ultralytics export arguments (e.g. ``batch``, ``opset``).
     """
     import os
@@ -154,6 +168,9 @@ def export(
         raise KDError(f"format='{format}' is not supported here; use onnx or openvino (or Ultralytics' own export)")
     if int8 and format != "openvino":
         raise KDError("int8=True is supported for format=openvino (NNCF post-training quantization)")
+    if e2e and format != "openvino":
+        raise KDError("e2e=True builds pre/post-processing into an OpenVINO IR; use format=openvino")
+    nms_args = {k: kw.pop(k) for k in ("conf", "iou", "max_det") if k in kw}
     if int8 and not data:
         raise KDError("int8=True needs data=D.yaml: NNCF calibrates on its training images")
     data = resolve_data(data)
@@ -211,6 +228,8 @@ def export(
     if format == "openvino" and precision == "FP32":  # what the device default (maybe bf16) does to the outputs
         dd = raw_outputs(str(out), images, imgsz, format)
         report["device_default"] = compare(ref, dd)
+    if e2e:
+        report["in_graph"] = check_in_graph(out, images, nms_args)
     where = Path(out) if Path(out).is_dir() else Path(out).parent
     if val and data:
         for key, path in (("pytorch", str(pt)), ("exported", str(out))):
@@ -239,6 +258,11 @@ def print_report(r: dict[str, Any]) -> None:
         )
         if r["map50_95_drop"] > MAP_DROP_WARN:
             print(f"WARNING: the exported model loses {100 * r['map50_95_drop']:.1f} mAP50-95 points")
+    if "in_graph" in r:
+        g = r["in_graph"]
+        print(f"in-graph pre/post-processing: {g['export']}; vs the numpy path on {r['images']} images: "
+              f"{g['boxes']:.0f} boxes, {100 * g['matched']:.1f} % matched (same class, IoU >= 0.9), lowest IoU "
+              f"{g['min_iou']:.4f}, max score diff {g['max_score_diff']:.1e}")  # fmt: skip
     if "nodes" in r:
         print(f"ONNX graph ({r['simplifier']}): " + ", ".join(f"{k} {v} nodes" for k, v in r["nodes"].items()))
     print(f"exported: {r['export']}")

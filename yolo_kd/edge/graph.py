@@ -1,0 +1,105 @@
+"""Pre- and post-processing inside the OpenVINO graph: uint8 BGR HWC in, final boxes out.
+
+``in_graph(ir)`` takes an Ultralytics OpenVINO IR (input RGB NCHW float in [0, 1], output (1, 4 + nc, A) xywh +
+class scores) and returns the same network with, before it, OpenVINO's PrePostProcessor (u8, NHWC, BGR -> RGB,
+/255, NCHW) and, after it, what Ultralytics' ``non_max_suppression`` does at predict time: one class per box (the
+best), score > ``conf``, per-class IoU suppression at ``iou``, at most ``max_det`` per class, sorted by score (the
+runtime keeps the first ``max_det``). Its output is (n, 6) rows ``[class, score, x1, y1, x2, y2]`` in
+letterboxed-input pixels. Letterboxing and the mapping back to the original image stay outside (cheap on uint8); the
+runtime (``Detector``) detects such an IR.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+XYWH_TO_XYXY = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]], np.float32)
+
+
+def in_graph(model, conf: float = 0.25, iou: float = 0.7, max_det: int = 300):
+    """The IR ``model`` (an ``openvino.Model``) with pre-processing and NMS built in (a new ``openvino.Model``)."""
+    import openvino as ov
+    from openvino import opset13 as op
+    from openvino.preprocess import ColorFormat, PrePostProcessor
+
+    out = model.get_results()[0].input_value(0)  # the head's output (not the Result node)
+    nc = out.get_partial_shape()[1].get_length() - 4
+    t = op.transpose(out, op.constant(np.array([0, 2, 1], np.int64)))  # (1, A, 4 + nc)
+    xywh, scores = _split(op, t, nc)
+    boxes = op.matmul(xywh, op.constant(XYWH_TO_XYXY), False, False)  # (1, A, 4) xyxy
+    best = op.reduce_max(scores, op.constant(np.array([2], np.int64)), keep_dims=True)
+    one = op.multiply(scores, op.convert(op.equal(scores, best), ov.Type.f32))  # best class only, as multi_label=False
+    nms = op.non_max_suppression(  # NonMaxSuppression-9 (MulticlassNms crashed the CPU plugin in f32, 2026.4)
+        boxes, op.transpose(one, op.constant(np.array([0, 2, 1], np.int64))),
+        op.constant(np.array([int(max_det)], np.int64)), op.constant(np.array([float(iou)], np.float32)),
+        op.constant(np.array([float(conf)], np.float32)), box_encoding="corner", sort_result_descending=True,
+        output_type="i32",
+    )  # fmt: skip
+    idx, sel = nms.output(0), nms.output(1)  # (n, 3) [batch, class, box], (n, 3) [batch, class, score]
+
+    def col(x, i: int):
+        return op.gather(x, op.constant(np.array([i], np.int64)), op.constant(np.int64(1)))
+
+    picked = op.gather(
+        op.squeeze(boxes, op.constant(np.array([0], np.int64))),
+        op.squeeze(col(idx, 2), op.constant(np.array([1], np.int64))),
+        op.constant(np.int64(0)),
+    )
+    rows = op.concat([op.convert(col(idx, 1), ov.Type.f32), col(sel, 2), picked], 1)  # [class, score, x1, y1, x2, y2]
+    rows.output(0).get_tensor().set_names({"detections"})
+    m = ov.Model([rows.output(0)], model.get_parameters(), "yolo_in_graph")
+    ppp = PrePostProcessor(m)
+    ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(ColorFormat.BGR)
+    ppp.input().preprocess().convert_element_type(ov.Type.f32).convert_color(ColorFormat.RGB).scale(255.0)
+    ppp.input().model().set_layout(ov.Layout("NCHW"))
+    return ppp.build()
+
+
+def _split(op, t, nc: int):
+    """(boxes xywh (1, A, 4), class scores (1, A, nc)) of the transposed head output."""
+    parts = op.variadic_split(t, op.constant(np.int64(2)), op.constant(np.array([4, nc], np.int64)))
+    return parts.output(0), parts.output(1)
+
+
+def write_in_graph(folder: str | Path, conf: float = 0.25, iou: float = 0.7, max_det: int = 300) -> Path:
+    """Write ``<folder>`` 's IR with in-graph pre/post-processing as a sibling ``*_e2e_model`` folder; return it."""
+    import openvino as ov
+    import yaml
+
+    src = Path(folder)
+    xml = next(iter(sorted(src.glob("*.xml"))))
+    dst = src.with_name(src.name.replace("_openvino_model", "") + "_openvino_e2e_model")
+    dst.mkdir(parents=True, exist_ok=True)
+    ov.save_model(in_graph(ov.Core().read_model(xml), conf, iou, max_det), dst / xml.name)
+    meta = yaml.safe_load((src / "metadata.yaml").read_text()) if (src / "metadata.yaml").exists() else {}
+    meta["in_graph"] = {"conf": float(conf), "iou": float(iou), "max_det": int(max_det)}
+    (dst / "metadata.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    return dst
+
+
+def agreement(a, b, min_iou: float = 0.9) -> dict[str, float]:
+    """How two lists of Detections agree: greedy one-to-one matches (same class, IoU >= ``min_iou``, by score).
+
+    Returns the box count of ``a``, the matched fraction (of the larger side per image), and over the matched pairs
+    the lowest IoU and the largest score difference.
+    """
+    n = matched = 0
+    ious, dscore = [], 0.0
+    for x, y in zip(a, b):
+        n += max(len(x.boxes), len(y.boxes))
+        free = np.ones(len(y.boxes), bool)
+        for box, score, cls in zip(x.boxes, x.scores, x.classes):
+            lt, rb = np.maximum(box[:2], y.boxes[:, :2]), np.minimum(box[2:], y.boxes[:, 2:])
+            inter = np.clip(rb - lt, 0, None).prod(1)
+            iou = inter / ((box[2:] - box[:2]).prod() + (y.boxes[:, 2:] - y.boxes[:, :2]).prod(1) - inter + 1e-9)
+            iou = np.where(free & (y.classes == cls), iou, 0.0)
+            if len(iou) and iou.max() >= min_iou:
+                k = int(iou.argmax())
+                free[k] = False
+                matched += 1
+                ious.append(float(iou[k]))
+                dscore = max(dscore, abs(float(score) - float(y.scores[k])))
+    return {"boxes": float(sum(len(x.boxes) for x in a)), "matched": matched / max(n, 1),
+            "min_iou": min(ious, default=1.0), "max_score_diff": dscore}  # fmt: skip
