@@ -30,6 +30,10 @@ def test_summary_pairs_gains_by_seed_and_closes_gap():
     assert rows["none"]["gain"] == 0.0
     md = table(list(rows.values()), {"mAP50-95": 0.45, "mAP50": 0.7}, ["bmfi-s0"])
     assert "| gkd | 2 | 49.0 ± 5.7 | 29.0 ± 5.7 | +4.0 [-8.7, +16.7] | 20 % |" in md and "bmfi-s0 | FAILED" in md
+    rows = {
+        r["method"]: r for r in summarise(runs + [run("gkd@u", 0, 0.30), run("gkd@u", 1, 0.36)], {"mAP50-95": 0.45})
+    }
+    assert rows["gkd@u"]["vs_plain"] == pytest.approx(0.04) and "vs_plain" not in rows["gkd"]  # paired with gkd
 
 
 def test_paired_interval_against_every_reference():

@@ -35,7 +35,8 @@ def summarise(runs: list[dict], teacher: dict) -> list[dict[str, Any]]:
     """One row per method: metric means/spreads, paired per-seed gains (with 95 % t intervals), teacher gap closed.
 
     ``gain``/``gain_std``/``gain_ci`` pair each seed with ``none``'s same seed; ``vs_<ref>``/``vs_<ref>_ci`` do the
-    same against the other references in ``REFS``.
+    same against the other references in ``REFS``, and ``vs_plain`` pairs a variant (``crosskd@u``) with its plain
+    method (``crosskd``).
     """
     by: dict[str, list[dict]] = {}
     for r in runs:
@@ -46,11 +47,12 @@ def summarise(runs: list[dict], teacher: dict) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"method": method, "seeds": len(rs)}
         for k in ("mAP50", "mAP50-95", "train_s", "step_ms", "peak_mem_mb"):
             row[k], row[k + "_std"] = mean_std([r[k] for r in rs])
-        for ref in REFS[1:]:
+        plain = method.partition("@")[0]  # 'crosskd@u' is also paired with 'crosskd' (column 'vs plain')
+        for ref, key in [(r, r) for r in REFS[1:]] + ([(plain, "plain")] if plain != method else []):
             other = {r["seed"]: r["mAP50-95"] for r in by.get(ref, [])}
             diffs = [r["mAP50-95"] - other[r["seed"]] for r in rs if r["seed"] in other]
             if diffs and method != ref:
-                row[f"vs_{ref}"], row[f"vs_{ref}_ci"] = paired_ci(diffs)
+                row[f"vs_{key}"], row[f"vs_{key}_ci"] = paired_ci(diffs)
         gains = [r["mAP50-95"] - base[r["seed"]]["mAP50-95"] for r in rs if r["seed"] in base]
         if gains:
             row["gain"], row["gain_std"] = mean_std(gains)
@@ -88,7 +90,7 @@ def interval(mean: float, half: float) -> str:
 def table(rows: list[dict], teacher: dict, failed: list[str]) -> str:
     """Markdown table of the summary rows (mAP x100 as points), teacher first; gains with 95 % intervals."""
     pts = lambda v, s: f"{100 * v:.1f} ± {100 * s:.1f}"  # noqa: E731
-    refs = [ref for ref in REFS[1:] if any(f"vs_{ref}" in r for r in rows)]
+    refs = [ref for ref in (*REFS[1:], "plain") if any(f"vs_{ref}" in r for r in rows)]
     head = "".join(f" vs {ref} [95 % CI] |" for ref in refs)
     lines = [
         f"| run | seeds | mAP50 | mAP50-95 | gain vs none [95 % CI] |{head} gap closed | train (s) | step (ms) | "
