@@ -169,10 +169,12 @@ class KDModel(DistillationModel):
         In eval mode, or without a teacher (the EMA copy used for validation), the KD terms are zeros under the same
         names, so training and validation logs have identical columns.
         """
+        kd = self.training and self.teacher_model is not None
         nl = batch.get("n_labeled")
-        if nl is not None and (not self.training or self.teacher_model is None or self.pseudo is None):
+        pseudo = nl is not None and kd and self.pseudo is not None  # the teacher labels the unlabeled images
+        if nl is not None and not pseudo:
             batch, preds = part(batch, 0, nl), None  # unlabeled images count only through pseudo-labels
-        if not self.training or self.teacher_model is None or (self.kd_scale == 0 and batch.get("n_labeled") is None):
+        if not kd or (self.kd_scale == 0 and not pseudo):
             if preds is None:
                 preds = self.student_model(batch["img"])
             det, items = self.student_model.loss(batch, preds)
@@ -182,13 +184,21 @@ class KDModel(DistillationModel):
         total = sum(terms.values()) * batch["img"].shape[0]
         return torch.cat([det, total.view(1).to(det.dtype)]), {**items, **{k: v.detach() for k, v in terms.items()}}
 
-    def one2one_heads(self, s_out: Any, t_out: Any) -> dict[str, dict | None]:
-        """The one-to-one branch heads of an end-to-end (YOLO26) pair, teacher scores in student classes; {} else."""
-        s_raw, t_raw = (o[1] if isinstance(o, tuple) else o for o in (s_out, t_out))
-        if not all(isinstance(r, dict) and "one2one" in r for r in (s_raw, t_raw)):
-            return {}
-        s, t = dict(s_raw["one2one"]), dict(t_raw["one2one"])
+    def heads(self, s_out: Any, t_out: Any, branch: str) -> tuple[dict, dict]:
+        """Student and teacher raw heads of one branch, the teacher's scores in student classes.
+
+        ``raw_scores`` keeps the teacher's own classes (crosskd crosses into the teacher's head).
+        """
+        s, t = self.decouple_outputs(s_out, branch=branch), dict(self.decouple_outputs(t_out, branch=branch))
         t["raw_scores"], t["scores"] = t["scores"], self.teacher_scores(t["scores"], s["scores"])
+        return s, t
+
+    def one2one_heads(self, s_out: Any, t_out: Any) -> dict[str, dict | None]:
+        """The one-to-one branch heads of an end-to-end (YOLO26) pair as KDInputs fields; {} for other pairs."""
+        raw = [o[1] if isinstance(o, tuple) else o for o in (s_out, t_out)]
+        if not all(isinstance(r, dict) and "one2one" in r for r in raw):
+            return {}
+        s, t = self.heads(s_out, t_out, "one2one")
         return {"s_head_o2o": s, "t_head_o2o": t}
 
     def run_teacher(self, img: Tensor) -> None:
@@ -227,25 +237,23 @@ class KDModel(DistillationModel):
         self.run_teacher(batch["img"])
         n = len(self.feats_idx) - 1
         t_out = self._teacher_feats[n]
+        t_pred = t_out[0] if isinstance(t_out, tuple) else None  # decoded eval output (boxes + class scores)
         nl, bs = batch.get("n_labeled"), batch["img"].shape[0]
-        if nl is not None and nl < bs:
-            t_det = self.teacher_model.model[-1]
-            pred = t_out[0] if isinstance(t_out, tuple) else t_out
-            extra = self.pseudo.label(pred, nl, tuple(batch["img"].shape[2:]), self.student_model.model[-1].nc,
-                                      self.class_map, end2end=bool(getattr(t_det, "end2end", False)))  # fmt: skip
+        mixed = nl is not None and nl < bs  # the batch ends with unlabeled images
+        if mixed:
+            end2end = bool(getattr(self.teacher_model.model[-1], "end2end", False))
+            extra = self.pseudo.label(t_pred if t_pred is not None else t_out, nl, tuple(batch["img"].shape[2:]),
+                                      self.student_model.model[-1].nc, self.class_map, end2end=end2end)  # fmt: skip
             batch = with_targets(batch, extra)
         preds = self.student_model(batch["img"])
-        if nl is not None and nl < bs:
+        if mixed:
             det, items, share = split_loss(self.student_model.loss, batch, preds, nl, self.pseudo.weight)
             n_pseudo = det.new_tensor(len(extra["cls"]) / (bs - nl))  # pseudo-labels per unlabeled image
             items = {**items, "pseudo": n_pseudo, "pl_share": det.new_tensor(share)}
         else:
             det, items = self.student_model.loss(batch, preds)
-        s_head = self.decouple_outputs(self._student_feats[n], branch="one2many")
-        t_head = dict(self.decouple_outputs(t_out, branch="one2many"))
-        t_head["raw_scores"] = t_head["scores"]  # teacher classes (crosskd crosses into the teacher's own head)
-        t_head["scores"] = self.teacher_scores(t_head["scores"], s_head["scores"])
-        t_head["pred"] = t_out[0] if isinstance(t_out, tuple) else None
+        s_head, t_head = self.heads(self._student_feats[n], t_out, "one2many")
+        t_head["pred"] = t_pred
         x = KDInputs(
             s_feats=[self._student_feats[i] for i in range(n)],
             t_feats=[self._teacher_feats[i] for i in range(n)],
