@@ -71,8 +71,7 @@ class PseudoLabeler:
             cls = d[:, 5].long()
             if to_student is not None:
                 cls = to_student[cls.clamp(max=len(to_student) - 1)]
-            ok = cls >= 0
-            ok[ok.clone()] = d[ok, 4] >= thr[cls[ok]]
+            ok = (cls >= 0) & (d[:, 4] >= thr[cls.clamp(min=0)])  # a student class, above its threshold
             d, cls = d[ok], cls[ok]
             xy = (d[:, :2] + d[:, 2:4]) / 2
             wh = d[:, 2:4] - d[:, :2]

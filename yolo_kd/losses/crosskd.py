@@ -105,16 +105,9 @@ class CrossKD(DistillLoss):
 
     @staticmethod
     def teacher(x: KDInputs, name: str) -> Tensor:
-        """The teacher's own branch output over all levels, (B, K, A), in the teacher's classes.
-
-        From its forward when KDModel passed it (``boxes`` / ``raw_scores``), else recomputed from its head inputs.
-        """
+        """The teacher's own branch output over all levels, (B, K, A), in its own classes, from its forward."""
         head = x.t_head_o2o if name.startswith("one2one") else x.t_head
-        key = "boxes" if name.endswith("cv2") else "raw_scores"
-        if head and key in head:
-            return head[key].detach().float()
-        with torch.no_grad():
-            return torch.cat([b(f.float()).flatten(2) for b, f in zip(getattr(x.t_detect, name), x.t_feats)], -1)
+        return head["boxes" if name.endswith("cv2") else "raw_scores"].detach().float()
 
     def forward(self, x: KDInputs) -> dict[str, Tensor]:
         """Cross-head cls and box mimicking, summed over levels."""
