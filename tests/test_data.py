@@ -210,3 +210,12 @@ def test_convert_prints_counts(tmp_path, capsys):
     n = {c: sum(ln.startswith(f"{i} ") for ln in lines) for i, c in enumerate(("Car", "Pedestrian", "Cyclist"))}
     assert "KITTI: 3 train / 3 val images; boxes " in out and f"Car {n['Car']}, Pedestrian {n['Pedestrian']}" in out
     assert "skipped 0 other types" in out
+
+
+def test_split_list_lines_starting_dot_slash_are_relative_to_the_list(tmp_path):
+    """A .txt split reads './x' next to the list (as Ultralytics does) and other lines as given."""
+    from yolo_kd.data.check import split_images
+
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "train.txt").write_text("./a.png\n/abs/b.png\n\n")
+    assert split_images(str(tmp_path / "lists" / "train.txt")) == [tmp_path / "lists" / "a.png", Path("/abs/b.png")]

@@ -95,16 +95,16 @@ class KDTrainer(DetectionTrainer):
         teacher = kd.pop("teacher")
         if teacher:  # on resume an explicit teacher= may point at a moved file; otherwise the checkpoint's is used
             ul["distill_model"] = resolve_weights(teacher, "teacher")
-        self.kd_method, self._unlabeled_src, self.unlabeled = kd["method"], kd["unlabeled"], None
-        self._unlabeled_conf = kd["pseudo_conf"]
+        self.kd_method, self.unlabeled, self._pool = kd["method"], None, None
+        self._unlabeled_args = kd["unlabeled"], kd["pseudo_conf"]  # checked in get_dataset (self.args lacks them)
         super().__init__(cfg, ul, _callbacks)
         if self.resume:  # KD settings come from the checkpoint's train_args
             kd = {k: getattr(self.args, k, v) for k, v in kd.items()}
         for k, v in kd.items():
             setattr(self.args, k, v)
         self.kd_method = self.args.method  # on resume the checkpoint's method, not the default
-        if not self.resume and self._unlabeled_src:  # checked in get_dataset (a folder, a list, a glob, or data's key)
-            self.args.unlabeled = self._unlabeled_src
+        if self._pool:  # a folder, a list, a glob, or the data yaml's unlabeled: key
+            self.args.unlabeled = self._pool.src
         if RANK in {-1, 0}:
             YAML.save(self.save_dir / "args.yaml", vars(self.args))
             LOGGER.info(
@@ -136,7 +136,8 @@ class KDTrainer(DetectionTrainer):
                 raise KDError(f"{' '.join(str(e).split())}; pass data=path/to/data.yaml (see data/README.md)") from None
             self._check_data(data)
             if not self.resume:
-                self._unlabeled_src = resolve_pool(self._unlabeled_src, data, self._unlabeled_conf)
+                src, conf = self._unlabeled_args
+                self._pool = resolve_pool(src, data, conf)
         except KDError:
             if _fresh(self.save_dir):
                 shutil.rmtree(self.save_dir, ignore_errors=True)
@@ -200,8 +201,10 @@ class KDTrainer(DetectionTrainer):
         super()._build_train_pipeline()
         if getattr(self.args, "unlabeled", None):
             bs = max(1, round(self.train_loader.batch_size * float(self.args.unlabeled_ratio)))
-            files = find_images(self.args.unlabeled, Path(self.data.get("path") or "."))
-            self.unlabeled = UnlabeledStream(files, self.args, bs, self.stride, self.data, rank=LOCAL_RANK)
+            pool = self._pool  # checked at start; on resume the files are listed again
+            files = pool.files if pool else find_images(self.args.unlabeled, Path(self.data.get("path") or "."))
+            self.unlabeled = UnlabeledStream(files, self.args, bs, self.stride, self.data, rank=LOCAL_RANK,
+                                             shapes=pool.shapes if pool else None)  # fmt: skip
 
     def _close_dataloader_mosaic(self):
         """Close mosaic on both streams."""

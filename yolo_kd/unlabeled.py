@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -24,11 +24,13 @@ def find_images(src: str | Path, root: Path | None = None) -> list[str]:
     """Image files named by ``src`` (a folder, a .txt list or a glob; relative to ``root`` when not found as is)."""
     from ultralytics.data.utils import IMG_FORMATS
 
+    from yolo_kd.data.check import split_images
+
     p = Path(src)
     if not p.exists() and root is not None and (root / p).exists():
         p = root / p
     if p.is_dir():
-        files = [str(f) for f in p.rglob("*") if f.suffix[1:].lower() in IMG_FORMATS]
+        files = [str(f) for f in split_images(p)]
     elif p.is_file() and p.suffix == ".txt":
         lines = [ln.strip() for ln in p.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
         files = [str((p.parent / ln).resolve()) if not Path(ln).is_absolute() else ln for ln in lines]
@@ -70,8 +72,19 @@ def image_shapes(files: list[str]) -> list[tuple[int, int]]:
     return shapes
 
 
-def build_dataset(files: list[str], args, batch: int, stride: int, data: dict[str, Any]):
-    """A YOLODataset over ``files`` with the training augmentation and one empty label record per image."""
+class Pool(NamedTuple):
+    """A checked unlabeled pool: its source as given, the image files and their (height, width)."""
+
+    src: str
+    files: list[str]
+    shapes: list[tuple[int, int]]
+
+
+def build_dataset(files: list[str], args, batch: int, stride: int, data: dict[str, Any], shapes: list | None = None):
+    """A YOLODataset over ``files`` with the training augmentation and one empty label record per image.
+
+    ``shapes`` are the images' (height, width) when already read (``resolve_pool``); else read here.
+    """
     from ultralytics.data.dataset import YOLODataset
 
     class UnlabeledDataset(YOLODataset):
@@ -90,7 +103,7 @@ def build_dataset(files: list[str], args, batch: int, stride: int, data: dict[st
                     "normalized": True,
                     "bbox_format": "xywh",
                 }  # fmt: skip
-                for f, s in zip(self.im_files, image_shapes(self.im_files))
+                for f, s in zip(self.im_files, shapes or image_shapes(self.im_files))
             ]
 
     return UnlabeledDataset(img_path="", imgsz=args.imgsz, batch_size=batch, augment=True, hyp=args, rect=False,
@@ -101,11 +114,12 @@ def build_dataset(files: list[str], args, batch: int, stride: int, data: dict[st
 class UnlabeledStream:
     """An endless, shuffled, augmented stream of unlabeled batches (each DDP rank reads its own shard)."""
 
-    def __init__(self, files: list[str], args, batch: int, stride: int, data: dict[str, Any], rank: int = -1):
+    def __init__(self, files: list[str], args, batch: int, stride: int, data: dict[str, Any], rank: int = -1,
+                 shapes: list | None = None):  # fmt: skip
         """Build the dataset and its loader (``batch`` images per step on this rank)."""
         from ultralytics.data.build import build_dataloader
 
-        self.dataset = build_dataset(files, args, batch, stride, data)
+        self.dataset = build_dataset(files, args, batch, stride, data, shapes)
         self.loader = build_dataloader(self.dataset, batch, args.workers, shuffle=True, rank=rank)
         self.epoch, self.it = 0, iter(self.loader)
 
@@ -139,8 +153,8 @@ def merge(batch: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def resolve_pool(src: str | None, data: dict[str, Any], conf: float | list = 0.5) -> str | None:
-    """Check the pool named by ``unlabeled=`` (or the data yaml's ``unlabeled:`` key); its source, or None.
+def resolve_pool(src: str | None, data: dict[str, Any], conf: float | list = 0.5) -> Pool | None:
+    """Check the pool named by ``unlabeled=`` (or the data yaml's ``unlabeled:`` key); None when neither is set.
 
     Raises:
         KDError: Missing or empty source, unreadable images, images also in the labeled train split, or a per-class
@@ -148,21 +162,18 @@ def resolve_pool(src: str | None, data: dict[str, Any], conf: float | list = 0.5
     """
     from ultralytics.utils import LOGGER
 
+    from yolo_kd.data.check import split_images
+
     root = Path(data.get("path") or ".")
     if not src and data.get("unlabeled"):
         src = str(root / data["unlabeled"]) if not Path(data["unlabeled"]).is_absolute() else data["unlabeled"]
     if not src:
         return None
     files = find_images(src, root)
-    image_shapes(files)
-    train: list[str] = []
-    for t in data["train"] if isinstance(data["train"], list) else [data["train"]]:
-        try:
-            train += find_images(t, root)
-        except KDError:
-            pass
-    check_overlap(files, train)
+    shapes = image_shapes(files)
+    train = data["train"] if isinstance(data["train"], list) else [data["train"]]
+    check_overlap(files, [str(f) for f in split_images([t if Path(t).is_absolute() else root / t for t in train])])
     if isinstance(conf, (list, tuple)) and len(conf) != data["nc"]:
         raise KDError(f"pseudo_conf has {len(conf)} thresholds for {data['nc']} classes; give one per class or one")
     LOGGER.info(f"yolo-kd: {len(files)} unlabeled images in {src}; the teacher pseudo-labels them on every batch")
-    return str(src)
+    return Pool(str(src), files, shapes)

@@ -17,8 +17,9 @@ def split_images(spec: str | list[str]) -> list[Path]:
         p = Path(s)
         if p.is_dir():
             out += sorted(f for f in p.rglob("*") if f.suffix[1:].lower() in IMG_FORMATS)
-        elif p.suffix == ".txt" and p.is_file():
-            out += [Path(line.strip()) for line in p.read_text().splitlines() if line.strip()]
+        elif p.suffix == ".txt" and p.is_file():  # './' lines are relative to the list, as Ultralytics reads them
+            lines = [ln.strip() for ln in p.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+            out += [p.parent / ln[2:] if ln.startswith("./") else Path(ln) for ln in lines]
         elif p.is_file():
             out.append(p)
     return out
