@@ -239,9 +239,9 @@ def test_in_graph_ir_structure_and_refusals(exported, tmp_path):
     import shutil
 
     from yolo_kd.edge import Detector
-    from yolo_kd.edge.graph import agreement
     from yolo_kd.errors import KDError
     from yolo_kd.tools.export import export
+    from yolo_kd.tools.parity import agreement
 
     pt = tmp_path / "student.pt"
     shutil.copy(exported["pt"], pt)
@@ -266,8 +266,8 @@ def test_in_graph_matches_the_numpy_path_on_a_real_model(tmp_path):
 
     from tests.conftest import SHARED
     from yolo_kd.edge import Detector
-    from yolo_kd.edge.graph import agreement
     from yolo_kd.tools.export import export
+    from yolo_kd.tools.parity import agreement
 
     src, val = SHARED / "weights" / "yolov8n.pt", SHARED / "datasets" / "coco128" / "images" / "val2017"
     if not src.exists() or not val.is_dir():

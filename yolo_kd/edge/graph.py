@@ -77,29 +77,3 @@ def write_in_graph(folder: str | Path, conf: float = 0.25, iou: float = 0.7, max
     meta["in_graph"] = {"conf": float(conf), "iou": float(iou), "max_det": int(max_det)}
     (dst / "metadata.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     return dst
-
-
-def agreement(a, b, min_iou: float = 0.9) -> dict[str, float]:
-    """How two lists of Detections agree: greedy one-to-one matches (same class, IoU >= ``min_iou``, by score).
-
-    Returns the box count of ``a``, the matched fraction (of the larger side per image), and over the matched pairs
-    the lowest IoU and the largest score difference.
-    """
-    n = matched = 0
-    ious, dscore = [], 0.0
-    for x, y in zip(a, b):
-        n += max(len(x.boxes), len(y.boxes))
-        free = np.ones(len(y.boxes), bool)
-        for box, score, cls in zip(x.boxes, x.scores, x.classes):
-            lt, rb = np.maximum(box[:2], y.boxes[:, :2]), np.minimum(box[2:], y.boxes[:, 2:])
-            inter = np.clip(rb - lt, 0, None).prod(1)
-            iou = inter / ((box[2:] - box[:2]).prod() + (y.boxes[:, 2:] - y.boxes[:, :2]).prod(1) - inter + 1e-9)
-            iou = np.where(free & (y.classes == cls), iou, 0.0)
-            if len(iou) and iou.max() >= min_iou:
-                k = int(iou.argmax())
-                free[k] = False
-                matched += 1
-                ious.append(float(iou[k]))
-                dscore = max(dscore, abs(float(score) - float(y.scores[k])))
-    return {"boxes": float(sum(len(x.boxes) for x in a)), "matched": matched / max(n, 1),
-            "min_iou": min(ious, default=1.0), "max_score_diff": dscore}  # fmt: skip

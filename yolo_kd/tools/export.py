@@ -120,7 +120,8 @@ def onnx_nodes(path: str | Path, simplifier: str | None) -> dict[str, int]:
 def check_in_graph(folder: str | Path, images: list[np.ndarray], nms_args: dict[str, Any]) -> dict[str, Any]:
     """Write the in-graph IR beside ``folder`` and compare its detections with the numpy path's (both at f32)."""
     from yolo_kd.edge import Detector
-    from yolo_kd.edge.graph import agreement, write_in_graph
+    from yolo_kd.edge.graph import write_in_graph
+    from yolo_kd.tools.parity import agreement
 
     args = {"conf": 0.25, "iou": 0.7, "max_det": 300, **nms_args}
     dst = write_in_graph(folder, **args)

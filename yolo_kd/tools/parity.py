@@ -78,3 +78,27 @@ def describe(p: dict[str, Any], precision: str) -> str:
         f"box IoU with PyTorch median {p['box_iou_median']:.3f} (5th pct {p['box_iou_p5']:.3f}), class score change "
         f"mean {p['score_change_mean']:.3f} (max {p['score_change_max']:.3f}); the mAP line below is the verdict"
     )
+
+
+def agreement(a, b, min_iou: float = 0.9) -> dict[str, float]:
+    """How two lists of Detections (same images, two inference paths) agree.
+
+    Greedy one-to-one matches in ``a``'s score order: same class, IoU >= ``min_iou``. Returns the box count of ``a``,
+    the matched fraction (of the larger side per image), and over the matched pairs the lowest IoU and the largest
+    score difference.
+    """
+    n = matched = 0
+    ious, dscore = [], 0.0
+    for x, y in zip(a, b):
+        n += max(len(x.boxes), len(y.boxes))
+        free = np.ones(len(y.boxes), bool)
+        for box, score, cls in zip(x.boxes, x.scores, x.classes):
+            o = np.where(free & (y.classes == cls), iou(box[None], y.boxes), 0.0)
+            if len(o) and o.max() >= min_iou:
+                k = int(o.argmax())
+                free[k] = False
+                matched += 1
+                ious.append(float(o[k]))
+                dscore = max(dscore, abs(float(score) - float(y.scores[k])))
+    return {"boxes": float(sum(len(x.boxes) for x in a)), "matched": matched / max(n, 1),
+            "min_iou": min(ious, default=1.0), "max_score_diff": dscore}  # fmt: skip
