@@ -199,8 +199,8 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
             "seed": seed,
             "name": f"{m.replace('+', '-').replace('@', '_')}-s{seed}",
             "train_args": train_args(s),
+            "log_to_file": s["jobs"] > 1,  # several runs at once: one log file each
         }
-        | {"log_to_file": s["jobs"] > 1}
         for m in s["methods"]
         for seed in s["seeds"]
     ]

@@ -39,7 +39,9 @@ def labeled_split(data_yaml: str, fraction: float, seed: int = 0) -> tuple[str, 
     train = root / d["train"] if not Path(d["train"]).is_absolute() else Path(d["train"])
     if not train.is_dir():
         raise KDError(f"labeled= needs a train folder of images in {src}, found {train}")
-    files = sorted(str(p) for p in train.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".bmp"})
+    from yolo_kd.data.check import split_images
+
+    files = [str(p) for p in split_images(train)]
     keep = set(random.Random(seed).sample(files, max(1, round(len(files) * fraction))))
     tag = f"{fraction:g}"
     lab, pool = src.parent / f"labeled-{tag}.txt", src.parent / f"unlabeled-{tag}.txt"

@@ -205,9 +205,7 @@ def export(
             out = YOLO(str(pt)).export(**{k: v for k, v in args.items() if v is not None}, device="cpu")
         finally:
             nncf.setLevel(level)
-    nodes = None
-    if format == "onnx":
-        nodes = onnx_nodes(out, simplifier)
+    nodes = onnx_nodes(out, simplifier) if format == "onnx" else None
     precision = "INT8-QAT" if qat else "INT8" if int8 else ("FP16" if half and format == "openvino" else "FP32")
     images = sample_images(data, parity_images)
     ref = raw_outputs(str(pt), images, imgsz, "pt")
