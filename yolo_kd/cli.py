@@ -159,18 +159,13 @@ def cmd_benchmark(args: list[str]) -> None:
         run_edge_benchmark(**kv)
 
 
-def needs(kv: dict[str, Any], cmd: str, keys: tuple[str, ...], what: str) -> dict[str, Any]:
-    """``kv`` when it holds every key in ``keys``; otherwise one line saying what ``cmd`` needs."""
-    if not all(k in kv for k in keys):
-        raise KDError(f"{cmd} needs {what}")
-    return kv
-
-
 def cmd_tool(cmd: str, module: str, fn: str, keys: tuple[str, ...] = (), what: str = ""):
     """A command that checks its required keys, then calls ``yolo_kd.<module>.<fn>`` with the checked key=values."""
 
     def run(args: list[str]) -> None:
-        kv = needs(parse_kv(args), cmd, keys, what)
+        kv = parse_kv(args)
+        if not all(k in kv for k in keys):
+            raise KDError(f"{cmd} needs {what}")
         call(getattr(importlib.import_module(f"yolo_kd.{module}"), fn), kv, cmd)
 
     return run
