@@ -26,13 +26,15 @@ def in_graph(model, conf: float = 0.25, iou: float = 0.7, max_det: int = 300):
 
     out = model.get_results()[0].input_value(0)  # the head's output (not the Result node)
     nc = out.get_partial_shape()[1].get_length() - 4
-    t = op.transpose(out, op.constant(np.array([0, 2, 1], np.int64)))  # (1, A, 4 + nc)
-    xywh, scores = _split(op, t, nc)
+    perm = op.constant(np.array([0, 2, 1], np.int64))
+    t = op.transpose(out, perm)  # (1, A, 4 + nc)
+    parts = op.variadic_split(t, op.constant(np.int64(2)), op.constant(np.array([4, nc], np.int64)))
+    xywh, scores = parts.output(0), parts.output(1)  # (1, A, 4) xywh, (1, A, nc)
     boxes = op.matmul(xywh, op.constant(XYWH_TO_XYXY), False, False)  # (1, A, 4) xyxy
     best = op.reduce_max(scores, op.constant(np.array([2], np.int64)), keep_dims=True)
     one = op.multiply(scores, op.convert(op.equal(scores, best), ov.Type.f32))  # best class only, as multi_label=False
     nms = op.non_max_suppression(  # NonMaxSuppression-9 (MulticlassNms crashed the CPU plugin in f32, 2026.4)
-        boxes, op.transpose(one, op.constant(np.array([0, 2, 1], np.int64))),
+        boxes, op.transpose(one, perm),
         op.constant(np.array([int(max_det)], np.int64)), op.constant(np.array([float(iou)], np.float32)),
         op.constant(np.array([float(conf)], np.float32)), box_encoding="corner", sort_result_descending=True,
         output_type="i32",
@@ -55,12 +57,6 @@ def in_graph(model, conf: float = 0.25, iou: float = 0.7, max_det: int = 300):
     ppp.input().preprocess().convert_element_type(ov.Type.f32).convert_color(ColorFormat.RGB).scale(255.0)
     ppp.input().model().set_layout(ov.Layout("NCHW"))
     return ppp.build()
-
-
-def _split(op, t, nc: int):
-    """(boxes xywh (1, A, 4), class scores (1, A, nc)) of the transposed head output."""
-    parts = op.variadic_split(t, op.constant(np.int64(2)), op.constant(np.array([4, nc], np.int64)))
-    return parts.output(0), parts.output(1)
 
 
 def write_in_graph(folder: str | Path, conf: float = 0.25, iou: float = 0.7, max_det: int = 300) -> Path:
