@@ -9,7 +9,8 @@ import pytest
 import torch
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "assets"
+# ../shared/assets beside the checkout; YOLO_KD_ASSETS names another copy (e.g. one carried to a GPU machine)
+SHARED = Path(os.environ.get("YOLO_KD_ASSETS") or Path(__file__).resolve().parents[1].parent / "shared" / "assets")
 
 
 def save_checkpoint(path: Path, cfg: str = "yolov8s.yaml", nc: int = 3, seed: int = 0) -> Path:

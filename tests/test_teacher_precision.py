@@ -98,12 +98,49 @@ def test_parity_names_the_level_that_fails():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 teacher needs a CUDA GPU")
-def test_fp16_teacher_on_gpu():
-    """On CUDA, auto picks fp16, passes the parity check on a teacher with trained-like scales and trains finite."""
+def test_fp16_teacher_on_gpu(log):
+    """On CUDA, auto tries fp16 first, logs its parity check, and the step is finite whichever way it went.
+
+    A random-weight teacher is no test of fp16 accuracy: even with trained-like BN statistics its class
+    probabilities moved by 2.4e-2 in fp16 on an H100 (2026-11-23), over the tolerance, so the fall-back fired;
+    the trained-teacher test below asserts that fp16 is kept.
+    """
     from yolo_kd.bench.cost import batch_of
 
     m = model("auto", "cuda")
     calibrate(m, "cuda")
     loss, _ = m.loss(batch_of(2, 64, 3, "cuda"))
     loss.sum().backward()
+    assert any("teacher in float16" in x for x in log) and torch.isfinite(loss).all()
+    assert m.teacher_dtype is torch.float16 or any("falling back to FP32" in x for x in log)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 teacher needs a CUDA GPU")
+def test_fp16_teacher_on_gpu_keeps_parity_on_a_trained_teacher():
+    """A COCO-trained yolo11n teacher on COCO images: auto picks fp16 and its maps and scores stay within tolerance."""
+    import numpy as np
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data.augment import LetterBox
+    from ultralytics.nn.tasks import DetectionModel, load_checkpoint
+    from ultralytics.utils.patches import imread
+
+    from tests.conftest import SHARED
+    from yolo_kd.model import KDModel
+
+    pt, imgs = SHARED / "weights" / "yolo11n.pt", sorted((SHARED / "datasets" / "coco128" / "images").rglob("*.jpg"))
+    if not pt.exists() or len(imgs) < 4:
+        pytest.skip("needs ../shared/assets (or YOLO_KD_ASSETS): yolo11n.pt and COCO128 images")
+    t, _ = load_checkpoint(pt)
+    s = DetectionModel("yolov8n.yaml", nc=80, verbose=False)
+    s.args = t.args = get_cfg(overrides={"imgsz": 320})
+    m = KDModel(t.float(), s, method="builtin", teacher_precision="auto").cuda().train()
+    lb = LetterBox((320, 320), auto=False)
+    x = np.stack([lb(image=imread(str(f)))[..., ::-1].transpose(2, 0, 1) for f in imgs[:4]])
+    batch = {
+        "img": torch.from_numpy(x.copy()).float().div(255).cuda(),
+        "batch_idx": torch.zeros(1, device="cuda"),
+        "cls": torch.zeros(1, 1, device="cuda"),
+        "bboxes": torch.tensor([[0.5, 0.5, 0.2, 0.2]], device="cuda"),
+    }
+    loss, _ = m.loss(batch)
     assert m.teacher_dtype is torch.float16 and torch.isfinite(loss).all()

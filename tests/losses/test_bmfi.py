@@ -51,7 +51,7 @@ def test_attention_golden():
 def test_bmfi_terms_golden():
     """Every BMFI term on a 1-channel 1x2 map with one box covering the first cell."""
     loss = build_loss(
-        "bmfi", {"bmfi": {"alpha": 1.0, "beta": 1.0, "gamma": 1.0, "lam": 1.0, "adapter": "conv"}}, [1], [1]
+        "bmfi", {"bmfi": {"alpha": 1.0, "beta": 1.0, "gamma": 1.0, "lam": 1.0, "tau": 0.5, "adapter": "conv"}}, [1], [1]
     )
     torch.nn.init.ones_(loss.adapt[0].weight), torch.nn.init.zeros_(loss.adapt[0].bias)
     s, t = torch.tensor([[[[1.0, 0.0]]]]), torch.tensor([[[[2.0, 1.0]]]])
