@@ -53,6 +53,21 @@ def test_teacher_scores_and_labels_are_mapped():
     assert tb["cls"].view(-1).tolist() == [2.0, 1.0] and tb["batch_idx"].tolist() == [0.0, 1.0]
 
 
+def test_teacher_task_loss_maps_labels_unless_they_are_teacher_ids():
+    """Student labels are mapped to teacher ids for the teacher's loss; teacher pseudo-labels are used as they are."""
+    m = models(["dog", "car", "person", "bus", "cat"], ["person", "car", "tram"], "gkd")
+    feats = [torch.randn(1, c, 64 // s, 64 // s) for c, s in zip((64, 128, 256), (8, 16, 32))]
+    box = {
+        "batch_idx": torch.zeros(1),
+        "bboxes": torch.tensor([[0.5, 0.5, 0.4, 0.4]]),
+        "img": torch.zeros(1, 3, 64, 64),
+    }
+    as_person = m.teacher_task_loss(feats, {**box, "cls": torch.tensor([[2.0]])}, teacher_classes=True)
+    as_dog = m.teacher_task_loss(feats, {**box, "cls": torch.tensor([[0.0]])}, teacher_classes=True)
+    student_person = m.teacher_task_loss(feats, {**box, "cls": torch.tensor([[0.0]])})  # student 0 = teacher 2
+    assert torch.allclose(student_person, as_person) and not torch.allclose(as_dog, as_person)
+
+
 def test_same_classes_need_no_map_and_unrelated_names_fall_back_to_index():
     """Equal names -> no map; equal counts but unrelated names -> index order (with a warning)."""
     assert models(["a", "b"], ["a", "b"], "kd").class_map is None

@@ -82,7 +82,7 @@ def map_scores(mapping: Tensor | None, t_scores: Tensor, s_scores: Tensor) -> Te
 
 def map_batch(mapping: Tensor | None, batch: dict[str, Any]) -> dict[str, Any]:
     """The batch's labels in teacher class ids (labels of classes the teacher lacks dropped)."""
-    if mapping is None or batch.get("teacher_classes"):
+    if mapping is None:
         return batch
     m = mapping.to(batch["cls"].device)
     t_cls = m[batch["cls"].view(-1).long()]

@@ -114,15 +114,19 @@ class KDModel(DistillationModel):
         state["_t_criterion"] = state["_t_assign"] = None
         return state
 
-    def teacher_task_loss(self, feats: list[Tensor], batch: dict[str, Any]) -> Tensor:
-        """Teacher detection loss of given level maps: re-runs only the frozen head (eval mode, FP32)."""
+    def teacher_task_loss(self, feats: list[Tensor], batch: dict[str, Any], teacher_classes: bool = False) -> Tensor:
+        """Teacher detection loss of given level maps: re-runs only the frozen head (eval mode, FP32).
+
+        ``teacher_classes``: the batch's labels are already teacher class ids (e.g. teacher pseudo-labels).
+        """
         head = self.teacher_model.model[-1]
         if self._t_criterion is None:
             self._t_criterion = v8DetectionLoss(self.teacher_model)
             self._t_criterion.hyp = self.student_model.args  # box/cls/dfl gains of this run
         with torch.autocast(feats[0].device.type, enabled=False):
             preds = head.forward_head(feats, **head.one2many)
-            return self._t_criterion.get_assigned_targets_and_loss(preds, self.teacher_batch(batch))[1].sum()
+            labels = batch if teacher_classes else self.teacher_batch(batch)
+            return self._t_criterion.get_assigned_targets_and_loss(preds, labels)[1].sum()
 
     def finite(self, terms: dict[str, Tensor], x: KDInputs | None = None) -> dict[str, Tensor]:
         """Replace non-finite KD terms by 0 for this batch and warn, naming term and level (see ``guard``)."""
@@ -253,7 +257,6 @@ class KDModel(DistillationModel):
         else:
             det, items = self.student_model.loss(batch, preds)
         s_head, t_head = self.heads(self._student_feats[n], t_out, "one2many")
-        t_head["pred"] = t_pred
         x = KDInputs(
             s_feats=[self._student_feats[i] for i in range(n)],
             t_feats=[self._teacher_feats[i] for i in range(n)],
@@ -264,6 +267,7 @@ class KDModel(DistillationModel):
             progress=self.progress,
             task_loss=det.sum() if self.kd_loss.needs_grads else None,
             teacher_task_loss=self.teacher_task_loss,
+            t_pred=t_pred,
             assign=self._assigner(s_head, t_head, batch),
             s_detect=self.student_model.model[-1],
             t_detect=self.teacher_model.model[-1],

@@ -12,55 +12,14 @@ from ultralytics.nn.distill_model import DistillationModel
 from ultralytics.utils import DEFAULT_CFG, LOCAL_RANK, LOGGER, RANK, YAML
 from ultralytics.utils.torch_utils import unwrap_model
 
-from yolo_kd.cfg import KD_KEYS, kd_scale, resolve_data, resolve_weights, split_overrides
+from yolo_kd import callbacks
+from yolo_kd.cfg import KD_KEYS, resolve_data, resolve_weights, split_overrides
 from yolo_kd.checkpoint.atomic import AtomicPath
 from yolo_kd.errors import KDError
 from yolo_kd.model import KDModel
 from yolo_kd.pseudo import PseudoLabeler
 from yolo_kd.teacher import check_teacher
 from yolo_kd.unlabeled import UnlabeledStream, find_images, merge, resolve_pool
-
-
-def _keep_kd_modules(trainer: KDTrainer) -> None:
-    """Callback (on_train_end): store the method's trained modules beside the student in best.pt and last.pt."""
-    ema = getattr(trainer.ema, "ema", None)
-    if RANK in {-1, 0} and isinstance(ema, KDModel) and len(ema.kd_loss.state_dict()):
-        from yolo_kd.checkpoint.kd_state import attach
-
-        attach([trainer.best, trainer.last], trainer.args.method, ema.kd_loss.state_dict())
-
-
-def _plot_kd(trainer: KDTrainer) -> None:
-    """Callback (on_train_end): ``kd_terms.png`` beside results.png, one panel per KD term."""
-    if RANK in {-1, 0} and trainer.args.plots:
-        from yolo_kd.kd_plots import plot_kd_terms
-
-        names = tuple(n for n in trainer.loss_names if n not in {"box_loss", "cls_loss", "dfl_loss"})
-        bal = getattr(unwrap_model(trainer.model), "balancer", None)
-        names += tuple(f"kd_mult/{n}" for n in bal.names) if bal is not None else ()
-        plot_kd_terms(trainer.csv, names, trainer.save_dir / "kd_terms.png")
-
-
-def _say_teacher_frozen(trainer: KDTrainer) -> None:
-    """Callback (on_pretrain_routine_end): one line for the teacher's frozen tensors instead of one per tensor."""
-    if trainer.freeze_filter.count:
-        LOGGER.info(f"yolo-kd: teacher frozen ({trainer.freeze_filter.count} tensors, eval mode, no gradients)")
-
-
-def _restore_quantize_flag(trainer: KDTrainer) -> None:
-    """Callback (on_train_start): record ``quantize=8`` again, so checkpoints and resume know the run is QAT."""
-    trainer.args.quantize = 8
-
-
-def _update_schedule(trainer: KDTrainer) -> None:
-    """Callback (on_train_epoch_start): set training progress and the KD weight multiplier on the model."""
-    model = unwrap_model(trainer.model)
-    if not isinstance(model, KDModel):
-        return
-    a = trainer.args
-    model.progress = trainer.epoch / max(trainer.epochs, 1)
-    off = a.kd_close_mosaic and a.close_mosaic and trainer.epoch >= trainer.epochs - a.close_mosaic
-    model.kd_scale = 0.0 if off else kd_scale(model.progress, a.kd_decay, float(a.kd_final))
 
 
 class KDTrainer(DetectionTrainer):
@@ -111,16 +70,16 @@ class KDTrainer(DetectionTrainer):
                 f"yolo-kd: teacher={self.args.distill_model} method={self.args.method} "
                 + " ".join(f"{k}={getattr(self.args, k)}" for k in KD_KEYS[2:] if k != "plugins")
             )
-        self.add_callback("on_train_epoch_start", _update_schedule)
-        self.add_callback("on_train_end", _keep_kd_modules)
-        self.add_callback("on_train_end", _plot_kd)
+        self.add_callback("on_train_epoch_start", callbacks.update_schedule)
+        self.add_callback("on_train_end", callbacks.keep_kd_modules)
+        self.add_callback("on_train_end", callbacks.plot_kd)
         from yolo_kd.kd_plots import FREEZE_FILTER
 
         self.freeze_filter = FREEZE_FILTER  # one process-wide filter: trainers that never train leave nothing behind
         if FREEZE_FILTER not in LOGGER.filters:
             LOGGER.addFilter(FREEZE_FILTER)
         self.add_callback("on_pretrain_routine_start", lambda tr: setattr(tr.freeze_filter, "count", 0))
-        self.add_callback("on_pretrain_routine_end", _say_teacher_frozen)
+        self.add_callback("on_pretrain_routine_end", callbacks.say_teacher_frozen)
         # checkpoints are written to a temporary file, then renamed: a kill during a save never truncates last.pt
         self.wdir, self.last, self.best = AtomicPath(self.wdir), AtomicPath(self.last), AtomicPath(self.best)
 
@@ -231,7 +190,7 @@ class KDTrainer(DetectionTrainer):
         loader = self.get_dataloader(self.data["train"], batch_size=batch, rank=-1, mode="train")
         student = prepare_qat(student, loader, self.preprocess_batch)
         self.args.quantize = None  # Ultralytics' own prepare_qat would now wrap the teacher as well
-        self.add_callback("on_train_start", _restore_quantize_flag)
+        self.add_callback("on_train_start", callbacks.restore_quantize_flag)
         return student
 
     def setup_model(self):

@@ -37,7 +37,6 @@ def make_inputs(bs: int = 2, nc: int = 3, reg_max: int = 16, with_boxes: bool = 
         "boxes": torch.randn(bs, 4 * reg_max, a, generator=g),
         "scores": torch.randn(bs, nc, a, generator=g),
         "feats": t,
-        "pred": None,
     }
     n = 2 if with_boxes else 0
     batch = {
@@ -56,7 +55,7 @@ def make_inputs(bs: int = 2, nc: int = 3, reg_max: int = 16, with_boxes: bool = 
     target = gt_box[:, None].expand(bs, a, 4).clone()
     gt_idx = torch.zeros(bs, a, dtype=torch.long)
 
-    def teacher_task_loss(feats, _batch):
+    def teacher_task_loss(feats, _batch, teacher_classes=False):
         return sum((f**2).mean() * (i + 1) for i, f in enumerate(feats)) + (feats[0][:, 0] * 3).sum()
 
     return KDInputs(

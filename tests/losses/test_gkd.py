@@ -97,7 +97,7 @@ def test_gkd_teacher_maps_use_teacher_task_loss_gradient():
         s_head={},
         t_head={},
         batch={},
-        teacher_task_loss=lambda f, b: (f[0][:, 0] * 2 - f[0][:, 1]).sum(),
+        teacher_task_loss=lambda f, b, **_: (f[0][:, 0] * 2 - f[0][:, 1]).sum(),
     )
     m = loss.teacher_maps(x)[0]
     raw = torch.relu(2 * 1 * t[0][:, 0] - 1 * t[0][:, 1])  # grads constant: w = (2, -1)
@@ -118,7 +118,7 @@ def test_gkd_cam_term_is_differentiable_for_student():
         t_head={},
         batch={},
         task_loss=(s[0][:, 0] ** 2).sum(),
-        teacher_task_loss=lambda f, b: (f[0] ** 2).sum(),
+        teacher_task_loss=lambda f, b, **_: (f[0] ** 2).sum(),
     )
     out = loss(x)
     (g,) = torch.autograd.grad(out["gkd_cam"], s)

@@ -36,7 +36,10 @@ class KDInputs:
         strides (list[float]): Stride of each level.
         progress (float): Training progress in [0, 1] (epoch / epochs).
         task_loss (Tensor | None): Student detection loss (scalar, graph kept), for gradient-guided methods.
-        teacher_task_loss (Callable | None): Maps (teacher level maps, batch) to the teacher's detection loss.
+        teacher_task_loss (Callable | None): Maps (teacher level maps, batch, teacher_classes=False) to the
+            teacher's detection loss; ``teacher_classes=True`` when the batch's labels already are teacher class ids.
+        t_pred (Tensor | None): The teacher's decoded output (B, 4 + nc_t, A): xywh boxes in input pixels and class
+            probabilities in teacher classes (None when its head returned raw maps only).
         assign (Callable | None): Maps a side ("student" | "teacher") to Ultralytics' task-aligned assignment
             ``(fg_mask, target_gt_idx, target_bboxes, anchor_points, stride_tensor)``; cached per batch.
         s_detect (nn.Module | None): The student's Detect head (head-crossing methods run parts of it).
@@ -53,7 +56,8 @@ class KDInputs:
     strides: list[float] = field(default_factory=lambda: [8.0, 16.0, 32.0])
     progress: float = 0.0
     task_loss: Tensor | None = None
-    teacher_task_loss: Callable[[list[Tensor], dict[str, Any]], Tensor] | None = None
+    teacher_task_loss: Callable[..., Tensor] | None = None
+    t_pred: Tensor | None = None
     assign: Callable[[str], tuple] | None = None
     s_detect: nn.Module | None = None
     t_detect: nn.Module | None = None

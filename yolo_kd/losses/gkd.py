@@ -85,7 +85,7 @@ def pseudo_targets(pred: Tensor, shape: tuple[int, int], conf: float, max_det: i
     xywh = torch.cat([(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], 1)
     idx = torch.cat([torch.full((len(d),), i, device=pred.device) for i, d in enumerate(dets)]).float()
     cls = torch.cat([d[:, 5:6] for d in dets])
-    return {"batch_idx": idx, "cls": cls, "bboxes": xywh, "teacher_classes": True}  # already teacher class ids
+    return {"batch_idx": idx, "cls": cls, "bboxes": xywh}  # teacher class ids
 
 
 @register("gkd")
@@ -176,7 +176,7 @@ class GKD(DistillLoss):
     def targets_batch(self, x: KDInputs) -> dict:
         """The batch whose boxes the teacher's loss (and the gate) uses: labels or teacher pseudo-labels."""
         if self.targets == "teacher":
-            return {**x.batch, **pseudo_targets(x.t_head["pred"], x.batch["img"].shape[-2:], self.conf, self.max_det)}
+            return {**x.batch, **pseudo_targets(x.t_pred, x.batch["img"].shape[-2:], self.conf, self.max_det)}
         return x.batch
 
     def teacher_maps(self, x: KDInputs) -> list[Tensor]:
@@ -184,7 +184,8 @@ class GKD(DistillLoss):
         batch = self.targets_batch(x)
         with torch.enable_grad():
             feats = [f.detach().float().requires_grad_(True) for f in x.t_feats]
-            grads = torch.autograd.grad(x.teacher_task_loss(feats, batch), feats, allow_unused=True)
+            loss = x.teacher_task_loss(feats, batch, teacher_classes=self.targets == "teacher")
+            grads = torch.autograd.grad(loss, feats, allow_unused=True)
         return [self.make_map(f.detach(), torch.zeros_like(f) if g is None else g) for f, g in zip(feats, grads)]
 
     def student_maps(self, x: KDInputs) -> list[Tensor]:

@@ -1,0 +1,56 @@
+"""KDTrainer's callbacks: the KD schedule per epoch, and what a run leaves beside the student when it ends."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ultralytics.utils import LOGGER, RANK
+from ultralytics.utils.torch_utils import unwrap_model
+
+from yolo_kd.cfg import kd_scale
+from yolo_kd.model import KDModel
+
+if TYPE_CHECKING:
+    from yolo_kd.trainer import KDTrainer
+
+
+def keep_kd_modules(trainer: KDTrainer) -> None:
+    """Callback (on_train_end): store the method's trained modules beside the student in best.pt and last.pt."""
+    ema = getattr(trainer.ema, "ema", None)
+    if RANK in {-1, 0} and isinstance(ema, KDModel) and len(ema.kd_loss.state_dict()):
+        from yolo_kd.checkpoint.kd_state import attach
+
+        attach([trainer.best, trainer.last], trainer.args.method, ema.kd_loss.state_dict())
+
+
+def plot_kd(trainer: KDTrainer) -> None:
+    """Callback (on_train_end): ``kd_terms.png`` beside results.png, one panel per KD term."""
+    if RANK in {-1, 0} and trainer.args.plots:
+        from yolo_kd.kd_plots import plot_kd_terms
+
+        names = tuple(n for n in trainer.loss_names if n not in {"box_loss", "cls_loss", "dfl_loss"})
+        bal = getattr(unwrap_model(trainer.model), "balancer", None)
+        names += tuple(f"kd_mult/{n}" for n in bal.names) if bal is not None else ()
+        plot_kd_terms(trainer.csv, names, trainer.save_dir / "kd_terms.png")
+
+
+def say_teacher_frozen(trainer: KDTrainer) -> None:
+    """Callback (on_pretrain_routine_end): one line for the teacher's frozen tensors instead of one per tensor."""
+    if trainer.freeze_filter.count:
+        LOGGER.info(f"yolo-kd: teacher frozen ({trainer.freeze_filter.count} tensors, eval mode, no gradients)")
+
+
+def restore_quantize_flag(trainer: KDTrainer) -> None:
+    """Callback (on_train_start): record ``quantize=8`` again, so checkpoints and resume know the run is QAT."""
+    trainer.args.quantize = 8
+
+
+def update_schedule(trainer: KDTrainer) -> None:
+    """Callback (on_train_epoch_start): set training progress and the KD weight multiplier on the model."""
+    model = unwrap_model(trainer.model)
+    if not isinstance(model, KDModel):
+        return
+    a = trainer.args
+    model.progress = trainer.epoch / max(trainer.epochs, 1)
+    off = a.kd_close_mosaic and a.close_mosaic and trainer.epoch >= trainer.epochs - a.close_mosaic
+    model.kd_scale = 0.0 if off else kd_scale(model.progress, a.kd_decay, float(a.kd_final))
