@@ -8,12 +8,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from ultralytics.nn.distill_model import DistillationModel
-from ultralytics.utils.loss import v8DetectionLoss
 
+from yolo_kd import heads
 from yolo_kd.errors import KDError
 from yolo_kd.losses import build_loss
 from yolo_kd.losses.base import KDInputs
 from yolo_kd.pseudo import PseudoLabeler, part, split_loss, with_targets
+from yolo_kd.teacher_precision import run_teacher
 
 
 class KDModel(DistillationModel):
@@ -115,18 +116,8 @@ class KDModel(DistillationModel):
         return state
 
     def teacher_task_loss(self, feats: list[Tensor], batch: dict[str, Any], teacher_classes: bool = False) -> Tensor:
-        """Teacher detection loss of given level maps: re-runs only the frozen head (eval mode, FP32).
-
-        ``teacher_classes``: the batch's labels are already teacher class ids (e.g. teacher pseudo-labels).
-        """
-        head = self.teacher_model.model[-1]
-        if self._t_criterion is None:
-            self._t_criterion = v8DetectionLoss(self.teacher_model)
-            self._t_criterion.hyp = self.student_model.args  # box/cls/dfl gains of this run
-        with torch.autocast(feats[0].device.type, enabled=False):
-            preds = head.forward_head(feats, **head.one2many)
-            labels = batch if teacher_classes else self.teacher_batch(batch)
-            return self._t_criterion.get_assigned_targets_and_loss(preds, labels)[1].sum()
+        """Teacher detection loss of given level maps (see ``heads.teacher_task_loss``)."""
+        return heads.teacher_task_loss(self, feats, batch, teacher_classes)
 
     def finite(self, terms: dict[str, Tensor], x: KDInputs | None = None) -> dict[str, Tensor]:
         """Replace non-finite KD terms by 0 for this batch and warn, naming term and level (see ``guard``)."""
@@ -135,37 +126,6 @@ class KDModel(DistillationModel):
         terms, bad = zero_nonfinite(terms, x, self.strides, self.kd_method, self.nonfinite_steps + 1)
         self.nonfinite_steps += bad
         return terms
-
-    def _assign_criterion(self, side: str) -> v8DetectionLoss:
-        """Criterion whose task-aligned assigner serves one side.
-
-        The student's own criterion (its one-to-many branch for end-to-end heads), or one built on the teacher's
-        head (its reg_max and strides) that scores the student's classes (teacher logits are mapped to them).
-        """
-        if side == "student":
-            c = self.student_model.criterion
-            return getattr(c, "one2many", c)
-        if self._t_assign is None:
-            c = v8DetectionLoss(self.teacher_model)
-            c.hyp = self.student_model.args
-            c.nc = c.assigner.num_classes = self.student_model.model[-1].nc  # teacher scores are in student classes
-            c.no = c.nc + c.reg_max * 4
-            self._t_assign = c
-        return self._t_assign
-
-    def _assigner(self, s_head: dict, t_head: dict, batch: dict):
-        """Return a per-batch cached task-aligned assignment for either side (student criterion, no grad)."""
-        cache: dict[str, tuple] = {}
-
-        def assign(side: str) -> tuple:
-            if side not in cache:
-                head = s_head if side == "student" else t_head
-                with torch.no_grad():
-                    preds = {k: head[k].detach().float() for k in ("boxes", "scores")} | {"feats": head["feats"]}
-                    cache[side] = self._assign_criterion(side).get_assigned_targets_and_loss(preds, batch)[0]
-            return cache[side]
-
-        return assign
 
     def loss(self, batch: dict[str, Any], preds=None) -> tuple[Tensor, dict[str, Tensor]]:
         """Detection loss plus weighted KD terms (times batch size, Ultralytics' convention).
@@ -188,57 +148,11 @@ class KDModel(DistillationModel):
         total = sum(terms.values()) * batch["img"].shape[0]
         return torch.cat([det, total.view(1).to(det.dtype)]), {**items, **{k: v.detach() for k, v in terms.items()}}
 
-    def heads(self, s_out: Any, t_out: Any, branch: str) -> tuple[dict, dict]:
-        """Student and teacher raw heads of one branch, the teacher's scores in student classes.
-
-        ``raw_scores`` keeps the teacher's own classes (crosskd crosses into the teacher's head).
-        """
-        s, t = self.decouple_outputs(s_out, branch=branch), dict(self.decouple_outputs(t_out, branch=branch))
-        t["raw_scores"], t["scores"] = t["scores"], self.teacher_scores(t["scores"], s["scores"])
-        return s, t
-
-    def one2one_heads(self, s_out: Any, t_out: Any) -> dict[str, dict | None]:
-        """The one-to-one branch heads of an end-to-end (YOLO26) pair as KDInputs fields; {} for other pairs."""
-        raw = [o[1] if isinstance(o, tuple) else o for o in (s_out, t_out)]
-        if not all(isinstance(r, dict) and "one2one" in r for r in raw):
-            return {}
-        s, t = self.heads(s_out, t_out, "one2one")
-        return {"s_head_o2o": s, "t_head_o2o": t}
-
-    def run_teacher(self, img: Tensor) -> None:
-        """Frozen teacher forward (features captured by the hooks), at reduced precision when enabled and checked."""
-        dev = img.device.type
-        with torch.no_grad():
-            if not self._precision_checked:
-                from ultralytics.utils import LOGGER
-
-                from yolo_kd.teacher_precision import parity
-
-                n = len(self.feats_idx) - 1
-                self.teacher_model(img)
-                ref = [self._teacher_feats[i].clone() for i in range(n)]
-                ref_scores = self.decouple_outputs(self._teacher_feats[n], branch="one2many")["scores"].clone()
-                self._teacher_feats.clear()
-                with torch.autocast(dev, dtype=self.teacher_dtype):
-                    self.teacher_model(img)
-                got_scores = self.decouple_outputs(self._teacher_feats[n], branch="one2many")["scores"]
-                ok, line = parity(ref, [self._teacher_feats[i] for i in range(n)], ref_scores, got_scores)
-                name = str(self.teacher_dtype).replace("torch.", "")
-                LOGGER.info(f"yolo-kd: teacher in {name} ({line}); " + ("kept" if ok else "falling back to FP32"))
-                self._precision_checked = True
-                if not ok:
-                    self.teacher_dtype = None
-                    self._teacher_feats.clear()
-                    self.teacher_model(img)
-                return
-            with torch.autocast(dev, dtype=self.teacher_dtype or torch.float32, enabled=self.teacher_dtype is not None):
-                self.teacher_model(img)
-
     def kd_terms(self, batch: dict[str, Any]) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor], KDInputs]:
         """One training forward: detection loss, its items, the scheduled finite KD terms (graph kept) and inputs."""
         self._teacher_feats.clear()
         self._student_feats.clear()
-        self.run_teacher(batch["img"])
+        run_teacher(self, batch["img"])
         n = len(self.feats_idx) - 1
         t_out = self._teacher_feats[n]
         t_pred = t_out[0] if isinstance(t_out, tuple) else None  # decoded eval output (boxes + class scores)
@@ -256,7 +170,7 @@ class KDModel(DistillationModel):
             items = {**items, "pseudo": n_pseudo, "pl_share": det.new_tensor(share)}
         else:
             det, items = self.student_model.loss(batch, preds)
-        s_head, t_head = self.heads(self._student_feats[n], t_out, "one2many")
+        s_head, t_head = heads.pair(self, self._student_feats[n], t_out, "one2many")
         x = KDInputs(
             s_feats=[self._student_feats[i] for i in range(n)],
             t_feats=[self._teacher_feats[i] for i in range(n)],
@@ -268,10 +182,10 @@ class KDModel(DistillationModel):
             task_loss=det.sum() if self.kd_loss.needs_grads else None,
             teacher_task_loss=self.teacher_task_loss,
             t_pred=t_pred,
-            assign=self._assigner(s_head, t_head, batch),
+            assign=heads.assigner(self, s_head, t_head, batch),
             s_detect=self.student_model.model[-1],
             t_detect=self.teacher_model.model[-1],
-            **self.one2one_heads(self._student_feats[n], t_out),
+            **heads.one2one(self, self._student_feats[n], t_out),
         )
         terms = self.finite({k: v * self.kd_scale for k, v in self.kd_loss.check(self.kd_loss(x)).items()}, x)
         if self.balancer is not None:

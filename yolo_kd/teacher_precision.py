@@ -7,8 +7,13 @@ run falls back to FP32 with one log line. The student, its loss and the KD terms
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from yolo_kd.model import KDModel
 
 PRECISIONS = ("fp32", "auto", "fp16", "bf16")
 REL_TOL = 0.02  # relative L2 error of each level's map
@@ -39,3 +44,31 @@ def parity(ref: list[Tensor], got: list[Tensor], ref_scores: Tensor, got_scores:
     ok = rels[worst] <= REL_TOL and ds <= SCORE_TOL
     where = f" (worst: feature level {worst}, FP32 norm {norms[worst]:.1e})" if rels[worst] > REL_TOL else ""
     return ok, f"max relative map error {rels[worst]:.1e}{where}, max class-probability difference {ds:.1e}"
+
+
+def run_teacher(m: KDModel, img: Tensor) -> None:
+    """Frozen teacher forward (features captured by the hooks), at reduced precision when enabled and checked."""
+    dev = img.device.type
+    with torch.no_grad():
+        if not m._precision_checked:
+            from ultralytics.utils import LOGGER
+
+            n = len(m.feats_idx) - 1
+            m.teacher_model(img)
+            ref = [m._teacher_feats[i].clone() for i in range(n)]
+            ref_scores = m.decouple_outputs(m._teacher_feats[n], branch="one2many")["scores"].clone()
+            m._teacher_feats.clear()
+            with torch.autocast(dev, dtype=m.teacher_dtype):
+                m.teacher_model(img)
+            got_scores = m.decouple_outputs(m._teacher_feats[n], branch="one2many")["scores"]
+            ok, line = parity(ref, [m._teacher_feats[i] for i in range(n)], ref_scores, got_scores)
+            name = str(m.teacher_dtype).replace("torch.", "")
+            LOGGER.info(f"yolo-kd: teacher in {name} ({line}); " + ("kept" if ok else "falling back to FP32"))
+            m._precision_checked = True
+            if not ok:
+                m.teacher_dtype = None
+                m._teacher_feats.clear()
+                m.teacher_model(img)
+            return
+        with torch.autocast(dev, dtype=m.teacher_dtype or torch.float32, enabled=m.teacher_dtype is not None):
+            m.teacher_model(img)
