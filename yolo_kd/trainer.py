@@ -14,6 +14,7 @@ from ultralytics.utils.torch_utils import unwrap_model
 
 from yolo_kd import callbacks
 from yolo_kd.cfg import KD_KEYS, resolve_data, resolve_weights, split_overrides
+from yolo_kd.checkpoint import kd_state
 from yolo_kd.checkpoint.atomic import AtomicPath
 from yolo_kd.errors import KDError
 from yolo_kd.model import KDModel
@@ -56,6 +57,7 @@ class KDTrainer(DetectionTrainer):
             ul["distill_model"] = resolve_weights(teacher, "teacher")
         self.kd_method, self.unlabeled, self._pool = kd["method"], None, None
         self._unlabeled_args = kd["unlabeled"], kd["pseudo_conf"]  # checked in get_dataset (self.args lacks them)
+        self._kd_saved = kd_state.Saved()  # the method's state in the loaded checkpoint: set by setup_model
         super().__init__(cfg, ul, _callbacks)
         if self.resume:  # KD settings come from the checkpoint's train_args
             kd = {k: getattr(self.args, k, v) for k, v in kd.items()}
@@ -141,16 +143,8 @@ class KDTrainer(DetectionTrainer):
                      share=getattr(a, "kd_share", 1.0), balance_every=getattr(a, "kd_balance_every", 20),
                      teacher_precision=getattr(a, "kd_teacher_precision", "fp32"),
                      pseudo=PseudoLabeler.from_args(a))  # fmt: skip
-        if kd.balancer is not None and getattr(self, "_resume_balance", None) is not None:
-            kd.balancer.load_state_dict(self._resume_balance)
-        state = getattr(self, "_resume_kd_state", None)
-        if state is None and getattr(self, "_student_kd", None):
-            from yolo_kd.checkpoint.kd_state import load_warm
-
-            LOGGER.info(load_warm(kd.kd_loss, self._student_kd, self.args.method, self.args.model))
-        if state is not None:
-            kd.kd_loss.load_state_dict(state)
-            LOGGER.info(f"yolo-kd: restored '{self.args.method}' modules from the resume checkpoint")
+        if line := kd_state.restore(kd, self._kd_saved, a.method, a.model):
+            LOGGER.info(line)
         if isinstance(model, DistillationModel):
             kd.projector.load_state_dict(model.projector.state_dict())
         self.model = kd
@@ -199,29 +193,20 @@ class KDTrainer(DetectionTrainer):
             from yolo_kd.checkpoint.safe_load import safe_load, safe_model
 
             ckpt = safe_load(self.model)
-            self._student_kd = ckpt.get("yolo_kd")
+            self._kd_saved = kd_state.saved_from(ckpt, resume=False)
             weights = safe_model(self.model, ckpt)
             self.model = self.get_model(cfg=weights.yaml, weights=weights, verbose=RANK == -1)
             return None
         ckpt = super().setup_model()
-        self._student_kd = None if self.resume else (ckpt or {}).get("yolo_kd")  # a KD student's saved modules
-        ema = (ckpt or {}).get("ema") if self.resume else None
-        self._resume_kd_state = ema.kd_loss.float().state_dict() if isinstance(ema, KDModel) else None
-        bal = getattr(ema, "balancer", None) if isinstance(ema, KDModel) else None
-        self._resume_balance = bal.float().state_dict() if bal is not None else None
+        self._kd_saved = kd_state.saved_from(ckpt, self.resume)
         return ckpt
 
     def _handle_nan_recovery(self, epoch: int) -> bool:
         """Ultralytics' NaN roll-back to last.pt, plus the method's modules (adapters), which it does not restore."""
         recovered = super()._handle_nan_recovery(epoch)
         model = unwrap_model(self.model)
-        if recovered and isinstance(model, KDModel):
-            from ultralytics.nn.tasks import load_checkpoint
-
-            ema = load_checkpoint(self.last)[1].get("ema")
-            if isinstance(ema, KDModel):
-                model.kd_loss.load_state_dict(ema.kd_loss.float().state_dict())
-                LOGGER.info(f"yolo-kd: '{self.args.method}' modules rolled back to {self.last} with the student")
+        if recovered and isinstance(model, KDModel) and (line := kd_state.rollback(model, self.last, self.args.method)):
+            LOGGER.info(line)
         return recovered
 
     def save_metrics(self, metrics):

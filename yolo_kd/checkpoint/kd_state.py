@@ -5,12 +5,73 @@ follow-up run - a longer schedule, or distillation-aware INT8 (``quantize=8``) -
 ``builtin`` the KD term then starts ~30x higher and drags the student down (docs/benchmarks.md 4b). They are saved
 under the extra key ``yolo_kd`` (method name and a state dict of FP16 tensors; stock Ultralytics ignores the key, and
 ``weights_only`` loading accepts it), and a new run with the same method and matching shapes starts from them.
+
+This module is the single owner of that state: what a loaded checkpoint holds for the method (``saved_from``), putting
+it into a new KDModel (``restore``: resume, or a warm start), the NaN roll-back (``rollback``) and the final
+checkpoints (``attach``). The trainer only delegates.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a loaded checkpoint holds for the method beside the student.
+
+    Attributes:
+        modules (dict | None): Resume: the EMA's method modules (FP32 state dict).
+        balance (dict | None): Resume: the ``kd_balance=auto`` multipliers' state.
+        warm (dict | None): A fresh run from a KD student's best.pt: its ``yolo_kd`` entry.
+    """
+
+    modules: dict[str, Any] | None = None
+    balance: dict[str, Any] | None = None
+    warm: dict[str, Any] | None = None
+
+
+def saved_from(ckpt: dict[str, Any] | None, resume: bool) -> Saved:
+    """Read the method's state from a checkpoint Ultralytics loaded (its EMA on resume, ``yolo_kd`` otherwise)."""
+    from yolo_kd.model import KDModel
+
+    ckpt = ckpt or {}
+    if not resume:
+        return Saved(warm=ckpt.get("yolo_kd"))
+    ema = ckpt.get("ema")
+    if not isinstance(ema, KDModel):
+        return Saved()
+    bal = getattr(ema, "balancer", None)
+    return Saved(
+        modules=ema.kd_loss.float().state_dict(), balance=bal.float().state_dict() if bal is not None else None
+    )
+
+
+def restore(kd: Any, saved: Saved, method: str, student_pt: str | Path) -> str | None:
+    """Load saved state into a new KDModel; return a log line, or None when there was nothing to load."""
+    if saved.balance is not None and kd.balancer is not None:
+        kd.balancer.load_state_dict(saved.balance)
+    if saved.modules is not None:
+        kd.kd_loss.load_state_dict(saved.modules)
+        return f"yolo-kd: restored '{method}' modules from the resume checkpoint"
+    if saved.warm:
+        return load_warm(kd.kd_loss, saved.warm, method, student_pt)
+    return None
+
+
+def rollback(kd: Any, last: Path, method: str) -> str | None:
+    """After Ultralytics' NaN roll-back of the student to ``last``, roll the method's modules back too."""
+    from ultralytics.nn.tasks import load_checkpoint
+
+    from yolo_kd.model import KDModel
+
+    ema = load_checkpoint(last)[1].get("ema")
+    if not isinstance(ema, KDModel):
+        return None
+    kd.kd_loss.load_state_dict(ema.kd_loss.float().state_dict())
+    return f"yolo-kd: '{method}' modules rolled back to {last} with the student"
 
 
 def attach(paths: list[Path], method: str, state: dict[str, Any]) -> None:
