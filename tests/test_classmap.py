@@ -68,6 +68,19 @@ def test_teacher_task_loss_maps_labels_unless_they_are_teacher_ids():
     assert torch.allclose(student_person, as_person) and not torch.allclose(as_dog, as_person)
 
 
+def test_feature_methods_need_no_shared_class_names():
+    """An unrelated teacher (no shared name, other class count) serves pure feature methods; methods that read its
+    classes (head scores, its detection loss) are refused with one line, by the same plan as the pre-flight check."""
+    from yolo_kd.classmap import plan
+
+    t, s = ["a", "b", "c", "d", "e"], ["person", "car", "tram"]
+    assert models(t, s, "mimic+bmfi").class_map is None
+    for method in ("gkd", "kd"):
+        with pytest.raises(KDError, match="no student class name matches"):
+            models(t, s, method)
+    assert plan(dict(enumerate(t)), dict(enumerate(s)), 5, 3, False, "mimic")[0] is None
+
+
 def test_same_classes_need_no_map_and_unrelated_names_fall_back_to_index():
     """Equal names -> no map; equal counts but unrelated names -> index order (with a warning)."""
     assert models(["a", "b"], ["a", "b"], "kd").class_map is None

@@ -28,7 +28,8 @@ def class_map(teacher_names: dict | list, student_names: dict | list) -> list[in
     if all(i < 0 for i in out):
         raise KDError(
             f"no student class name matches a teacher class (student {list(s.values())[:5]}..., teacher "
-            f"{list(t.values())[:5]}...); fine-tune the teacher on this data or use a feature method (mimic, gkd, bmfi)"
+            f"{list(t.values())[:5]}...); fine-tune the teacher on this data or use a pure feature method "
+            "(mimic, bmfi, cwd)"
         )
     return out
 
@@ -42,30 +43,50 @@ def describe_map(mapping: list[int], student_names: dict | list) -> str:
     return line + (f"; not distilled (no teacher class): {missing}" if missing else "")
 
 
-def model_class_map(student, teacher, nc_s: int, nc_t: int, uses_head: bool, method: str) -> Tensor | None:
-    """Student -> teacher class ids of two detectors by their ``names`` (None: same classes, or no head method).
+def plan(t_names: dict | None, s_names: dict | None, nc_t: int, nc_s: int, needs: bool, method: str
+         ) -> tuple[list[int] | None, str]:  # fmt: skip
+    """The one class-count policy, used by the pre-flight data check and by the model.
+
+    Args:
+        t_names (dict | None): Teacher class names by id.
+        s_names (dict | None): Student (data) class names by id.
+        nc_t (int): Teacher class count.
+        nc_s (int): Student class count.
+        needs (bool): The method reads class-dependent teacher outputs (``losses.needs_classes``).
+        method (str): The method, for messages.
+
+    Returns:
+        (tuple): Student -> teacher class ids, or None when no mapping is needed or possible; a log line or "".
 
     Raises:
-        KDError: A head method with different class counts and no usable names, or no shared name.
+        KDError: A class-dependent method with different class counts and no usable or no shared names.
     """
-    s_names, t_names = getattr(student, "names", None), getattr(teacher, "names", None)
     if nc_s == nc_t and (not s_names or not t_names or list(s_names.values()) == list(t_names.values())):
-        return None
+        return None, ""
     if not s_names or not t_names or len(s_names) != nc_s:
-        if not uses_head:
-            return None
-        raise KDError(f"method '{method}' distills head outputs but teacher has nc={nc_t}, student nc={nc_s}")
-    from ultralytics.utils import LOGGER
-
+        if not needs:
+            return None, ""
+        raise KDError(f"method '{method}' reads the teacher's classes but teacher has nc={nc_t}, student nc={nc_s}")
     try:
         mapping = class_map(t_names, s_names)
     except KDError:
+        if not needs:
+            return None, "no teacher class name matches the data's; feature terms only, classes are not mapped"
         if nc_s != nc_t:
             raise
-        LOGGER.warning("yolo-kd: teacher class names differ from the data's; distilling classes by index")
-        return None
-    LOGGER.info(f"yolo-kd: {describe_map(mapping, s_names)}")
-    return torch.tensor(mapping, device=next(student.parameters()).device)
+        return None, "teacher class names differ from the data's; distilling classes by index"
+    return mapping, describe_map(mapping, s_names)
+
+
+def model_class_map(student, teacher, nc_s: int, nc_t: int, needs: bool, method: str) -> Tensor | None:
+    """Student -> teacher class ids of two detectors by their ``names`` (see ``plan``), logged once."""
+    from ultralytics.utils import LOGGER
+
+    mapping, line = plan(getattr(teacher, "names", None), getattr(student, "names", None), nc_t, nc_s, needs,
+                         method)  # fmt: skip
+    if line:
+        (LOGGER.info if mapping is not None else LOGGER.warning)(f"yolo-kd: {line}")
+    return None if mapping is None else torch.tensor(mapping, device=next(student.parameters()).device)
 
 
 def map_scores(mapping: Tensor | None, t_scores: Tensor, s_scores: Tensor) -> Tensor:

@@ -94,8 +94,8 @@ class KDModel(DistillationModel):
         """Student -> teacher class indices by name when the heads differ (None when they are the same)."""
         from yolo_kd.classmap import model_class_map
 
-        return model_class_map(self.student_model, self.teacher_model, nc_s, nc_t, self.kd_loss.uses_head,
-                               self.kd_method)  # fmt: skip
+        needs = self.kd_loss.uses_head or self.kd_loss.needs_grads  # class-dependent teacher outputs
+        return model_class_map(self.student_model, self.teacher_model, nc_s, nc_t, needs, self.kd_method)
 
     def teacher_scores(self, t_scores: Tensor, s_scores: Tensor) -> Tensor:
         """Teacher class logits in the student's class order (see ``classmap.map_scores``)."""

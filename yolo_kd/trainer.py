@@ -112,11 +112,14 @@ class KDTrainer(DetectionTrainer):
 
             check_dataset(data)
         info = getattr(self, "teacher_info", None)
-        if info and info["nc"] != data["nc"] and _uses_head(self.kd_method):
-            from yolo_kd.classmap import class_map
+        from yolo_kd.losses import needs_classes
 
+        if info and needs_classes(self.kd_method):  # the model applies the same plan when it is built
+            from yolo_kd.classmap import plan
+
+            names = data["names"] if isinstance(data["names"], dict) else dict(enumerate(data["names"]))
             try:  # a teacher with other classes is fine when names match: logits are mapped by name
-                class_map(info["names"], data["names"])
+                plan(info["names"], names, info["nc"], data["nc"], True, self.kd_method)
             except KDError as e:
                 raise KDError(f"teacher has {info['nc']} classes but the dataset has {data['nc']} and {e}") from None
 
@@ -236,13 +239,6 @@ def ultralytics_args(args):
     for k in KD_KEYS:
         args.__dict__.pop(k, None)
     return args
-
-
-def _uses_head(method: str) -> bool:
-    """Whether any method in 'a+b' reads head outputs (needs equal class counts)."""
-    from yolo_kd.losses import LOSSES, split_method
-
-    return any(LOSSES[k].uses_head for k in split_method(method))
 
 
 def _fresh(save_dir) -> bool:

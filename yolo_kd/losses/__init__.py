@@ -9,9 +9,10 @@ from yolo_kd.losses.registry import (
     check_method_args,
     describe,
     method_params,
+    needs_classes,
     register,
     split_method,
 )
 
 __all__ = ["LOSSES", "DistillLoss", "KDInputs", "build_loss", "check_method_args", "describe", "method_params",
-           "register", "split_method"]  # fmt: skip
+           "register", "split_method", "needs_classes"]  # fmt: skip

@@ -44,6 +44,15 @@ def split_method(method: str) -> list[str]:
     return keys
 
 
+def needs_classes(method: str) -> bool:
+    """Whether any method in ``'a+b'`` reads class-dependent teacher outputs: head scores, or its detection loss.
+
+    Such methods need the teacher's classes to correspond to the data's (same, or matched by name); pure feature
+    methods (mimic, bmfi, cwd, ...) do not.
+    """
+    return any(LOSSES[k].uses_head or LOSSES[k].needs_grads for k in split_method(method))
+
+
 def method_params(key: str) -> dict[str, object]:
     """Return the hyper-parameters of a method with their defaults (keyword arguments of its ``__init__``)."""
     sig = inspect.signature(LOSSES[key].__init__)
