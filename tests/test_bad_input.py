@@ -160,16 +160,16 @@ def test_official_weight_names_download_only_when_online(monkeypatch, tmp_path):
     error, and a name that is not an official asset is never sent to the downloader (no network in this test)."""
     import ultralytics.utils.downloads as dl
 
-    from yolo_kd import cfg
+    from yolo_kd import paths
 
     monkeypatch.chdir(tmp_path)
     calls = []
     monkeypatch.setattr(dl, "attempt_download_asset", lambda name: calls.append(name) or str(tmp_path / name))
-    monkeypatch.setattr(cfg, "offline", lambda: False)
-    assert cfg.resolve_weights("yolov8l.pt", "teacher") == str(tmp_path / "yolov8l.pt") and calls == ["yolov8l.pt"]
+    monkeypatch.setattr(paths, "offline", lambda: False)
+    assert paths.resolve_weights("yolov8l.pt", "teacher") == str(tmp_path / "yolov8l.pt") and calls == ["yolov8l.pt"]
     with pytest.raises(KDError, match="not an official Ultralytics weight name"):
-        cfg.resolve_weights("my_teacher.pt", "teacher")
-    monkeypatch.setattr(cfg, "offline", lambda: True)
+        paths.resolve_weights("my_teacher.pt", "teacher")
+    monkeypatch.setattr(paths, "offline", lambda: True)
     with pytest.raises(KDError, match="offline"):
-        cfg.resolve_weights("yolov8l.pt", "teacher")
+        paths.resolve_weights("yolov8l.pt", "teacher")
     assert calls == ["yolov8l.pt"]

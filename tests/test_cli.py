@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from yolo_kd.cfg import kd_scale, split_overrides
+from yolo_kd.callbacks import kd_scale
+from yolo_kd.cfg import split_overrides
 from yolo_kd.cli import main, parse_kv
 from yolo_kd.errors import KDError
 

@@ -178,8 +178,8 @@ def test_shipped_dataset_yamls_resolve_anywhere(tmp_path, monkeypatch):
     says how to make it, instead of Ultralytics' datasets-folder message."""
     import zipfile
 
-    from yolo_kd.cfg import DATASETS, resolve_data
     from yolo_kd.errors import KDError
+    from yolo_kd.paths import DATASETS, resolve_data
 
     monkeypatch.chdir(tmp_path)
     with pytest.raises(KDError, match=r"yolo-kd convert kitti src=\.\.\. dst=data/kitti"):

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from ultralytics.utils import LOGGER, RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
-from yolo_kd.cfg import kd_scale
 from yolo_kd.model import KDModel
 
 if TYPE_CHECKING:
@@ -54,3 +53,15 @@ def update_schedule(trainer: KDTrainer) -> None:
     model.progress = trainer.epoch / max(trainer.epochs, 1)
     off = a.kd_close_mosaic and a.close_mosaic and trainer.epoch >= trainer.epochs - a.close_mosaic
     model.kd_scale = 0.0 if off else kd_scale(model.progress, a.kd_decay, float(a.kd_final))
+
+
+def kd_scale(progress: float, decay: str, final: float) -> float:
+    """Distillation-weight multiplier at training progress ``progress`` in [0, 1] (1 at the start)."""
+    import math
+
+    p = min(max(progress, 0.0), 1.0)
+    if decay == "linear":
+        return 1.0 - (1.0 - final) * p
+    if decay == "cosine":
+        return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * p))
+    return 1.0

@@ -1,16 +1,13 @@
-"""KD arguments: defaults, parsing from flat key=value overrides, and local look-up of named files."""
+"""KD arguments: defaults, and parsing flat key=value overrides into normalised, validated arguments."""
 
 from __future__ import annotations
 
 from copy import deepcopy
 from difflib import get_close_matches
-from pathlib import Path
 from typing import Any
 
 from yolo_kd.errors import KDError
 
-ROOT = Path(__file__).resolve().parents[1]  # repository root (weights/) in a source checkout
-DATASETS = Path(__file__).resolve().parent / "datasets"  # dataset yamls shipped with the package
 KD_DEFAULTS: dict[str, Any] = {
     "teacher": None,  # path to a detection .pt; stored as Ultralytics' own distill_model key
     "method": "crosskd",  # registry keys joined by "+"; the best method measured so far (docs/benchmarks.md 0)
@@ -35,103 +32,6 @@ KD_KEYS = tuple(KD_DEFAULTS)
 DECAYS = ("constant", "linear", "cosine")
 
 
-def import_plugins(plugins: list[str] | str | None) -> None:
-    """Import user modules that register methods (``plugins=my_at``, ``plugins=path/my_at.py`` or a list).
-
-    A ``.py`` path is loaded as module ``<stem>`` from that file (registered in ``sys.modules`` so its classes
-    pickle), without putting its folder on ``sys.path``.
-    """
-    import importlib
-    import importlib.util
-    import sys
-
-    for name in [plugins] if isinstance(plugins, str) else plugins or []:
-        p = Path(name)
-        try:
-            if p.suffix != ".py":
-                importlib.import_module(name)
-                continue
-            if p.stem in sys.modules:
-                continue
-            spec = importlib.util.spec_from_file_location(p.stem, p.resolve())
-            if spec is None or not p.exists():
-                raise ImportError(f"no file {p}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[p.stem] = module
-            spec.loader.exec_module(module)
-        except ImportError as e:
-            sys.modules.pop(p.stem, None) if p.suffix == ".py" else None
-            msg = f"plugin '{name}' could not be imported ({e}); pass an importable module or a .py path"
-            raise KDError(msg) from e
-
-
-def find_file(name: str | Path, kind: str, dirs: tuple[Path, ...]) -> Path:
-    """Return ``name`` if it exists, else the first match in ``dirs``; raise a one-line error otherwise."""
-    p = Path(name).expanduser()
-    if p.exists():
-        return p
-    for d in dirs:
-        if (d / p.name).exists():
-            return d / p.name
-    where = ", ".join(str(d) for d in (Path.cwd(), *dirs))
-    if p.name == str(name) and official(p.name):
-        if not offline():
-            from ultralytics.utils.downloads import attempt_download_asset
-
-            return Path(attempt_download_asset(p.name))  # as Ultralytics does for its own weight names
-        why = "it is an official Ultralytics name, but this machine is offline (or YOLO_OFFLINE is set)"
-    else:
-        why = "it is not an official Ultralytics weight name that could be downloaded"
-    raise KDError(f"{kind} '{name}' not found (looked in {where}); {why}. Put the file in weights/ or pass its path.")
-
-
-def official(name: str) -> bool:
-    """True for Ultralytics' downloadable weight names (``yolov8l.pt``, ``yolo26n.pt`` ...)."""
-    from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
-
-    return name in GITHUB_ASSETS_NAMES
-
-
-def offline() -> bool:
-    """True when downloads cannot or must not happen (``YOLO_OFFLINE=1`` or no network)."""
-    import os
-
-    from ultralytics.utils import ONLINE
-
-    return os.environ.get("YOLO_OFFLINE", "").lower() in {"1", "true", "yes"} or not ONLINE
-
-
-def resolve_data(data: str | None) -> str | None:
-    """Resolve a dataset yaml: a path as given, else one shipped with yolo-kd (``kitti.yaml``, ``coco-traffic.yaml``).
-
-    The shipped yamls point at ``data/<name>`` relative to the working directory (where ``yolo-kd convert ...
-    dst=data/<name>`` writes it); when that folder is missing the error says so and how to make it, instead of
-    Ultralytics' datasets-folder message. Other names are left to Ultralytics.
-    """
-    if not data or Path(data).exists() or not str(data).endswith((".yaml", ".yml")):
-        return data
-    shipped = DATASETS / Path(data).name
-    if not shipped.exists():
-        return data
-    import yaml
-
-    rel = Path(yaml.safe_load(shipped.read_text())["path"])
-    if not (Path.cwd() / rel).is_dir():
-        raise KDError(
-            f"{Path(data).name} reads the dataset from {rel}/ under the working directory, and {Path.cwd() / rel} does "
-            f"not exist; run `yolo-kd convert {shipped.stem} src=... dst={rel}` here (data/README.md), or pass "
-            "data=<dst>/data.yaml written by convert"
-        )
-    return str(shipped)
-
-
-def resolve_weights(name: str | None, kind: str) -> str | None:
-    """Resolve a ``.pt`` name via the working directory and weights/; yaml names are left to Ultralytics."""
-    if name is None or not str(name).endswith(".pt"):
-        return name
-    return str(find_file(name, kind, (Path.cwd() / "weights", ROOT / "weights")))
-
-
 def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split flat overrides into (Ultralytics overrides, KD settings), validating KD keys.
 
@@ -144,6 +44,8 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
 
     ul, kd = {}, deepcopy(KD_DEFAULTS)
     flat: dict[str, dict[str, Any]] = {}
+    from yolo_kd.plugins import import_plugins
+
     import_plugins(overrides.get("plugins"))
     for k, v in overrides.items():
         if k == "student":
@@ -206,15 +108,3 @@ def _try_build(method: str, kd_args: dict[str, Any]) -> None:
         raise
     except (TypeError, ValueError) as e:
         raise KDError(f"bad value in the arguments of method '{method}' ({kd_args}): {e}") from None
-
-
-def kd_scale(progress: float, decay: str, final: float) -> float:
-    """Distillation-weight multiplier at training progress ``progress`` in [0, 1] (1 at the start)."""
-    import math
-
-    p = min(max(progress, 0.0), 1.0)
-    if decay == "linear":
-        return 1.0 - (1.0 - final) * p
-    if decay == "cosine":
-        return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * p))
-    return 1.0

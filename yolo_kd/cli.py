@@ -102,8 +102,8 @@ def cmd_train(kv: dict[str, Any]) -> None:
 
 def cmd_methods(kv: dict[str, Any]) -> None:
     """Print registered methods with paper line and hyper-parameters."""
-    from yolo_kd.cfg import import_plugins
     from yolo_kd.losses import describe, method_params
+    from yolo_kd.plugins import import_plugins
 
     import_plugins(kv.get("plugins"))
     for key, doc in describe():

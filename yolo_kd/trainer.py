@@ -13,11 +13,12 @@ from ultralytics.utils import DEFAULT_CFG, LOCAL_RANK, LOGGER, RANK, YAML
 from ultralytics.utils.torch_utils import unwrap_model
 
 from yolo_kd import callbacks
-from yolo_kd.cfg import KD_KEYS, resolve_data, resolve_weights, split_overrides
+from yolo_kd.cfg import KD_KEYS, split_overrides
 from yolo_kd.checkpoint import kd_state
 from yolo_kd.checkpoint.atomic import AtomicPath
 from yolo_kd.errors import KDError
 from yolo_kd.model import KDModel
+from yolo_kd.paths import resolve_data, resolve_weights
 from yolo_kd.pseudo import PseudoLabeler
 from yolo_kd.teacher import check_teacher
 from yolo_kd.unlabeled import UnlabeledStream, find_images, merge, resolve_pool

@@ -124,9 +124,9 @@ def run_edge_benchmark(
     from ultralytics import YOLO
 
     from yolo_kd.bench.report import machine
-    from yolo_kd.cfg import resolve_data
     from yolo_kd.edge.ops import letterbox, to_input
     from yolo_kd.errors import KDError
+    from yolo_kd.paths import resolve_data
     from yolo_kd.tools.export import export, sample_images, student_checkpoint
 
     formats = formats.split(",") if isinstance(formats, str) else list(formats)

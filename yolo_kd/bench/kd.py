@@ -95,7 +95,7 @@ def train_args(s: dict[str, Any]) -> dict[str, Any]:
 
 def prepare(s: dict[str, Any], out: Path) -> tuple[str, str]:
     """Return (data yaml, teacher .pt): given ones, or synthetic KITTI and a teacher trained here (cached)."""
-    from yolo_kd.cfg import resolve_data
+    from yolo_kd.paths import resolve_data
 
     data = resolve_data(s["data"])
     if data is None:
@@ -120,7 +120,7 @@ def prepare(s: dict[str, Any], out: Path) -> tuple[str, str]:
             args["workers"] = s["workers"] * s["jobs"]  # it trains alone: every job's loaders
             YOLO(s["teacher_cfg"]).train(data=str(data), project=str(out / "runs"), name="teacher", **args)
     else:
-        from yolo_kd.cfg import resolve_weights
+        from yolo_kd.paths import resolve_weights
 
         teacher = resolve_weights(teacher, "teacher")
     return str(data), str(teacher)

@@ -104,7 +104,7 @@ def fix_bn(**kv: Any) -> Path:
     """CLI entry: ``fix-bn model=IN.pt data=D.yaml [out=IN-bn.pt images=64 imgsz=640 all=False]``."""
     import torch
 
-    from yolo_kd.cfg import resolve_data, resolve_weights
+    from yolo_kd.paths import resolve_data, resolve_weights
 
     if "model" not in kv or "data" not in kv:
         raise KDError("fix-bn needs model=IN.pt and data=D.yaml (images to measure BatchNorm statistics on)")

@@ -163,7 +163,7 @@ def export(
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO
 
-    from yolo_kd.cfg import resolve_data
+    from yolo_kd.paths import resolve_data
 
     if format not in {"onnx", "openvino"}:
         raise KDError(f"format='{format}' is not supported here; use onnx or openvino (or Ultralytics' own export)")

@@ -20,7 +20,7 @@ def train_teacher(**kv: Any) -> Path:
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO
 
-    from yolo_kd.cfg import resolve_data, resolve_weights
+    from yolo_kd.paths import resolve_data, resolve_weights
 
     if "model" not in kv or "data" not in kv:
         raise KDError("train-teacher needs model=yolov8l.pt (or a .yaml) and data=D.yaml")
