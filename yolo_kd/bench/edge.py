@@ -84,24 +84,51 @@ def first_result_s(ir: Path, image: Path) -> float:
     return float(subprocess.check_output([sys.executable, "-c", code], text=True).strip().splitlines()[-1])
 
 
-def end_to_end(ir: Path, images: list[Path], imgsz: int) -> tuple[float, float, float]:
-    """Median ms per image file (read -> boxes) of three paths.
+def interleaved_ms(fns: dict[str, Any], xs: list, rounds: int = 3) -> dict[str, float]:
+    """Median ms of each function over ``rounds`` passes of ``xs``, the functions alternating call by call.
 
-    The torch-free Detector with numpy pre/post-processing, the same with pre-processing and NMS inside the graph
-    (``*_openvino_e2e_model``), and Ultralytics' ``YOLO(ir).predict``.
+    Alternating keeps slow drifts of a shared or throttling CPU out of the ratios between them.
+    """
+    for fn in fns.values():
+        fn(xs[0])  # warm-up
+    ts: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for x in xs:
+            for k, fn in fns.items():
+                t = time.perf_counter()
+                fn(x)
+                ts[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) * 1000 for k, v in ts.items()}
+
+
+def end_to_end(ir: Path, images: list[Path], imgsz: int) -> dict[str, float]:
+    """Median ms per image of three paths from the image file, and of the Detector paths from a decoded frame.
+
+    From the file (decode included): the torch-free Detector with numpy pre/post-processing, the same with
+    pre-processing and NMS inside the graph (``*_openvino_e2e_model``), and Ultralytics' ``YOLO(ir).predict``.
+    From a decoded BGR frame, as a camera delivers it: both Detector paths interleaved call by call with the bare
+    compiled model on a prepared input (``frame_bare``), so their ratio to it is not skewed by CPU drift.
     """
     from ultralytics import YOLO
 
     from yolo_kd.edge import Detector
     from yolo_kd.edge.graph import write_in_graph
+    from yolo_kd.edge.runtime import read_image
 
     det, fused, ul = Detector(ir), Detector(write_in_graph(ir)), YOLO(str(ir), task="detect")
-    ours = statistics.median(median_ms(lambda f=f: det(f), 3, 1) for f in images)
-    graph = statistics.median(median_ms(lambda f=f: fused(f), 3, 1) for f in images)
-    theirs = statistics.median(
-        median_ms(lambda f=f: ul.predict(str(f), imgsz=imgsz, verbose=False), 3, 1) for f in images
-    )
-    return ours, graph, theirs
+    frames = [read_image(f) for f in images]
+    x = det.to_input(det.preprocess(frames[0])[0])
+
+    def med(fn, xs: list) -> float:
+        return statistics.median(median_ms(lambda v=v: fn(v), 3, 1) for v in xs)
+
+    out = {
+        "e2e_ours": med(det, images),
+        "e2e_graph": med(fused, images),
+        "e2e_ul": med(lambda f: ul.predict(str(f), imgsz=imgsz, verbose=False), images),
+    }
+    fns = {"frame_bare": lambda _: det.model(x), "frame_ours": det, "frame_graph": fused}
+    return out | interleaved_ms(fns, frames)
 
 
 def run_edge_benchmark(
@@ -165,7 +192,7 @@ def run_edge_benchmark(
             row: dict[str, Any] = {"format": fmt, "imgsz": sz, "ms": ms, "ips": ips, "mb": size_mb(path),
                                    "map50": float(r.box.map50), "map": float(r.box.map)}  # fmt: skip
             if fmt.startswith("openvino") and files:
-                row["e2e_ours"], row["e2e_graph"], row["e2e_ul"] = end_to_end(path, files[:e2e_images], sz)
+                row |= end_to_end(path, files[:e2e_images], sz)
                 row["first_s"] = first_result_s(path, files[0])
             rows.append(row)
     base = {r["imgsz"]: r for r in rows if r["format"] == "pytorch"}
@@ -173,17 +200,20 @@ def run_edge_benchmark(
         f"Student {model}, data {data}; batch 1, median of {runs} runs after {warmup} warm-up; {machine()}",
         "",
         "| format | imgsz | latency (ms) | x PyTorch | throughput (img/s) | size (MB) | mAP50 | mAP50-95 | "
-        "end-to-end torch-free numpy / in-graph / Ultralytics (ms) | in-graph / latency | first result (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "end-to-end torch-free numpy / in-graph / Ultralytics (ms) | in-graph / latency | "
+        "from a decoded frame numpy / in-graph / bare, interleaved (ms) | frame in-graph / bare | first result (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         speed = f"{base[r['imgsz']]['ms'] / r['ms']:.2f}" if r["imgsz"] in base else ""
         e2e = f"{r['e2e_ours']:.1f} / {r['e2e_graph']:.1f} / {r['e2e_ul']:.1f}" if "e2e_ours" in r else ""
         ratio = f"{r['e2e_graph'] / r['ms']:.2f}" if "e2e_graph" in r else ""
+        frame = f"{r['frame_ours']:.1f} / {r['frame_graph']:.1f} / {r['frame_bare']:.1f}" if "frame_ours" in r else ""
+        fratio = f"{r['frame_graph'] / r['frame_bare']:.2f}" if "frame_graph" in r else ""
         first = f"{r['first_s']:.2f}" if "first_s" in r else ""
         lines.append(
             f"| {r['format']} | {r['imgsz']} | {r['ms']:.1f} | {speed} | {r['ips']:.1f} | {r['mb']:.1f} | "
-            f"{r['map50']:.3f} | {r['map']:.3f} | {e2e} | {ratio} | {first} |"
+            f"{r['map50']:.3f} | {r['map']:.3f} | {e2e} | {ratio} | {frame} | {fratio} | {first} |"
         )
     table = "\n".join(lines)
     print(table)
