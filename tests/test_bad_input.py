@@ -87,6 +87,8 @@ def test_bad_input_sweep(train_args, tmp_path, capsys):
         (["train", "epochs"], "not key=value"),
         (["train", f"teacher={t}"], "no data given"),
         (["train", f"teacher={t}", "method=mimic", "mimic_weight=heavy"], "must be a number"),
+        (["train", f"teacher={t}", "method=mgd", "mgd_ratio=-5"], "mgd's ratio must be >= 0"),  # any numeric param
+        (["train", f"teacher={t}", "method=cwd", "cwd_norm=3"], "must be true or false"),
     ]
     for argv, msg in cases:
         assert main(argv) == 2, argv

@@ -76,17 +76,28 @@ def check_method_args(method: str, kd_args: dict) -> dict[str, dict]:
                 hint = get_close_matches(p, known, n=1)
                 hint = f" Did you mean '{k}_{hint[0]}'?" if hint else ""
                 raise KDError(f"'{p}' is not a parameter of method '{k}'.{hint} Valid: {', '.join(known) or 'none'}")
-            numeric = (
-                p == "weight" or p.endswith("_weight") or p in {"alpha", "beta", "gamma", "lam", "temperature", "tau"}
-            )
-            if numeric and not isinstance(v, (int, float)):
-                raise KDError(f"{k}_{p}={v!r} must be a number")
-            if numeric and p not in {"temperature", "tau"} and float(v) < 0:
-                raise KDError(f"{k}_{p}={v} is negative; distillation weights must be >= 0")
-            if p in {"temperature", "tau"} and float(v) <= 0:
-                raise KDError(f"{k}_{p}={v} must be > 0")
+            check_value(k, p, v, known[p])
             out[k][p] = v
     return out
+
+
+def check_value(key: str, param: str, value: object, default: object) -> None:
+    """Refuse a value whose type or sign does not fit its default (one rule for every method, plugins included).
+
+    A number where the default is a number (>= 0 when the default is >= 0; > 0 for ``tau`` / ``temperature``), a
+    bool where it is a bool; method-specific choices (strings, ranges) are checked by the method's ``__init__``.
+    """
+    name = f"{key}_{param}={value!r}"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise KDError(f"{name} must be true or false")
+    elif isinstance(default, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise KDError(f"{name} must be a number")
+        if param in {"tau", "temperature"} and value <= 0:
+            raise KDError(f"{name} must be > 0")
+        if default >= 0 and value < 0:
+            raise KDError(f"{name} is negative; {key}'s {param} must be >= 0")
 
 
 def build_loss(method: str, kd_args: dict, s_channels: list[int], t_channels: list[int]) -> DistillLoss:
