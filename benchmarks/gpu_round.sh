@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One GPU round, run on a CUDA machine from the repository root: bash benchmarks/gpu_round.sh small|640 OUT_DIR
+# One GPU round, run on a CUDA machine from the repository root: bash benchmarks/gpu_round.sh STAGE OUT_DIR
 #   small: the CUDA tests, the step-cost benchmark at 640, and the cpu-small preset's paired seeds on the GPU
 #   640:   the gpu preset at imgsz 640 on synthetic KITTI (teacher trained here), four paired seeds at once
+#   640x, 640y, gkd: the second round's stages (benchmarks/gpu_round2.sh says what each runs)
 # Ultralytics (+ polars, thop) may come as wheels in .whl/ when the machine has no registry.
 set -u
 stage=$1
@@ -16,6 +17,7 @@ printf '#!/bin/sh\nexec python3 -c "import sys; from yolo_kd.cli import main; sy
 chmod +x /tmp/kd  # the CLI without installing the package (timeout needs a program, not a function)
 kd=/tmp/kd
 { nvidia-smi -L; nproc --all; python3 -c "import torch, ultralytics; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'ultralytics', ultralytics.__version__)"; } >"$out/device.txt" 2>&1
+case $stage in 640x | 640y | gkd) . benchmarks/gpu_round2.sh; exit ;; esac
 pack() { tar czf "$out/$1.tgz" -C "$2" --exclude='*.pt' --exclude=data --exclude='*.cache' . 2>/dev/null; }
 if [ "$stage" = small ]; then
   [ -n "${SKIP_TESTS:-}" ] || timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_teacher_precision.py tests/test_mixed_precision.py -k gpu >"$out/tests_gpu.log" 2>&1

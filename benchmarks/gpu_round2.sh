@@ -1,5 +1,4 @@
-#!/usr/bin/env bash
-# A second GPU round, run on a CUDA machine from the repository root: bash benchmarks/gpu_round2.sh 640x|gkd OUT_DIR
+# The second GPU round's stages (2026-11-23, docs/benchmarks.md section H):
 #   640x: the gpu preset at 640 again (teacher trained here): none, ultralytics, builtin, and crosskd with
 #         kd_balance=auto, four paired seeds, 16 runs at once; the CUDA tests run beside the data generation
 #   640y: the same teacher (same jobs=), crosskd and bckd with kd_balance=auto, gkd+bmfi with the gkd stage's pick,
@@ -7,24 +6,14 @@
 #   gkd:  issue 15 on cpu-small's settings: three BMFI strengths of gkd+bmfi against its default on tuning seeds 4-7,
 #         the variant with the best mean gain over builtin picked by that rule alone, then the benchmark's seeds 0-3
 #         for none, builtin, ultralytics, crosskd, fgd, gkd+bmfi and the pick
-set -u
-stage=$1
-out=$2
-mkdir -p "$out"
-export PYTHONUNBUFFERED=1 YOLO_OFFLINE=1 OMP_NUM_THREADS=2
-if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-fi
-printf '#!/bin/sh\nexec python3 -c "import sys; from yolo_kd.cli import main; sys.exit(main())" "$@"\n' >/tmp/kd
-chmod +x /tmp/kd
-kd=/tmp/kd
+# Sourced by gpu_round.sh after its set-up (stage, out, kd); run it as: bash benchmarks/gpu_round.sh STAGE OUT_DIR
+# The CUDA tests read assets from .assets/ (git-ignored: weights/yolo11n.pt and a few COCO images from ../shared),
+# carried to the machine beside .whl/.
 start=$(date +%s)
 left() { echo $((${BUDGET_S:-560} - $(date +%s) + start)); }
-{ nvidia-smi -L; nproc --all; python3 -c "import torch, ultralytics; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'ultralytics', ultralytics.__version__)"; } >"$out/device.txt" 2>&1
 logs=/tmp/round-logs; mkdir -p $logs
 # every table, runs.csv, plot and each run's bench.json / results.csv / log, in one archive (8 files come back at most)
-pack() { (cd "$2" && find . -maxdepth 1 -type f; cd "$2" && find runs -mindepth 2 -maxdepth 2 -type f \( -name bench.json \
+pack_runs() { (cd "$2" && find . -maxdepth 1 -type f; cd "$2" && find runs -mindepth 2 -maxdepth 2 -type f \( -name bench.json \
   -o -name results.csv -o -name train.log -o -name args.yaml -o -name spec.json \)) 2>/dev/null >/tmp/pack.lst
   tar czf "$logs/$1.tgz" -C "$2" -T /tmp/pack.lst 2>/dev/null; }
 wait_for() { while [ ! -f "$1" ] && [ "$(left)" -gt 30 ]; do sleep 5; done; }
@@ -51,7 +40,7 @@ if [ "$stage" = 640x ] || [ "$stage" = 640y ]; then
       >"$logs/$name.log" 2>&1 &
   done
   wait
-  for d in $P/*/; do pack "640-$(basename "$d")" "$d"; done
+  for d in $P/*/; do pack_runs "640-$(basename "$d")" "$d"; done
 else
   P=/tmp/gkd
   common="preset=cpu-small device=0"
@@ -97,6 +86,6 @@ PY
   [ -n "$kdv" ] && timeout "$(left)" $kd benchmark kd $common $dt seeds=0,1,2,3 jobs=4 methods=gkd+bmfi "kd=$kdv" \
     project=$P/confirm-pick >"$logs/confirm-pick.log" 2>&1 &
   wait
-  for d in $P/*/; do pack "$(basename "$d")" "$d"; done
+  for d in $P/*/; do pack_runs "$(basename "$d")" "$d"; done
 fi
 tar czf "$out/round.tgz" -C $logs . && ls -la "$out" $logs
