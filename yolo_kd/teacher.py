@@ -24,7 +24,8 @@ def check_teacher(path: str | Path, student: str | None = None, safe: bool = Fal
     """Load a teacher checkpoint and check it is a detector compatible with the student.
 
     Returns:
-        (dict): ``nc``, ``names``, ``levels``, ``reg_max`` and ``stride`` of the teacher's Detect head.
+        (dict): ``nc``, ``names``, ``levels``, ``reg_max`` and ``stride`` of the teacher's Detect head, and the loaded
+            ``model`` (FP32, eval), so the trainer builds the KD model from it instead of loading the file again.
     """
     from ultralytics.nn.modules.head import Detect
     from ultralytics.nn.tasks import DetectionModel, load_checkpoint
@@ -55,6 +56,7 @@ def check_teacher(path: str | Path, student: str | None = None, safe: bool = Fal
         "levels": head.nl,
         "reg_max": head.reg_max,
         "stride": head.stride.tolist(),
+        "model": model,
     }
     n_student = _levels_of(student) if student else None
     if n_student is not None and n_student != head.nl:

@@ -40,6 +40,7 @@ class KDTrainer(DetectionTrainer):
         """Validate KD settings before any run directory exists, then initialise the Ultralytics trainer."""
         ul, kd = split_overrides(dict(overrides or {}))
         resume = bool(ul.get("resume"))
+        self._teacher = None  # the teacher check_teacher loaded (fresh runs), handed to KDModel; the file on resume
         if resume:
             from yolo_kd.checkpoint.resume import resume_target
 
@@ -50,6 +51,7 @@ class KDTrainer(DetectionTrainer):
             ul["model"] = resolve_weights(ul.get("model"), "student") or "yolov8n.yaml"
             safe = bool(kd.get("safe_load"))
             self.teacher_info = check_teacher(resolve_weights(kd["teacher"], "teacher"), ul["model"], safe=safe)
+            self._teacher = self.teacher_info.pop("model")  # checked and loaded once; KDModel takes it over
             if not ul.get("data"):
                 raise KDError("no data given; pass data=path/to/data.yaml (e.g. data=kitti.yaml after convert)")
         ul["data"] = resolve_data(ul.get("data"))
@@ -137,11 +139,13 @@ class KDTrainer(DetectionTrainer):
                 LOGGER.warning(f"yolo-kd: {msg}")
         if self.args.quantize == 8 and not self.resume:
             student = self._prepare_student_qat(student)
-        teacher = self.args.distill_model
-        if getattr(self.args, "safe_load", False):
-            from yolo_kd.checkpoint.safe_load import safe_model
+        teacher, self._teacher = self._teacher, None  # the model check_teacher loaded, else the file (resume)
+        if teacher is None or teacher.yaml.get("channels", 3) != getattr(student, "yaml", {}).get("channels", 3):
+            teacher = self.args.distill_model  # Ultralytics adapts a teacher with other input channels from the file
+            if getattr(self.args, "safe_load", False):
+                from yolo_kd.checkpoint.safe_load import safe_model
 
-            teacher = safe_model(teacher)
+                teacher = safe_model(teacher)
         a = self.args
         kd = KDModel(teacher, student, method=a.method, kd_args=a.kd_args, balance=getattr(a, "kd_balance", "off"),
                      share=getattr(a, "kd_share", 1.0), balance_every=getattr(a, "kd_balance_every", 20),
