@@ -16,15 +16,20 @@ class StopAfterFirstEpoch(Exception):
     """Raised from a callback to simulate a run killed after epoch 1 was saved."""
 
 
-def test_one_epoch_kd_run(train_args):
-    """gkd+bmfi trains 1 epoch: KD names logged, teacher weights and BN stats unchanged, best.pt a plain model."""
+def test_one_epoch_kd_run(train_args, monkeypatch):
+    """gkd+bmfi trains 1 epoch: KD names logged, teacher weights and BN stats unchanged, best.pt a plain model; the
+    teacher file is read once (by the pre-flight check), not again when the KD model is built."""
+    import ultralytics.nn.distill_model as dm
     from ultralytics.nn.tasks import load_checkpoint
 
+    reads = []
+    monkeypatch.setattr(dm, "load_checkpoint", lambda w, *a, **k: reads.append(w) or load_checkpoint(w, *a, **k))
     trainer = KDTrainer(overrides={**train_args, "method": "gkd+bmfi+kd", "plots": True})
     teacher_before = {k: v.clone() for k, v in load_checkpoint(train_args["teacher"])[0].state_dict().items()}
     trainer.train()
     from ultralytics.utils import LOGGER
 
+    assert reads == []  # KDModel got check_teacher's model
     assert (trainer.save_dir / "kd_terms.png").exists()
     assert trainer.freeze_filter.count > 100 or not LOGGER.isEnabledFor(20)  # folded into one line (when INFO shows)
     assert LOGGER.filters.count(trainer.freeze_filter) == 1
