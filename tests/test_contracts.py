@@ -44,6 +44,12 @@ def test_detection_loss_assignment_api():
     batch = {"batch_idx": torch.zeros(1), "cls": torch.zeros(1, 1), "bboxes": torch.tensor([[0.5, 0.5, 0.3, 0.3]])}
     assign, loss, items = m.init_criterion().get_assigned_targets_and_loss(preds, batch)
     assert len(assign) == 5 and assign[0].shape == (1, preds["scores"].shape[-1]) and loss.shape == (3,)
+    from yolo_kd.losses import Assignment
+
+    a = Assignment(*assign)  # the field order KDInputs.assign relies on
+    n = preds["scores"].shape[-1]
+    assert a.fg.dtype is torch.bool and a.gt_idx.shape == (1, n) and a.boxes.shape == (1, n, 4)
+    assert a.anchors.shape == (n, 2) and a.stride.shape == (n, 1) and a.boxes[a.fg].max() > 1  # boxes in pixels
     head = m.model[-1]
     assert set(head.one2many) == {"box_head", "cls_head"} and callable(head.forward_head)
 

@@ -13,6 +13,8 @@ import torch
 from torch import Tensor
 from ultralytics.utils.loss import v8DetectionLoss
 
+from yolo_kd.losses.base import Assignment
+
 if TYPE_CHECKING:
     from yolo_kd.model import KDModel
 
@@ -57,16 +59,16 @@ def assign_criterion(m: KDModel, side: str) -> v8DetectionLoss:
     return m._t_assign
 
 
-def assigner(m: KDModel, s_head: dict, t_head: dict, batch: dict) -> Callable[[str], tuple]:
+def assigner(m: KDModel, s_head: dict, t_head: dict, batch: dict) -> Callable[[str], Assignment]:
     """A per-batch cached task-aligned assignment for either side ("student" | "teacher"), without gradients."""
-    cache: dict[str, tuple] = {}
+    cache: dict[str, Assignment] = {}
 
-    def assign(side: str) -> tuple:
+    def assign(side: str) -> Assignment:
         if side not in cache:
             head = s_head if side == "student" else t_head
             with torch.no_grad():
                 preds = {k: head[k].detach().float() for k in ("boxes", "scores")} | {"feats": head["feats"]}
-                cache[side] = assign_criterion(m, side).get_assigned_targets_and_loss(preds, batch)[0]
+                cache[side] = Assignment(*assign_criterion(m, side).get_assigned_targets_and_loss(preds, batch)[0])
         return cache[side]
 
     return assign

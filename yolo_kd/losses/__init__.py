@@ -2,7 +2,7 @@
 
 # importing a method module registers it
 from yolo_kd.losses import aid, bckd, bmfi, builtin, crosskd, cwd, fgd, gkd, kd, ld, mgd, mimic, pfi, pkd, rm, skd, tar  # noqa: E402, F401, I001
-from yolo_kd.losses.base import DistillLoss, KDInputs
+from yolo_kd.losses.base import Assignment, DistillLoss, KDInputs
 from yolo_kd.losses.registry import (
     LOSSES,
     build_loss,
@@ -14,5 +14,5 @@ from yolo_kd.losses.registry import (
     split_method,
 )
 
-__all__ = ["LOSSES", "DistillLoss", "KDInputs", "build_loss", "check_method_args", "describe", "method_params",
-           "register", "split_method", "needs_classes"]  # fmt: skip
+__all__ = ["LOSSES", "Assignment", "DistillLoss", "KDInputs", "build_loss", "check_method_args", "describe",
+           "method_params", "needs_classes", "register", "split_method"]  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +21,24 @@ def batch_targets(batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
     xy, wh = b[:, :2] * scale[:2], b[:, 2:] * scale[2:]
     boxes = torch.cat([xy - wh / 2, xy + wh / 2], 1)
     return batch["batch_idx"].to(img.device).long().view(-1), batch["cls"].view(-1).long(), boxes
+
+
+class Assignment(NamedTuple):
+    """Ultralytics' task-aligned assignment of one side's predictions to the ground truth (a tuple: unpacks too).
+
+    Attributes:
+        fg (Tensor): (B, A) bool, anchors assigned to an object.
+        gt_idx (Tensor): (B, A) index of the assigned object within its image.
+        boxes (Tensor): (B, A, 4) assigned target boxes, xyxy in input pixels.
+        anchors (Tensor): (A, 2) anchor centres in stride units.
+        stride (Tensor): (A, 1) stride of each anchor.
+    """
+
+    fg: Tensor
+    gt_idx: Tensor
+    boxes: Tensor
+    anchors: Tensor
+    stride: Tensor
 
 
 @dataclass(frozen=True)
@@ -40,8 +58,7 @@ class KDInputs:
             teacher's detection loss; ``teacher_classes=True`` when the batch's labels already are teacher class ids.
         t_pred (Tensor | None): The teacher's decoded output (B, 4 + nc_t, A): xywh boxes in input pixels and class
             probabilities in teacher classes (None when its head returned raw maps only).
-        assign (Callable | None): Maps a side ("student" | "teacher") to Ultralytics' task-aligned assignment
-            ``(fg_mask, target_gt_idx, target_bboxes, anchor_points, stride_tensor)``; cached per batch.
+        assign (Callable | None): Maps a side ("student" | "teacher") to its ``Assignment``; cached per batch.
         s_detect (nn.Module | None): The student's Detect head (head-crossing methods run parts of it).
         t_detect (nn.Module | None): The teacher's frozen Detect head (eval mode, no parameter gradients).
         s_head_o2o, t_head_o2o (dict | None): The one-to-one (NMS-free) branch heads, same layout as ``s_head`` (teacher
@@ -58,7 +75,7 @@ class KDInputs:
     task_loss: Tensor | None = None
     teacher_task_loss: Callable[..., Tensor] | None = None
     t_pred: Tensor | None = None
-    assign: Callable[[str], tuple] | None = None
+    assign: Callable[[str], Assignment] | None = None
     s_detect: nn.Module | None = None
     t_detect: nn.Module | None = None
     s_head_o2o: dict[str, Tensor] | None = None
