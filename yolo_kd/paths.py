@@ -6,7 +6,7 @@ from pathlib import Path
 
 from yolo_kd.errors import KDError
 
-ROOT = Path(__file__).resolve().parents[1]  # repository root (weights/) in a source checkout
+ROOT = Path(__file__).resolve().parents[1]  # the repository root in a source checkout; site-packages when installed
 DATASETS = Path(__file__).resolve().parent / "datasets"  # dataset yamls shipped with the package
 
 
@@ -74,4 +74,5 @@ def resolve_weights(name: str | None, kind: str) -> str | None:
     """Resolve a ``.pt`` name via the working directory and weights/; yaml names are left to Ultralytics."""
     if name is None or not str(name).endswith(".pt"):
         return name
-    return str(find_file(name, kind, (Path.cwd() / "weights", ROOT / "weights")))
+    checkout = (ROOT / "pyproject.toml").exists()  # an installed package has no weights/ of its own
+    return str(find_file(name, kind, (Path.cwd() / "weights", *((ROOT / "weights",) if checkout else ()))))
