@@ -16,7 +16,9 @@ from yolo_kd import callbacks
 from yolo_kd.cfg import KD_KEYS, split_overrides
 from yolo_kd.checkpoint import kd_state
 from yolo_kd.checkpoint.atomic import AtomicPath
+from yolo_kd.classmap import plan
 from yolo_kd.errors import KDError
+from yolo_kd.losses import needs_classes
 from yolo_kd.model import KDModel
 from yolo_kd.paths import resolve_data, resolve_weights
 from yolo_kd.pseudo import PseudoLabeler
@@ -115,11 +117,7 @@ class KDTrainer(DetectionTrainer):
 
             check_dataset(data)
         info = getattr(self, "teacher_info", None)
-        from yolo_kd.losses import needs_classes
-
         if info and needs_classes(self.kd_method):  # the model applies the same plan when it is built
-            from yolo_kd.classmap import plan
-
             names = data["names"] if isinstance(data["names"], dict) else dict(enumerate(data["names"]))
             try:  # a teacher with other classes is fine when names match: logits are mapped by name
                 plan(info["names"], names, info["nc"], data["nc"], True, self.kd_method)
