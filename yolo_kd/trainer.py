@@ -43,6 +43,7 @@ class KDTrainer(DetectionTrainer):
         ul, kd = split_overrides(dict(overrides or {}))
         resume = bool(ul.get("resume"))
         self._teacher = None  # the teacher check_teacher loaded (fresh runs), handed to KDModel; the file on resume
+        self.teacher_info: dict | None = None  # its Detect head's nc, names, levels (fresh runs)
         if resume:
             from yolo_kd.checkpoint.resume import resume_target
 
@@ -116,7 +117,7 @@ class KDTrainer(DetectionTrainer):
             from yolo_kd.data.check import check_dataset
 
             check_dataset(data)
-        info = getattr(self, "teacher_info", None)
+        info = self.teacher_info
         if info and needs_classes(self.kd_method):  # the model applies the same plan when it is built
             names = data["names"] if isinstance(data["names"], dict) else dict(enumerate(data["names"]))
             try:  # a teacher with other classes is fine when names match: logits are mapped by name
