@@ -162,3 +162,11 @@ def test_resume_continues_exactly_the_named_run(train_args, teacher_pt, monkeypa
         with pytest.raises(KDError, match=msg):
             KDTrainer(overrides=bad)
     assert sorted(p.name for p in runs["A"].save_dir.parent.iterdir()) == before
+
+
+def test_progress_header_keeps_long_term_names_apart(train_args):
+    """Term names over 10 characters are shortened in the progress header, so every column stays separate."""
+    trainer = KDTrainer(overrides=train_args)
+    trainer.loss_names = ("box_loss", "cls_loss", "dfl_loss", "crosskd_cls", "crosskd_box", "pseudo", "pl_share")
+    cols = trainer.progress_string().split()
+    assert len(cols) == 4 + 7 and "crossk.cls" in cols and "crossk.box" in cols and "pl_share" in cols

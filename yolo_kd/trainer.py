@@ -222,6 +222,14 @@ class KDTrainer(DetectionTrainer):
         extra = {f"kd_mult/{k}": v for k, v in bal.multipliers().items()} if bal is not None else {}
         super().save_metrics({**metrics, **extra})
 
+    def progress_string(self) -> str:
+        """Ultralytics' progress header; term names over 10 characters shortened (``crossk.cls``) to keep columns apart.
+
+        results.csv keeps the full names.
+        """
+        names = [n if len(n) <= 10 else f"{n[:6]}.{n[-3:]}" for n in self.loss_names]
+        return ("\n" + "%11s" * (4 + len(names))) % ("Epoch", "GPU_mem", *names, "Instances", "Size")
+
     def label_loss_items(self, loss_items=None, prefix="train"):
         """Ultralytics' labelled losses without ``val/<kd term>``: validation has no teacher, those were always 0."""
         out = super().label_loss_items(loss_items, prefix)
