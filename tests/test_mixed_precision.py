@@ -45,3 +45,17 @@ def test_amp_training_on_gpu(train_args, method):
     trainer = KDTrainer(overrides={**train_args, "method": method, "amp": True, "device": 0})
     trainer.train()
     assert trainer.amp and all(torch.isfinite(torch.as_tensor(v)).all() for v in trainer.tloss.values())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="AMP (fp16 GradScaler) needs a CUDA GPU")
+def test_amp_training_on_gpu_with_unlabeled_images(train_args, tmp_path):
+    """A real AMP epoch on a GPU with an unlabeled pool: the teacher's pseudo-labels reach a finite loss."""
+    from yolo_kd.data.synthetic import make_synthetic_kitti
+    from yolo_kd.trainer import KDTrainer
+
+    pool = make_synthetic_kitti(tmp_path / "pool", n=6, seed=7) / "image_2"
+    trainer = KDTrainer(overrides={**train_args, "method": "crosskd", "amp": True, "device": 0,
+                                   "unlabeled": str(pool), "pseudo_conf": 0.001})  # fmt: skip
+    trainer.train()
+    assert trainer.amp and trainer.tloss["pseudo"] > 0
+    assert all(torch.isfinite(torch.as_tensor(v)).all() for v in trainer.tloss.values())
