@@ -102,3 +102,33 @@ def agreement(a, b, min_iou: float = 0.9) -> dict[str, float]:
                 dscore = max(dscore, abs(float(score) - float(y.scores[k])))
     return {"boxes": float(sum(len(x.boxes) for x in a)), "matched": matched / max(n, 1),
             "min_iou": min(ious, default=1.0), "max_score_diff": dscore}  # fmt: skip
+
+
+def detections_map(dets: list, labels: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+    """mAP50 and mAP50-95 of Detections against ground truth, with Ultralytics' matching and AP.
+
+    Args:
+        dets (list[Detections]): One per image (boxes xyxy in original pixels, scores, classes).
+        labels (list[tuple]): Per image (classes (M,), boxes (M, 4) xyxy in original pixels).
+
+    Returns:
+        (tuple[float, float]): mAP50, mAP50-95 over the classes present in ``labels``.
+    """
+    from types import SimpleNamespace
+
+    import torch
+    from ultralytics.models.yolo.detect import DetectionValidator
+    from ultralytics.utils.metrics import ap_per_class, box_iou
+
+    iouv = SimpleNamespace(iouv=torch.linspace(0.5, 0.95, 10))  # the validator's own matching reads only this
+    tp, conf, pred_cls, target_cls = [], [], [], []
+    for d, (cls, boxes) in zip(dets, labels):
+        order = np.argsort(-d.scores)
+        pc, pb = torch.as_tensor(d.classes[order]), torch.as_tensor(d.boxes[order], dtype=torch.float32)
+        iou = box_iou(torch.as_tensor(boxes, dtype=torch.float32), pb)
+        tp.append(DetectionValidator.match_predictions(iouv, pc, torch.as_tensor(cls), iou).numpy())
+        conf.append(d.scores[order])
+        pred_cls.append(d.classes[order])
+        target_cls.append(cls)
+    ap = ap_per_class(*(np.concatenate(x) for x in (tp, conf, pred_cls, target_cls)))[5]
+    return float(ap[:, 0].mean()), float(ap.mean())
