@@ -17,9 +17,9 @@ from yolo_kd.edge.runtime import list_images, read_image
 from yolo_kd.tools.parity import agreement, detections_map
 
 
-def labels_of(img: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
-    """YOLO label file (cls cx cy w h, normalised) as (classes, xyxy pixels) of the original image."""
-    h, w = read_image(img).shape[:2]
+def labels_of(img: Path, shape: tuple[int, int], labels: Path) -> tuple[np.ndarray, np.ndarray]:
+    """YOLO label file (cls cx cy w h, normalised) as (classes, xyxy pixels) of an image of ``shape`` (h, w)."""
+    h, w = shape
     f = labels / f"{img.stem}.txt"
     a = np.loadtxt(f, ndmin=2) if f.exists() and f.stat().st_size else np.zeros((0, 5))
     xy, wh = a[:, 1:3] * [w, h], a[:, 3:5] * [w, h]
@@ -29,7 +29,8 @@ def labels_of(img: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
 def main(images: str, labels: str, *irs: str) -> None:
     """Print one markdown row per IR folder: both paths' mAP, their difference and their detection agreement."""
     files = list_images(images)
-    truth = [labels_of(f, Path(labels)) for f in files]
+    frames = [read_image(f) for f in files]  # decoded once, for the labels' scale and both paths
+    truth = [labels_of(f, im.shape[:2], Path(labels)) for f, im in zip(files, frames)]
     print(f"{len(files)} images from {images}\n")
     print(
         "| IR | numpy mAP50 / mAP50-95 | in-graph mAP50 / mAP50-95 | difference (points) | matched | max score diff |"
@@ -37,7 +38,7 @@ def main(images: str, labels: str, *irs: str) -> None:
     print("|---|---|---|---|---|---|")
     for ir in irs:
         a, b = Detector(ir), Detector(write_in_graph(ir))
-        da, db = [a(f) for f in files], [b(f) for f in files]
+        da, db = [a(im) for im in frames], [b(im) for im in frames]
         (a50, am), (b50, bm), ag = detections_map(da, truth), detections_map(db, truth), agreement(da, db)
         print(
             f"| {Path(ir).name} | {a50 * 100:.2f} / {am * 100:.2f} | {b50 * 100:.2f} / {bm * 100:.2f} | "

@@ -7,6 +7,7 @@ from difflib import get_close_matches
 from typing import Any
 
 from yolo_kd.errors import KDError
+from yolo_kd.plugins import import_plugins
 
 KD_DEFAULTS: dict[str, Any] = {
     "teacher": None,  # path to a detection .pt; stored as Ultralytics' own distill_model key
@@ -44,8 +45,6 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
 
     ul, kd = {}, deepcopy(KD_DEFAULTS)
     flat: dict[str, dict[str, Any]] = {}
-    from yolo_kd.plugins import import_plugins
-
     import_plugins(overrides.get("plugins"))
     for k, v in overrides.items():
         if k == "student":

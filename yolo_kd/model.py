@@ -11,7 +11,7 @@ from ultralytics.nn.distill_model import DistillationModel
 
 from yolo_kd import heads
 from yolo_kd.errors import KDError
-from yolo_kd.losses import build_loss
+from yolo_kd.losses import build_loss, needs_classes
 from yolo_kd.losses.base import KDInputs
 from yolo_kd.pseudo import PseudoLabeler, part, split_loss, with_targets
 from yolo_kd.teacher_precision import run_teacher
@@ -94,7 +94,7 @@ class KDModel(DistillationModel):
         """Student -> teacher class indices by name when the heads differ (None when they are the same)."""
         from yolo_kd.classmap import model_class_map
 
-        needs = self.kd_loss.uses_head or self.kd_loss.needs_grads  # class-dependent teacher outputs
+        needs = needs_classes(self.kd_method)  # the rule the trainer's pre-flight check uses
         return model_class_map(self.student_model, self.teacher_model, nc_s, nc_t, needs, self.kd_method)
 
     def teacher_scores(self, t_scores: Tensor, s_scores: Tensor) -> Tensor:
