@@ -222,6 +222,7 @@ def test_onnxsim_option(exported, tmp_path):
     from yolo_kd.errors import KDError
     from yolo_kd.tools.export import export
 
+    assert Path(exported["ov"]["in_graph"]["export"]).is_dir() and "in_graph" not in exported["onnx"]  # the default
     pt = tmp_path / "student.pt"
     shutil.copy(exported["pt"], pt)
     r = export(str(pt), format="onnx", imgsz=IMGSZ, simplify="onnxsim", data=str(exported["data"]), parity_images=4,
@@ -243,6 +244,7 @@ def test_in_graph_ir_structure_and_refusals(exported, tmp_path):
     from yolo_kd.tools.export import export
     from yolo_kd.tools.parity import agreement
 
+    assert Path(exported["ov"]["in_graph"]["export"]).is_dir() and "in_graph" not in exported["onnx"]  # the default
     pt = tmp_path / "student.pt"
     shutil.copy(exported["pt"], pt)
     r = export(str(pt), format="openvino", imgsz=IMGSZ, data=str(exported["data"]), parity_images=2, val=False,

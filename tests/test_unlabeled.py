@@ -116,8 +116,11 @@ def test_pool_errors(tmp_path, tiny_data):
     with pytest.raises(KDError, match="holds no images"):
         find_images(tmp_path / "empty")
     (tmp_path / "list.txt").write_text("a.jpg\n")
-    with pytest.raises(KDError, match="missing file"):
+    with pytest.raises(KDError, match="missing file.*'./x' next to the list"):
         find_images(tmp_path / "list.txt")
+    (tmp_path / "a.jpg").write_bytes(b"")
+    (tmp_path / "list.txt").write_text("./a.jpg\n")  # Ultralytics' rule for train: lists, the same here
+    assert find_images(tmp_path / "list.txt") == [str(tmp_path / "a.jpg")]
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "x.jpg").write_bytes(b"not an image")

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from ultralytics.utils.loss import v8DetectionLoss
 
-from yolo_kd.losses.base import Assignment
+from yolo_kd.losses.base import Assignment, Head
 
 if TYPE_CHECKING:
     from yolo_kd.model import KDModel
@@ -59,7 +59,7 @@ def assign_criterion(m: KDModel, side: str) -> v8DetectionLoss:
     return m._t_assign
 
 
-def assigner(m: KDModel, s_head: dict, t_head: dict, batch: dict) -> Callable[[str], Assignment]:
+def assigner(m: KDModel, s_head: Head, t_head: Head, batch: dict) -> Callable[[str], Assignment]:
     """A per-batch cached task-aligned assignment for either side ("student" | "teacher"), without gradients."""
     cache: dict[str, Assignment] = {}
 
@@ -74,7 +74,7 @@ def assigner(m: KDModel, s_head: dict, t_head: dict, batch: dict) -> Callable[[s
     return assign
 
 
-def pair(m: KDModel, s_out: Any, t_out: Any, branch: str) -> tuple[dict, dict]:
+def pair(m: KDModel, s_out: Any, t_out: Any, branch: str) -> tuple[Head, Head]:
     """Student and teacher raw heads of one branch, the teacher's scores in student classes.
 
     ``raw_scores`` keeps the teacher's own classes (crosskd crosses into the teacher's head).

@@ -1,9 +1,10 @@
 """The unlabeled-image stream: find the images, augment them exactly like the labeled ones, one batch per step.
 
-``unlabeled=`` is a folder (searched recursively), a ``.txt`` list (one path per line, relative to the list) or a
-glob. The images get Ultralytics' training augmentation (mosaic, HSV, flips, ...) in their own stream, so a mosaic
-never mixes labeled and unlabeled images and the teacher's pseudo-labels on the augmented batch stay aligned with
-the student's input. Their (empty) label records are placeholders that never reach the loss (see pseudo.py).
+``unlabeled=`` is a folder (searched recursively), a ``.txt`` list (one path per line, read as Ultralytics reads a
+``train:`` list: absolute, ``./`` next to the list, anything else relative to the current folder) or a glob. The
+images get Ultralytics' training augmentation (mosaic, HSV, flips, ...) in their own stream, so a mosaic never mixes
+labeled and unlabeled images and the teacher's pseudo-labels on the augmented batch stay aligned with the student's
+input. Their (empty) label records are placeholders that never reach the loss (see pseudo.py).
 """
 
 from __future__ import annotations
@@ -29,14 +30,14 @@ def find_images(src: str | Path, root: Path | None = None) -> list[str]:
     p = Path(src)
     if not p.exists() and root is not None and (root / p).exists():
         p = root / p
-    if p.is_dir():
+    if p.is_dir() or (p.is_file() and p.suffix == ".txt"):
         files = [str(f) for f in split_images(p)]
-    elif p.is_file() and p.suffix == ".txt":
-        lines = [ln.strip() for ln in p.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
-        files = [str((p.parent / ln).resolve()) if not Path(ln).is_absolute() else ln for ln in lines]
         missing = [f for f in files if not Path(f).is_file()]
         if missing:
-            raise KDError(f"unlabeled list {p} names {len(missing)} missing file(s), e.g. {missing[0]}")
+            raise KDError(
+                f"unlabeled list {p} names {len(missing)} missing file(s), e.g. {missing[0]}; lines are read as "
+                "Ultralytics reads a train: list (absolute, './x' next to the list, else from the current folder)"
+            )
     elif any(c in str(src) for c in "*?["):
         files = [f for f in glob.glob(str(src), recursive=True) if Path(f).suffix[1:].lower() in IMG_FORMATS]
     else:

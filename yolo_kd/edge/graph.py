@@ -3,8 +3,8 @@
 ``in_graph(ir)`` takes an Ultralytics OpenVINO IR (input RGB NCHW float in [0, 1], output (1, 4 + nc, A) xywh +
 class scores) and returns the same network with, before it, OpenVINO's PrePostProcessor (u8, NHWC, BGR -> RGB,
 /255, NCHW) and, after it, what Ultralytics' ``non_max_suppression`` does at predict time: one class per box (the
-best), score > ``conf``, per-class IoU suppression at ``iou``, at most ``max_det`` per class, sorted by score (the
-runtime keeps the first ``max_det``). Its output is (n, 6) rows ``[class, score, x1, y1, x2, y2]`` in
+best), score > ``conf``, per-class IoU suppression at ``iou`` in one pass (boxes offset by class x ``MAX_WH``, as
+Ultralytics), at most ``max_det``, sorted by score. Its output is (n, 6) rows ``[class, score, x1, y1, x2, y2]`` in
 letterboxed-input pixels. Letterboxing and the mapping back to the original image stay outside (cheap on uint8); the
 runtime (``Detector``) detects such an IR.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-XYWH_TO_XYXY = np.array([[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]], np.float32)
+from yolo_kd.edge.ops import MAX_WH
 
 
 def in_graph(model, conf: float = 0.25, iou: float = 0.7, max_det: int = 300):
@@ -30,26 +30,29 @@ def in_graph(model, conf: float = 0.25, iou: float = 0.7, max_det: int = 300):
     t = op.transpose(out, perm)  # (1, A, 4 + nc)
     parts = op.variadic_split(t, op.constant(np.int64(2)), op.constant(np.array([4, nc], np.int64)))
     xywh, scores = parts.output(0), parts.output(1)  # (1, A, 4) xywh, (1, A, nc)
-    boxes = op.matmul(xywh, op.constant(XYWH_TO_XYXY), False, False)  # (1, A, 4) xyxy
-    best = op.reduce_max(scores, op.constant(np.array([2], np.int64)), keep_dims=True)
-    one = op.multiply(scores, op.convert(op.equal(scores, best), ov.Type.f32))  # best class only, as multi_label=False
+    xy, wh = op.variadic_split(xywh, op.constant(np.int64(2)), op.constant(np.array([2, 2], np.int64))).outputs()
+    half = op.multiply(wh, op.constant(np.float32(0.5)))
+    # element-wise, not a MatMul: CPUs with bf16 run MatMul in bf16 by default (1-2 px off at 640; mAP50-95 -0.5)
+    boxes = op.concat([op.subtract(xy, half), op.add(xy, half)], 2)  # (1, A, 4) xyxy
+    top = op.topk(scores, op.constant(np.int64(1)), 2, "max", "none", "i32")  # best class only (multi_label=False)
+    best, cls = top.output(0), op.convert(top.output(1), ov.Type.f32)  # (1, A, 1) each
+    offset = op.multiply(cls, op.constant(np.float32(MAX_WH)))  # per-class NMS in one pass, as Ultralytics
     nms = op.non_max_suppression(  # NonMaxSuppression-9 (MulticlassNms crashed the CPU plugin in f32, 2026.4)
-        boxes, op.transpose(one, perm),
+        op.add(boxes, offset), op.transpose(best, perm),
         op.constant(np.array([int(max_det)], np.int64)), op.constant(np.array([float(iou)], np.float32)),
         op.constant(np.array([float(conf)], np.float32)), box_encoding="corner", sort_result_descending=True,
         output_type="i32",
     )  # fmt: skip
-    idx, sel = nms.output(0), nms.output(1)  # (n, 3) [batch, class, box], (n, 3) [batch, class, score]
+    idx, sel = nms.output(0), nms.output(1)  # (n, 3) [batch, 0, box], (n, 3) [batch, 0, score]
 
     def col(x, i: int):
         return op.gather(x, op.constant(np.array([i], np.int64)), op.constant(np.int64(1)))
 
-    picked = op.gather(
-        op.squeeze(boxes, op.constant(np.array([0], np.int64))),
-        op.squeeze(col(idx, 2), op.constant(np.array([1], np.int64))),
-        op.constant(np.int64(0)),
-    )
-    rows = op.concat([op.convert(col(idx, 1), ov.Type.f32), col(sel, 2), picked], 1)  # [class, score, x1, y1, x2, y2]
+    def pick(x):  # rows of a (1, A, k) tensor at the kept boxes -> (n, k)
+        box = op.squeeze(col(idx, 2), op.constant(np.array([1], np.int64)))
+        return op.gather(op.squeeze(x, op.constant(np.array([0], np.int64))), box, op.constant(np.int64(0)))
+
+    rows = op.concat([pick(cls), col(sel, 2), pick(boxes)], 1)  # [class, score, x1, y1, x2, y2]
     rows.output(0).get_tensor().set_names({"detections"})
     m = ov.Model([rows.output(0)], model.get_parameters(), "yolo_in_graph")
     ppp = PrePostProcessor(m)

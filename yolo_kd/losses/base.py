@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypedDict
 
 import torch
 from torch import Tensor, nn
@@ -41,6 +41,22 @@ class Assignment(NamedTuple):
     stride: Tensor
 
 
+class Head(TypedDict, total=False):
+    """One side's raw head as Ultralytics' ``decouple_outputs`` returns it (a dict: its criteria take it as is).
+
+    Attributes:
+        boxes (Tensor): (B, 4 * reg_max, A) box-distribution logits.
+        scores (Tensor): (B, nc, A) class logits; the teacher's mapped to the student's classes.
+        feats (list[Tensor]): The level maps the head read (Ultralytics' assigner reads them for the anchors).
+        raw_scores (Tensor): Teacher only: its logits in its own classes (head-crossing methods).
+    """
+
+    boxes: Tensor
+    scores: Tensor
+    feats: list[Tensor]
+    raw_scores: Tensor
+
+
 @dataclass(frozen=True)
 class KDInputs:
     """Everything a distillation method may read for one training batch.
@@ -48,8 +64,8 @@ class KDInputs:
     Attributes:
         s_feats (list[Tensor]): Student Detect inputs P3..P5, (B, Cs_l, H_l, W_l), in the autograd graph.
         t_feats (list[Tensor]): Teacher maps at the same strides, (B, Ct_l, H_l, W_l), no grad.
-        s_head (dict[str, Tensor]): Student raw head: "boxes" (B, 4*reg_max, A) and "scores" (B, nc, A) logits.
-        t_head (dict[str, Tensor]): Teacher raw head, same layout.
+        s_head (Head): Student raw head: "boxes" (B, 4*reg_max, A) and "scores" (B, nc, A) logits.
+        t_head (Head): Teacher raw head, same layout, plus "raw_scores" in its own classes.
         batch (dict[str, Any]): Ultralytics batch: img, cls (N, 1), bboxes (N, 4) normalised xywh, batch_idx (N,).
         strides (list[float]): Stride of each level.
         progress (float): Training progress in [0, 1] (epoch / epochs).
@@ -61,14 +77,14 @@ class KDInputs:
         assign (Callable | None): Maps a side ("student" | "teacher") to its ``Assignment``; cached per batch.
         s_detect (nn.Module | None): The student's Detect head (head-crossing methods run parts of it).
         t_detect (nn.Module | None): The teacher's frozen Detect head (eval mode, no parameter gradients).
-        s_head_o2o, t_head_o2o (dict | None): The one-to-one (NMS-free) branch heads, same layout as ``s_head`` (teacher
+        s_head_o2o, t_head_o2o (Head | None): The one-to-one (NMS-free) branch heads, same layout as ``s_head`` (teacher
             scores in student classes), when both models are end-to-end (YOLO26); None otherwise.
     """
 
     s_feats: list[Tensor]
     t_feats: list[Tensor]
-    s_head: dict[str, Tensor]
-    t_head: dict[str, Tensor]
+    s_head: Head
+    t_head: Head
     batch: dict[str, Any]
     strides: list[float] = field(default_factory=lambda: [8.0, 16.0, 32.0])
     progress: float = 0.0
@@ -78,8 +94,8 @@ class KDInputs:
     assign: Callable[[str], Assignment] | None = None
     s_detect: nn.Module | None = None
     t_detect: nn.Module | None = None
-    s_head_o2o: dict[str, Tensor] | None = None
-    t_head_o2o: dict[str, Tensor] | None = None
+    s_head_o2o: Head | None = None
+    t_head_o2o: Head | None = None
 
     @property
     def gt(self) -> tuple[Tensor, Tensor, Tensor]:

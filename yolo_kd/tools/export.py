@@ -117,6 +117,15 @@ def onnx_nodes(path: str | Path, simplifier: str | None) -> dict[str, int]:
     return counts
 
 
+def yaml_meta(export_path: str | Path) -> dict[str, Any]:
+    """The ``metadata.yaml`` Ultralytics writes beside an export ({} when there is none)."""
+    import yaml
+
+    p = Path(export_path)
+    meta = (p if p.is_dir() else p.parent) / "metadata.yaml"
+    return (yaml.safe_load(meta.read_text()) or {}) if meta.is_file() else {}
+
+
 def check_in_graph(folder: str | Path, images: list[np.ndarray], nms_args: dict[str, Any]) -> dict[str, Any]:
     """Write the in-graph IR beside ``folder`` and compare its detections with the numpy path's (both at f32)."""
     from yolo_kd.edge import Detector
@@ -139,7 +148,7 @@ def export(
     fraction: float = 1.0,
     parity_images: int = 8,
     val: bool = True,
-    e2e: bool = False,
+    e2e: bool | None = None,
     **kw: Any,
 ) -> dict[str, Any]:
     """Export a student and report parity with PyTorch; returns the report (also ``parity.json``).
@@ -154,8 +163,10 @@ def export(
         fraction (float): Fraction of the training images used for INT8 calibration.
         parity_images (int): Images compared output by output.
         val (bool): Also compare mAP on ``data``'s val split.
-        e2e (bool): Also write ``*_openvino_e2e_model``: pre-processing and NMS inside the graph (``conf``, ``iou``,
-            ``max_det`` from kw, Ultralytics' predict defaults otherwise), checked against the numpy path.
+        e2e (bool | None): Also write ``*_openvino_e2e_model``: pre-processing and NMS inside the graph (``conf``,
+            ``iou``, ``max_det`` from kw, Ultralytics' predict defaults otherwise), checked against the numpy path.
+            Default: on for ``format=openvino`` (faster from a frame, same boxes: docs/benchmarks.md 4d), off for
+            NMS-free (end-to-end) heads, whose IR already returns final boxes.
         **kw: Other Ultralytics export arguments (e.g. ``batch``, ``opset``).
     """
     import os
@@ -227,7 +238,10 @@ def export(
     if format == "openvino" and precision == "FP32":  # what the device default (maybe bf16) does to the outputs
         dd = raw_outputs(str(out), images, imgsz, format)
         report["device_default"] = compare(ref, dd)
-    if e2e:
+    nms_free = bool(yaml_meta(out).get("end2end", False))
+    if e2e and nms_free:
+        print("e2e: this model's head is NMS-free (end-to-end); its IR already returns final boxes, none written")
+    if (e2e if e2e is not None else format == "openvino") and not nms_free:
         report["in_graph"] = check_in_graph(out, images, nms_args)
     where = Path(out) if Path(out).is_dir() else Path(out).parent
     if val and data:
