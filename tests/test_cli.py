@@ -56,19 +56,25 @@ def test_methods_command_lists_every_method(capsys):
     assert "gkd_weight=" in out and "arXiv 2303.04240" in out
 
 
-def test_user_plugin_method(tmp_path, monkeypatch):
-    """A user method registered from a plugin module is usable by key."""
-    (tmp_path / "my_at.py").write_text(
-        "from yolo_kd.losses import DistillLoss, register\n"
-        "@register('myat')\nclass MyAT(DistillLoss):\n    '''Attention transfer test plugin.'''\n"
-        "    names = ('myat',)\n"
-        "    def __init__(self, s_channels, t_channels, *, weight: float = 1.0):\n"
-        "        super().__init__(s_channels, t_channels); self.weight = weight\n"
-        "    def forward(self, x):\n        return {'myat': self.weight * sum(s.mean() for s in x.s_feats)}\n"
-    )
+def test_user_plugin_method_from_the_readme(tmp_path, monkeypatch):
+    """The README's plugin example, as printed, registers a method usable by key that trains the student only."""
+    import re
+
+    from tests.losses.inputs import S_CH, T_CH, make_inputs
+    from yolo_kd.losses import LOSSES, build_loss
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    (tmp_path / "my_at.py").write_text(re.search(r"```python\n(# my_at\.py.*?)```", readme, re.S).group(1))
     monkeypatch.syspath_prepend(str(tmp_path))
-    _, kd = split_overrides({"plugins": "my_at", "method": "myat", "myat_weight": 2})
-    assert kd["kd_args"] == {"myat": {"weight": 2}}
+    try:
+        _, kd = split_overrides({"plugins": "my_at", "method": "myat", "myat_weight": 2})
+        assert kd["kd_args"] == {"myat": {"weight": 2}}
+        loss, x = build_loss("myat", kd["kd_args"], S_CH, T_CH), make_inputs()
+        out = loss.check(loss(x))
+        out["myat"].backward()
+        assert list(out) == ["myat"] and out["myat"] > 0 and x.s_feats[0].grad is not None
+    finally:
+        LOSSES.pop("myat", None)
 
 
 def test_train_teacher_runs_plain_ultralytics(tiny_data, tmp_path, capsys):

@@ -136,3 +136,27 @@ def test_registry_contract_for_plugins():
             combo(make_inputs())
     finally:
         LOSSES.pop("badnames")
+
+
+def test_a_one_term_method_may_omit_names_and_return_a_scalar():
+    """``register`` names the single term after the key; a bare scalar is that term; with two names it is refused."""
+    from yolo_kd.losses import register
+    from yolo_kd.losses.base import DistillLoss
+
+    @register("bare")
+    class Bare(DistillLoss):
+        def forward(self, x):
+            return sum((s.float().mean() - t.float().mean()) ** 2 for s, t in zip(x.s_feats, x.t_feats))
+
+    try:
+        loss = build_loss("mimic+bare", {}, S_CH, T_CH)
+        x = make_inputs()
+        out = loss(x)
+        assert Bare.names == ("bare",) and loss.names == ("mimic", "bare") and list(out) == ["mimic", "bare"]
+        assert out["bare"] == Bare(S_CH, T_CH)(x)  # the scalar itself, under the key
+        two = Bare(S_CH, T_CH)
+        two.names = ("bare_a", "bare_b")
+        with pytest.raises(KDError, match="returned one scalar but declares names"):
+            two.check(two(x))
+    finally:
+        LOSSES.pop("bare")

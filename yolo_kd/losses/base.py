@@ -106,10 +106,11 @@ class KDInputs:
 class DistillLoss(nn.Module):
     """Base class of a distillation method: owns its adapters and returns named, weighted scalar terms.
 
-    Subclasses set ``names`` (the loss-item keys, each prefixed with the registry key), ``uses_head`` (True when the
-    method reads head outputs, so teacher and student class counts must match) and ``needs_grads`` (True when the
-    method needs ``task_loss`` / ``teacher_task_loss``). ``forward`` returns ``{name: scalar}`` already weighted,
-    averaged per image; the caller multiplies by batch size as Ultralytics does for its own loss.
+    Subclasses set ``names`` (the loss-item keys, each prefixed with the registry key; ``register`` sets
+    ``(key,)`` when a class declares none), ``uses_head`` (True when the method reads head outputs, so teacher and
+    student class counts must match) and ``needs_grads`` (True when the method needs ``task_loss`` /
+    ``teacher_task_loss``). ``forward`` returns ``{name: scalar}`` already weighted, averaged per image (or, with one
+    term, the bare scalar); the caller multiplies by batch size as Ultralytics does for its own loss.
     """
 
     names: tuple[str, ...] = ()
@@ -128,12 +129,20 @@ class DistillLoss(nn.Module):
         """Return ``{name: weighted scalar}`` for this batch."""
         raise NotImplementedError
 
-    def check(self, out: dict[str, Tensor]) -> dict[str, Tensor]:
-        """Return ``out`` after checking (once) that its keys are the declared ``names``; KDError naming the method.
+    def check(self, out: dict[str, Tensor] | Tensor) -> dict[str, Tensor]:
+        """Return ``forward``'s terms as ``{name: scalar}``, checking (once) that they are the declared ``names``.
 
-        Without it a plugin whose terms differ from its names builds fine and fails in Ultralytics' validator after
-        a whole epoch.
+        A method with one term may return the bare scalar (named by its only name, its key by default). Without the
+        check, a plugin whose terms differ from its names builds fine and fails in Ultralytics' validator after a
+        whole epoch; here it stops on the first batch with a KDError naming the method.
         """
+        if isinstance(out, Tensor):
+            if len(self.names) != 1:
+                raise KDError(
+                    f"method '{self.key or type(self).__name__}' returned one scalar but declares names "
+                    f"{list(self.names)}; return {{name: scalar}} for each"
+                )
+            out = {self.names[0]: out}
         if not getattr(self, "_checked", False):
             if tuple(out) != tuple(self.names):
                 raise KDError(

@@ -14,7 +14,8 @@ LOSSES: dict[str, type[DistillLoss]] = {}
 def register(name: str):
     """Class decorator adding a DistillLoss subclass to ``LOSSES`` under ``name`` (no '+', '_' or duplicates).
 
-    The class gets ``key = name``; its terms are checked against ``names`` on the first batch (``DistillLoss.check``).
+    The class gets ``key = name`` and, when it declares no ``names``, ``names = (name,)``; its terms are checked
+    against ``names`` on the first batch (``DistillLoss.check``).
     """
 
     def wrap(cls: type[DistillLoss]) -> type[DistillLoss]:
@@ -24,6 +25,8 @@ def register(name: str):
             raise KDError(f"method '{name}' is already registered by {LOSSES[name].__name__}; choose another key")
         LOSSES[name] = cls
         cls.key = name
+        if not cls.names:
+            cls.names = (name,)
         return cls
 
     return wrap
