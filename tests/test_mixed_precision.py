@@ -36,6 +36,33 @@ def test_mixed_precision_losses_finite(method):
     assert all(p.grad is None for p in model.teacher_model.parameters())
 
 
+def test_mixed_precision_with_unlabeled_images():
+    """Under bf16 autocast (CPU) a batch ending in unlabeled images gets teacher pseudo-labels (NMS on the
+    reduced-precision teacher output) and a finite loss and gradient; the CPU stand-in for the GPU AMP test below."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.bench.cost import batch_of
+    from yolo_kd.model import KDModel
+    from yolo_kd.pseudo import PseudoLabeler
+
+    torch.manual_seed(0)
+    student, teacher = (DetectionModel(f"yolov8{k}.yaml", nc=3, verbose=False) for k in "ns")
+    student.args = teacher.args = get_cfg(overrides={"imgsz": 64})
+    model = KDModel(teacher, student, method="crosskd", pseudo=PseudoLabeler(conf=0.001)).train()
+    batch = batch_of(3, 64, 3, "cpu")
+    keep = batch["batch_idx"] < 2  # image 2 is unlabeled: no labels of its own
+    batch = {**batch, **{k: batch[k][keep] for k in ("batch_idx", "cls", "bboxes")}, "n_labeled": 2}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss, items = model.loss(batch)
+    loss.sum().backward()
+    assert float(items["pseudo"]) > 0 and 0 < float(items["pl_share"]) < 1
+    assert torch.isfinite(loss).all() and all(torch.isfinite(torch.as_tensor(v)).all() for v in items.values())
+    grads = [p.grad for p in model.student_model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert all(p.grad is None for p in model.teacher_model.parameters())
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="AMP (fp16 GradScaler) needs a CUDA GPU")
 @pytest.mark.parametrize("method", ["gkd+bmfi", "crosskd", "bckd"])
 def test_amp_training_on_gpu(train_args, method):
