@@ -180,7 +180,7 @@ def run_edge_benchmark(
             else:
                 kind, _, prec = fmt.partition("-")
                 kw = {"half": prec == "fp16", "int8": prec == "int8", "fraction": fraction}
-                path = Path(export(str(pt), format=kind, imgsz=sz, data=data, val=False, **kw)["export"])
+                path = Path(export(str(pt), format=kind, imgsz=sz, data=data, val=False, e2e=False, **kw)["export"])
                 # unique name per size/precision; Ultralytics recognises IR folders by their "_openvino_model" suffix
                 path = path.rename(
                     work / (f"{fmt}-{sz}{path.suffix}" if path.is_file() else f"{fmt}-{sz}_openvino_model")
