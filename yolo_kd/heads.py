@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from ultralytics.utils.loss import v8DetectionLoss
 
-from yolo_kd.losses.base import Assignment, Head
+from yolo_kd.losses.base import Assignment, Head, Side
 
 if TYPE_CHECKING:
     from yolo_kd.model import KDModel
@@ -41,7 +41,7 @@ def teacher_task_loss(m: KDModel, feats: list[Tensor], batch: dict[str, Any], te
         return m._t_criterion.get_assigned_targets_and_loss(preds, labels)[1].sum()
 
 
-def assign_criterion(m: KDModel, side: str) -> v8DetectionLoss:
+def assign_criterion(m: KDModel, side: Side) -> v8DetectionLoss:
     """Criterion whose task-aligned assigner serves one side.
 
     The student's own criterion (its one-to-many branch for end-to-end heads), or one built on the teacher's head
@@ -59,11 +59,11 @@ def assign_criterion(m: KDModel, side: str) -> v8DetectionLoss:
     return m._t_assign
 
 
-def assigner(m: KDModel, s_head: Head, t_head: Head, batch: dict) -> Callable[[str], Assignment]:
+def assigner(m: KDModel, s_head: Head, t_head: Head, batch: dict) -> Callable[[Side], Assignment]:
     """A per-batch cached task-aligned assignment for either side ("student" | "teacher"), without gradients."""
     cache: dict[str, Assignment] = {}
 
-    def assign(side: str) -> Assignment:
+    def assign(side: Side) -> Assignment:
         if side not in cache:
             head = s_head if side == "student" else t_head
             with torch.no_grad():

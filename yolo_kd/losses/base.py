@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypedDict
+from typing import Any, Literal, NamedTuple, TypedDict
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +21,9 @@ def batch_targets(batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
     xy, wh = b[:, :2] * scale[:2], b[:, 2:] * scale[2:]
     boxes = torch.cat([xy - wh / 2, xy + wh / 2], 1)
     return batch["batch_idx"].to(img.device).long().view(-1), batch["cls"].view(-1).long(), boxes
+
+
+Side = Literal["student", "teacher"]  # whose predictions an assignment scores
 
 
 class Assignment(NamedTuple):
@@ -91,7 +94,7 @@ class KDInputs:
     task_loss: Tensor | None = None
     teacher_task_loss: Callable[..., Tensor] | None = None
     t_pred: Tensor | None = None
-    assign: Callable[[str], Assignment] | None = None
+    assign: Callable[[Side], Assignment] | None = None
     s_detect: nn.Module | None = None
     t_detect: nn.Module | None = None
     s_head_o2o: Head | None = None
