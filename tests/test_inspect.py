@@ -48,3 +48,13 @@ def test_inspect_command_on_tiny_data(tiny_data, teacher_pt, tmp_path):
     for ms in rep["mass"].values():
         assert all(m["box"] + m["bg"] + m["pad"] == pytest.approx(1.0) for m in ms)
     assert (tmp_path / "inspect-builtin-gkd-bmfi.png").stat().st_size > 1000
+
+
+def test_train_imgsz_is_the_checkpoints_own(teacher_pt, tmp_path):
+    """inspect (and export) default to the size a checkpoint was trained at, as ``YOLO("best.pt").val()`` does."""
+    from yolo_kd.checkpoint.safe_load import train_imgsz
+
+    ckpt = torch.load(teacher_pt, weights_only=False)
+    torch.save({**ckpt, "train_args": {"imgsz": 160}}, tmp_path / "t160.pt")
+    assert train_imgsz(tmp_path / "t160.pt") == 160
+    assert train_imgsz(teacher_pt) is None and train_imgsz("yolov8n.yaml") is None  # no train args / not a .pt

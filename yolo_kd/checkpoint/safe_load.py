@@ -84,3 +84,16 @@ def safe_model(path: str | Path, ckpt: dict[str, Any] | None = None) -> Any:
     if not hasattr(model, "stride"):
         model.stride = torch.tensor([32.0])
     return model.eval()
+
+
+def train_imgsz(path: str | Path) -> int | None:
+    """The ``imgsz`` a checkpoint was trained at (None for a yaml or a checkpoint without train args).
+
+    What ``YOLO("best.pt").val()`` uses when no size is given; read with Ultralytics' own loader, as ``yolo export``.
+    """
+    if not str(path).endswith(".pt"):
+        return None
+    from ultralytics.nn.tasks import torch_safe_load
+
+    imgsz = (torch_safe_load(str(path))[0].get("train_args") or {}).get("imgsz")
+    return int(imgsz if isinstance(imgsz, int) else max(imgsz)) if imgsz else None

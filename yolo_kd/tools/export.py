@@ -188,9 +188,9 @@ def export(
     data = resolve_data(data)
     pt = student_checkpoint(model)
     if imgsz is None:
-        from ultralytics.nn.tasks import torch_safe_load
+        from yolo_kd.checkpoint.safe_load import train_imgsz
 
-        imgsz = int((torch_safe_load(str(pt))[0].get("train_args") or {}).get("imgsz") or 640)
+        imgsz = train_imgsz(pt) or 640
     quantize = 8 if int8 else (16 if half and format == "openvino" else None)  # Ultralytics 8.4's int8/half key
     args = {"format": format, "imgsz": imgsz, "quantize": quantize, "data": data, "fraction": fraction, **kw}
     simplifier = "onnxsim" if str(kw.get("simplify")).lower() == "onnxsim" else None

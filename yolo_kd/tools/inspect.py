@@ -91,9 +91,16 @@ def teacher_vs_student(teacher: str, student: str, data: str, imgsz: int) -> dic
 
 
 def run_inspect(teacher: str, data: str, student: str = "yolov8n.yaml", method: str = "builtin", batches: int = 8,
-                imgsz: int = 640, batch: int = 8, out: str = "", **kw: Any) -> dict[str, Any]:  # fmt: skip
-    """Inspect ``method`` on ``batches`` training batches; print the report and return it (see module docstring)."""
+                imgsz: int | None = None, batch: int = 8, out: str = "", **kw: Any) -> dict[str, Any]:  # fmt: skip
+    """Inspect ``method`` on ``batches`` training batches; print the report and return it (see module docstring).
+
+    ``imgsz`` defaults to the student checkpoint's training size, else the teacher's, else 640 (a 160-px pair
+    inspected at 640 reports a weak teacher and misleading gradient shares).
+    """
+    from yolo_kd.checkpoint.safe_load import train_imgsz
     from yolo_kd.trainer import KDTrainer
+
+    imgsz = imgsz or train_imgsz(student) or train_imgsz(teacher) or 640
 
     with tempfile.TemporaryDirectory() as tmp:
         ov = {"teacher": teacher, "student": student, "data": data, "method": method, "imgsz": imgsz, "batch": batch,
