@@ -48,9 +48,10 @@ def in_graph(model, conf: float = 0.25, iou: float = 0.7, max_det: int = 300):
     def col(x, i: int):
         return op.gather(x, op.constant(np.array([i], np.int64)), op.constant(np.int64(1)))
 
+    kept = op.squeeze(col(idx, 2), op.constant(np.array([1], np.int64)))  # (n,) anchor index of each kept box
+
     def pick(x):  # rows of a (1, A, k) tensor at the kept boxes -> (n, k)
-        box = op.squeeze(col(idx, 2), op.constant(np.array([1], np.int64)))
-        return op.gather(op.squeeze(x, op.constant(np.array([0], np.int64))), box, op.constant(np.int64(0)))
+        return op.gather(op.squeeze(x, op.constant(np.array([0], np.int64))), kept, op.constant(np.int64(0)))
 
     rows = op.concat([pick(cls), col(sel, 2), pick(boxes)], 1)  # [class, score, x1, y1, x2, y2]
     rows.output(0).get_tensor().set_names({"detections"})
@@ -60,6 +61,15 @@ def in_graph(model, conf: float = 0.25, iou: float = 0.7, max_det: int = 300):
     ppp.input().preprocess().convert_element_type(ov.Type.f32).convert_color(ColorFormat.RGB).scale(255.0)
     ppp.input().model().set_layout(ov.Layout("NCHW"))
     return ppp.build()
+
+
+def read_metadata(export_path: str | Path) -> dict:
+    """The ``metadata.yaml`` Ultralytics writes beside an export ({} when there is none)."""
+    import yaml
+
+    p = Path(export_path)
+    meta = (p if p.is_dir() else p.parent) / "metadata.yaml"
+    return (yaml.safe_load(meta.read_text()) or {}) if meta.is_file() else {}
 
 
 def write_in_graph(folder: str | Path, conf: float = 0.25, iou: float = 0.7, max_det: int = 300) -> Path:
@@ -72,7 +82,7 @@ def write_in_graph(folder: str | Path, conf: float = 0.25, iou: float = 0.7, max
     dst = src.with_name(src.name.replace("_openvino_model", "") + "_openvino_e2e_model")
     dst.mkdir(parents=True, exist_ok=True)
     ov.save_model(in_graph(ov.Core().read_model(xml), conf, iou, max_det), dst / xml.name)
-    meta = yaml.safe_load((src / "metadata.yaml").read_text()) if (src / "metadata.yaml").exists() else {}
+    meta = read_metadata(src)
     meta["in_graph"] = {"conf": float(conf), "iou": float(iou), "max_det": int(max_det)}
     (dst / "metadata.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
     return dst

@@ -139,17 +139,18 @@ class DistillLoss(nn.Module):
         check, a plugin whose terms differ from its names builds fine and fails in Ultralytics' validator after a
         whole epoch; here it stops on the first batch with a KDError naming the method.
         """
+        who = self.key or type(self).__name__
         if isinstance(out, Tensor):
             if len(self.names) != 1:
                 raise KDError(
-                    f"method '{self.key or type(self).__name__}' returned one scalar but declares names "
-                    f"{list(self.names)}; return {{name: scalar}} for each"
+                    f"method '{who}' returned one scalar but declares names {list(self.names)}; "
+                    "return {name: scalar} for each"
                 )
             out = {self.names[0]: out}
         if not getattr(self, "_checked", False):
             if tuple(out) != tuple(self.names):
                 raise KDError(
-                    f"method '{self.key or type(self).__name__}' returned terms {list(out)} but declares names "
+                    f"method '{who}' returned terms {list(out)} but declares names "
                     f"{list(self.names)}; make forward() return exactly its names, in that order"
                 )
             self._checked = True

@@ -117,15 +117,6 @@ def onnx_nodes(path: str | Path, simplifier: str | None) -> dict[str, int]:
     return counts
 
 
-def yaml_meta(export_path: str | Path) -> dict[str, Any]:
-    """The ``metadata.yaml`` Ultralytics writes beside an export ({} when there is none)."""
-    import yaml
-
-    p = Path(export_path)
-    meta = (p if p.is_dir() else p.parent) / "metadata.yaml"
-    return (yaml.safe_load(meta.read_text()) or {}) if meta.is_file() else {}
-
-
 def check_in_graph(folder: str | Path, images: list[np.ndarray], nms_args: dict[str, Any]) -> dict[str, Any]:
     """Write the in-graph IR beside ``folder`` and compare its detections with the numpy path's (both at f32)."""
     from yolo_kd.edge import Detector
@@ -238,7 +229,9 @@ def export(
     if format == "openvino" and precision == "FP32":  # what the device default (maybe bf16) does to the outputs
         dd = raw_outputs(str(out), images, imgsz, format)
         report["device_default"] = compare(ref, dd)
-    nms_free = bool(yaml_meta(out).get("end2end", False))
+    from yolo_kd.edge.graph import read_metadata
+
+    nms_free = bool(read_metadata(out).get("end2end", False))
     if e2e and nms_free:
         print("e2e: this model's head is NMS-free (end-to-end); its IR already returns final boxes, none written")
     if (e2e if e2e is not None else format == "openvino") and not nms_free:
