@@ -168,6 +168,27 @@ def test_resize_linear_matches_opencv():
         assert np.abs(resize_linear(img, nw, nh).astype(int) - ref).max() <= 1
 
 
+def test_letterbox_and_scale_boxes_match_ultralytics():
+    """Letterbox is bit-identical to Ultralytics' LetterBox (landscape, portrait, odd padding, up-scaling, no resize)
+    and scale_boxes maps letterboxed boxes back to the original pixels within a pixel of Ultralytics' predictor."""
+    import torch
+    from ultralytics.data.augment import LetterBox
+    from ultralytics.utils.ops import scale_boxes as ul_scale_boxes
+
+    from yolo_kd.edge.ops import letterbox, scale_boxes
+
+    rng = np.random.default_rng(1)
+    for h, w, s in [(480, 640, 320), (375, 1242, 160), (640, 427, 320), (61, 37, 96), (320, 320, 320), (3, 250, 64)]:
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        ours, ratio_pad = letterbox(img, (s, s))
+        ref = LetterBox((s, s), auto=False, stride=32)(image=img)
+        assert ours.shape == ref.shape and np.array_equal(ours, ref), (h, w, s)
+        boxes = np.array([[-5.0, 2.0, 40.0, 30.0], [10.5, 11.25, s + 3.0, s - 1.0]], np.float32)
+        want = ul_scale_boxes((s, s), torch.tensor(boxes), (h, w)).numpy()  # as its predictor calls it
+        # ours divides by each axis's gain after rounding the resized size; Ultralytics by one unrounded gain
+        np.testing.assert_allclose(scale_boxes(boxes, ratio_pad, (h, w)), want, atol=1.0)
+
+
 def test_runtime_bad_input(exported, tmp_path):
     """Folder without metadata, folder without a model, unreadable image, empty directory: one-line errors."""
     from yolo_kd.edge import Detector, list_images, read_image

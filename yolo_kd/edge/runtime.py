@@ -145,11 +145,12 @@ class Detector:
     def postprocess(self, raw: np.ndarray, ratio_pad: tuple, shape0: tuple, path: str = "") -> Detections:
         """Decode one image's raw output into Detections in original pixels."""
         if self.in_graph:  # rows [class, score, x1, y1, x2, y2], already suppressed and sorted
-            d = np.concatenate([raw[:, 2:6], raw[:, 1:2], raw[:, :1]], 1)
-            d = d[d[:, 4] > self.conf][: self.max_det]
+            r = raw[raw[:, 1] > self.conf][: self.max_det]
+            box, score, cls = r[:, 2:6], r[:, 1], r[:, 0]
         else:
             d = decode(raw, self.conf, self.iou, self.max_det)
-        return Detections(scale_boxes(d[:, :4], ratio_pad, shape0), d[:, 4], d[:, 5].astype(int), self.names, path)
+            box, score, cls = d[:, :4], d[:, 4], d[:, 5]
+        return Detections(scale_boxes(box, ratio_pad, shape0), score, cls.astype(int), self.names, path)
 
     def __call__(self, image: np.ndarray | str | Path) -> Detections:
         """Synchronous inference on one image (array in BGR, or a path): lowest latency."""
