@@ -53,27 +53,8 @@ else
       project=$P/tune-${v%%|*} >"$logs/tune-${v%%|*}.log" 2>&1 &
   done
   wait
-  pick=$(python3 - "$P" 2>"$logs/pick.txt" <<'PY'
-import csv, statistics, sys
-from pathlib import Path
-p = Path(sys.argv[1])
-def rows(name, method):
-    f = p / name / "runs.csv"
-    return {r["seed"]: float(r["mAP50-95"]) for r in csv.DictReader(open(f)) if r["method"] == method} if f.exists() else {}
-ref = rows("tune-base", "builtin")
-best, score = "default", None
-for tag, name in (("default", "tune-base"), ("a", "tune-a"), ("b", "tune-b"), ("c", "tune-c")):
-    r = rows(name, "gkd+bmfi")
-    seeds = sorted(set(r) & set(ref))
-    if len(seeds) < 4:
-        print(f"{tag}: {len(seeds)} seeds, not ranked", file=sys.stderr); continue
-    g = statistics.mean(r[s] - ref[s] for s in seeds) * 100
-    print(f"{tag}: gain over builtin {g:+.2f} (seeds 4-7)", file=sys.stderr)
-    if score is None or g > score:
-        best, score = tag, g
-print(best)
-PY
-  )
+  pick=$(python3 benchmarks/pick_variant.py "$P" tune-base builtin gkd+bmfi default=tune-base a=tune-a b=tune-b \
+    c=tune-c 2>"$logs/pick.txt")
   echo "pick: $pick" >>"$logs/pick.txt"
   timeout "$(left)" $kd benchmark kd $common $dt seeds=0,1,2,3 jobs=20 \
     methods=none,builtin,ultralytics,crosskd,fgd,gkd+bmfi project=$P/confirm-base >"$logs/confirm-base.log" 2>&1 &

@@ -108,7 +108,7 @@ def test_gkd_teacher_maps_use_teacher_task_loss_gradient():
 
 def test_gkd_cam_term_is_differentiable_for_student():
     """With cam_weight > 0 the |M_T - M_S| term sends gradient into the student maps (unlike the released code)."""
-    loss = build_loss("gkd", {"gkd": {"cam_weight": 1.0, "adapter": "conv"}}, [2], [2])
+    loss = build_loss("gkd", {"gkd": {"cam_weight": 1.0, "adapter": "conv", "gate": False}}, [2], [2])
     torch.nn.init.zeros_(loss.adapt[0].weight)
     s = [torch.rand(1, 2, 3, 3, requires_grad=True)]
     x = KDInputs(
@@ -126,8 +126,9 @@ def test_gkd_cam_term_is_differentiable_for_student():
 
 
 def test_default_gkd_map_selects_objects_on_a_real_teacher(tmp_path):
-    """A real COCO-pretrained teacher (../shared yolo11n) on real COCO128 training batches: the default (cell) map puts
-    its P3 mass inside the boxes far above chance; the paper's pooled Grad-CAM does not get close."""
+    """A real COCO-pretrained teacher (../shared yolo11n) on real COCO128 training batches: ungated, the default (cell)
+    map puts its P3 mass inside the boxes far above chance and the paper's pooled Grad-CAM does not get close; with
+    the default gate all of it lies on box cells."""
     import shutil
 
     from tests.conftest import SHARED
@@ -139,11 +140,12 @@ def test_default_gkd_map_selects_objects_on_a_real_teacher(tmp_path):
     data = tmp_path / "coco128"
     shutil.copytree(src, data)  # Ultralytics writes label caches next to the labels
     rep = {}
-    for m in ("cell", "pooled"):
+    for m, gate in (("cell", False), ("pooled", False), ("gated", True)):
         rep[m] = run_inspect(teacher=str(SHARED / "weights" / "yolo11n.pt"), data=str(data / "data.yaml"),
-                             method="gkd", batches=2, imgsz=320, batch=8, out=str(tmp_path), gkd_map=m, device="cpu",
-                             seed=0)  # fmt: skip
+                             method="gkd", batches=2, imgsz=320, batch=8, out=str(tmp_path),
+                             gkd_map="cell" if gate else m, gkd_gate=gate, device="cpu", seed=0)  # fmt: skip
     p3 = {m: rep[m]["mass"]["gkd/P3"] for m in rep}
     box = {m: sum(x["box"] for x in v) / len(v) for m, v in p3.items()}
     chance = sum(x["chance"] for x in p3["cell"]) / len(p3["cell"])
     assert box["cell"] > 2 * chance and box["cell"] > box["pooled"] + 0.1, (box, chance)
+    assert box["gated"] > 0.99, box

@@ -41,7 +41,7 @@ def region_mass(m: Tensor, img: Tensor, boxes: Tensor, idx: Tensor, stride: floa
     total = float(m.sum().clamp(min=1e-12))
     box_mass, pad_mass = float(m[inside].sum()) / total, float(m[pad].sum()) / total
     chance = float(inside.float().mean())
-    return {"box": box_mass, "pad": pad_mass, "bg": 1 - box_mass - pad_mass, "chance": chance}
+    return {"box": box_mass, "pad": pad_mass, "bg": max(1 - box_mass - pad_mass, 0.0), "chance": chance}  # no -0.00
 
 
 def grad_shares(det: Tensor, terms: dict[str, Tensor], params: list[Tensor], bs: int) -> dict[str, float]:
