@@ -140,10 +140,10 @@ def test_default_gkd_map_selects_objects_on_a_real_teacher(tmp_path):
     data = tmp_path / "coco128"
     shutil.copytree(src, data)  # Ultralytics writes label caches next to the labels
     rep = {}
-    for m, gate in (("cell", False), ("pooled", False), ("gated", True)):
-        rep[m] = run_inspect(teacher=str(SHARED / "weights" / "yolo11n.pt"), data=str(data / "data.yaml"),
-                             method="gkd", batches=2, imgsz=320, batch=8, out=str(tmp_path),
-                             gkd_map="cell" if gate else m, gkd_gate=gate, device="cpu", seed=0)  # fmt: skip
+    for name, m, gate in (("cell", "cell", False), ("pooled", "pooled", False), ("gated", "cell", True)):
+        rep[name] = run_inspect(teacher=str(SHARED / "weights" / "yolo11n.pt"), data=str(data / "data.yaml"),
+                                method="gkd", batches=2, imgsz=320, batch=8, out=str(tmp_path), gkd_map=m,
+                                gkd_gate=gate, device="cpu", seed=0)  # fmt: skip
     p3 = {m: rep[m]["mass"]["gkd/P3"] for m in rep}
     box = {m: sum(x["box"] for x in v) / len(v) for m, v in p3.items()}
     chance = sum(x["chance"] for x in p3["cell"]) / len(p3["cell"])

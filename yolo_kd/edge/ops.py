@@ -45,22 +45,20 @@ def letterbox(img: np.ndarray, shape: tuple[int, int], pad_value: int = 114) -> 
     new_w, new_h = max(round(w0 * r), 1), max(round(h0 * r), 1)
     dw, dh = (shape[1] - new_w) / 2, (shape[0] - new_h) / 2
     top, left = round(dh - 0.1), round(dw - 0.1)
-    out = np.empty((shape[0], shape[1], *img.shape[2:]), img.dtype)
-    out[:top], out[top + new_h :] = pad_value, pad_value
-    out[top : top + new_h, :left], out[top : top + new_h, left + new_w :] = pad_value, pad_value
+    out = np.full((shape[0], shape[1], *img.shape[2:]), pad_value, img.dtype)
     view = out[top : top + new_h, left : left + new_w]
     if (w0, h0) == (new_w, new_h):
         view[...] = img
-        return out, (1.0, 1.0, left, top)
-    try:
-        import cv2
+    else:
+        try:
+            import cv2
 
-        if view.flags.c_contiguous:
-            cv2.resize(img, (new_w, new_h), dst=view, interpolation=cv2.INTER_LINEAR)
-        else:
-            view[...] = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    except ImportError:
-        view[...] = resize_linear(img, new_w, new_h)
+            if view.flags.c_contiguous:
+                cv2.resize(img, (new_w, new_h), dst=view, interpolation=cv2.INTER_LINEAR)
+            else:
+                view[...] = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        except ImportError:
+            view[...] = resize_linear(img, new_w, new_h)
     return out, (new_h / h0, new_w / w0, left, top)
 
 
