@@ -118,8 +118,9 @@ class GKD(DistillLoss):
     over builtin on tuning seeds 4-7 among {ungated, gated} x {6, 12}; docs/benchmarks.md section C, cpu-small):
     ungated the cell map still spends ~20 % of its mass off the boxes, and at weight 6 gkd's late gradient share is
     ~0.55x builtin's. On the benchmark's seeds 0-3 that lifted gkd+bmfi by +4.0 mAP50-95 over weight 6 ungated (the
-    defaults of sections 0, 0c, H1 and H2). ``cam_weight`` 0.6 in ``gkd_paper`` = the released one-stage beta 0.1 x
-    ~6 (mmdet's summed loss is ~6x smaller than Ultralytics' per-image loss).
+    defaults of sections 0, 0c, H1 and H2). Weight 24 and 48 (section D, same rule) did not carry over to seeds 0-3
+    (gkd+bmfi -0.1, gkd alone -1.7 at 48), so 12 stays. ``cam_weight`` 0.6 in ``gkd_paper`` = the released
+    one-stage beta 0.1 x ~6 (mmdet's summed loss is ~6x smaller than Ultralytics' per-image loss).
     """
 
     uses_head = False
