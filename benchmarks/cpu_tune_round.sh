@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 15, section D of docs/benchmarks.md: a tuning round of gkd+bmfi on the CPU footing of section 0 (same data,
 # teacher, preset). Variants run on tuning seeds 4-7 against base = every current default (the gw12 rows of section
-# C's tuning round, docs/bench/cpu-gkd-tune, copied here as tune-base). The rule, fixed before any run: the best mean
+# C's tuning round, docs/bench/cpu-gkd-tune). The rule, fixed before any run: the best mean
 # paired gain over builtin on seeds 4-7 wins (benchmarks/pick_variant.py); if a variant wins, it runs on the
 # benchmark's seeds 0-3 (they pair with section 0) for gkd+bmfi and the round's other method.
 #   ROUND=bmfi  BMFI side (inspect: fg 0.16x, att 0.05x the detection gradient late in training), confirm + bmfi
@@ -22,24 +22,15 @@ case $round in
   gkd2) declare -A V=([w24]="{gkd_weight: 24}" [w48]="{gkd_weight: 48}"); other=gkd ;;
   *) echo "unknown round '$round'; use bmfi or gkd2" >&2; exit 2 ;;
 esac
-mkdir -p "$out/tune-base"
+mkdir -p "$out"
 b="preset=cpu-small data=$data teacher=$teacher jobs=${JOBS:-1}"
-python3 - "$out/tune-base/runs.csv" "$root" <<'PY'
-import csv, sys
-rows = list(csv.DictReader(open(sys.argv[2] + "/docs/bench/cpu-gkd-tune/runs.csv")))
-keep = [dict(r, method="gkd+bmfi") if r["method"] == "gkd+bmfi@gw12" else r for r in rows
-        if r["method"] in ("builtin", "gkd+bmfi@gw12")]
-with open(sys.argv[1], "w", newline="") as f:
-    w = csv.DictWriter(f, fieldnames=list(rows[0]))
-    w.writeheader()
-    w.writerows(keep)
-PY
-tags=(base=tune-base)
+ref=$root/docs/bench/cpu-gkd-tune
+tags=("base=$ref:gkd+bmfi@gw12")
 for v in $(printf "%s\n" "${!V[@]}" | sort); do  # a fixed order: the first listed wins ties
   $kd benchmark kd $b seeds=4,5,6,7 methods=gkd+bmfi "kd=${V[$v]}" project="$out/tune-$v"
   tags+=("$v=tune-$v")
 done
-pick=$(python3 "$root/benchmarks/pick_variant.py" "$out" tune-base builtin gkd+bmfi "${tags[@]}")
+pick=$(python3 "$root/benchmarks/pick_variant.py" "$out" "$ref" builtin gkd+bmfi "${tags[@]}")
 echo "pick: $pick" | tee "$out/pick.txt"
 if [ "$pick" != base ] && [ -n "${V[$pick]:-}" ]; then
   $kd benchmark kd $b seeds=0,1,2,3 methods=gkd+bmfi,$other "kd=${V[$pick]}" project="$out/confirm-$pick"

@@ -1,8 +1,9 @@
 """The tuning rule of the issue-15 rounds: the variant with the best mean paired gain over a reference method.
 
-``python benchmarks/pick_variant.py ROOT REF_FOLDER REF_METHOD METHOD TAG=FOLDER [TAG=FOLDER ...]``
+``python benchmarks/pick_variant.py ROOT REF_FOLDER REF_METHOD METHOD TAG=FOLDER[:NAME] [TAG=FOLDER[:NAME] ...]``
 
-Each FOLDER under ROOT holds a benchmark's runs.csv; METHOD's mAP50-95 there is paired by seed with REF_METHOD's in
+Each FOLDER under ROOT (or an absolute path) holds a benchmark's runs.csv; METHOD's mAP50-95 there (or NAME's: a
+variant's row under another name, e.g. an earlier round's ``gkd+bmfi@gw12``) is paired by seed with REF_METHOD's in
 REF_FOLDER. A variant without all of the reference's seeds is not ranked. Prints the per-variant gains to stderr and
 the winning TAG to stdout (the first listed wins ties).
 """
@@ -28,8 +29,9 @@ def pick(root: Path, ref_folder: str, ref_method: str, method: str, variants: di
     """The tag with the best mean paired gain over the reference (None when no variant has every seed)."""
     ref = scores(root / ref_folder, ref_method)
     best, best_gain = None, None
-    for tag, folder in variants.items():
-        runs = scores(root / folder, method)
+    for tag, spec in variants.items():
+        folder, _, name = spec.partition(":")
+        runs = scores(root / folder, name or method)
         if not ref or set(ref) - set(runs):
             print(f"{tag}: {len(set(runs) & set(ref))} of {len(ref)} seeds, not ranked", file=sys.stderr)
             continue
