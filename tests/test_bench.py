@@ -151,10 +151,15 @@ def test_labeled_split_and_variants(tiny_data):
 
     data, pool = labeled_split(str(tiny_data), 0.25)
     d = yaml.safe_load(open(data))
-    lab = open(d["train"]).read().split()
+    from pathlib import Path
+
+    lab = sorted(str(p.resolve()) for p in Path(d["train"]).iterdir())
     rest = open(pool).read().split()
-    assert len(lab) == 3 and len(rest) == 9 and not set(lab) & set(rest)
-    assert labeled_split(str(tiny_data), 0.25) == (data, pool) and open(d["train"]).read().split() == lab  # fixed
+    assert len(lab) == 3 and len(rest) == 9 and not set(lab) & {str(Path(f).resolve()) for f in rest}
+    labels = sorted(Path(d["train"]).parent.joinpath("labels").iterdir())  # its own labels, hence its own cache
+    assert [p.stem for p in labels] == [Path(f).stem for f in lab] and all(p.read_text() for p in labels)
+    assert labeled_split(str(tiny_data), 0.25) == (data, pool)
+    assert sorted(str(p.resolve()) for p in Path(d["train"]).iterdir()) == lab  # the same subset again
     spec = {"method": "crosskd@u", "kd": {}, "data": data}
     assert variant_spec(spec, str(tiny_data), pool)["kd"]["unlabeled"] == pool
     assert variant_spec({**spec, "method": "none@all"}, str(tiny_data), pool)["data"] == str(tiny_data)

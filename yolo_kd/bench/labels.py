@@ -9,6 +9,7 @@ same val split.
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,11 @@ def split_variant(method: str) -> tuple[str, str]:
 
 
 def labeled_split(data_yaml: str, fraction: float, seed: int = 0) -> tuple[str, str]:
-    """Write (a data yaml whose train split is the labeled subset, a .txt list of the other train images)."""
+    """Write (a data yaml whose train split is the labeled subset, a .txt list of the other train images).
+
+    The subset is a folder of links (``labeled-<fraction>/images`` and ``labels``) beside the data yaml, so its
+    Ultralytics label cache is its own: runs on the subset and on every label (``@all``) can run at once.
+    """
     import yaml
 
     if not 0 < fraction < 1:
@@ -44,13 +49,42 @@ def labeled_split(data_yaml: str, fraction: float, seed: int = 0) -> tuple[str, 
     files = [str(p) for p in split_images(train)]
     keep = set(random.Random(seed).sample(files, max(1, round(len(files) * fraction))))
     tag = f"{fraction:g}"
-    lab, pool = src.parent / f"labeled-{tag}.txt", src.parent / f"unlabeled-{tag}.txt"
-    lab.write_text("\n".join(f for f in files if f in keep) + "\n")
+    lab, pool = src.parent / f"labeled-{tag}" / "images", src.parent / f"unlabeled-{tag}.txt"
+    link_subset(sorted(keep), train, lab)  # its own folder: its label cache never races the full split's
     pool.write_text("\n".join(f for f in files if f not in keep) + "\n")
     out = src.parent / f"data-labeled-{tag}.yaml"
     val = root / d["val"] if not Path(d["val"]).is_absolute() else Path(d["val"])
     out.write_text(yaml.safe_dump({**d, "path": str(root), "train": str(lab), "val": str(val)}, sort_keys=False))
     return str(out), str(pool)
+
+
+def link_subset(files: list[str], train: Path, dest: Path) -> None:
+    """Mirror ``files`` (images under ``train``) and their label files into ``dest`` and its sibling ``labels``.
+
+    Links where the file system allows them, copies elsewhere; files of an earlier, different subset are removed.
+    """
+    from ultralytics.data.utils import img2label_paths
+
+    want = {}
+    for f in map(Path, files):
+        rel = f.relative_to(train)
+        want[dest / rel] = f
+        label = Path(img2label_paths([str(f)])[0])
+        if label.exists():  # no label file: Ultralytics reads the image as background, the same in the subset
+            want[dest.parent / "labels" / rel.with_suffix(".txt")] = label
+    for old in [p for d in (dest, dest.parent / "labels") if d.is_dir() for p in d.rglob("*") if not p.is_dir()]:
+        if old not in want:
+            old.unlink()
+    for out, f in want.items():
+        if out.is_symlink() and out.resolve() == f.resolve():
+            continue  # already there (a run on this subset may be reading it)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.is_symlink() or out.exists():
+            out.unlink()
+        try:
+            out.symlink_to(f.resolve())
+        except OSError:
+            shutil.copy2(f, out)
 
 
 def variant_spec(spec: dict[str, Any], data_all: str, pool: str | None) -> dict[str, Any]:

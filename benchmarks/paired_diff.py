@@ -1,0 +1,53 @@
+"""Paired differences between two methods of one benchmark folder, and the share of a gap they close, per seed.
+
+``python benchmarks/paired_diff.py FOLDER A:B [A:B ...] [A:LOW:HIGH ...]``
+
+``A:B`` prints the mean of A - B in mAP50-95 points over the seeds both ran, its 95 % t interval and the per-seed
+differences; ``A:LOW:HIGH`` prints ``(A - LOW) / (HIGH - LOW)`` per seed and its mean (e.g. the share of the gap
+from no KD to every label that ``crosskd@u`` closes: ``crosskd@u:none:none@all``). Markdown rows, for the tables in
+docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import sys
+from pathlib import Path
+
+from yolo_kd.bench.report import paired_ci
+
+
+def scores(folder: Path) -> dict[str, dict[str, float]]:
+    """mAP50-95 in points per method and seed from a folder's runs.csv."""
+    out: dict[str, dict[str, float]] = {}
+    with open(folder / "runs.csv") as fh:
+        for r in csv.DictReader(fh):
+            out.setdefault(r["method"], {})[r["seed"]] = 100 * float(r["mAP50-95"])
+    return out
+
+
+def row(runs: dict[str, dict[str, float]], spec: str) -> str:
+    """One markdown row for ``A:B`` (a paired difference) or ``A:LOW:HIGH`` (the share of a gap)."""
+    names = spec.split(":")
+    missing = [n for n in names if n not in runs]
+    if missing or len(names) not in (2, 3):
+        raise SystemExit(f"'{spec}': give A:B or A:LOW:HIGH with methods of runs.csv (missing: {missing})")
+    seeds = sorted(set.intersection(*(set(runs[n]) for n in names)), key=int)
+    a, b = runs[names[0]], runs[names[1]]
+    if len(names) == 2:
+        d = [a[s] - b[s] for s in seeds]
+        mean, half = paired_ci(d)
+        each = " / ".join(f"{x:+.2f}" for x in d)
+        return f"| {names[0]} - {names[1]} | {mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}] | {each} |"
+    hi = runs[names[2]]
+    share = [(a[s] - b[s]) / (hi[s] - b[s]) for s in seeds]
+    each = " / ".join(f"{100 * x:.0f} %" for x in share)
+    return f"| gap {names[1]} -> {names[2]} closed by {names[0]} | {100 * statistics.fmean(share):.0f} % | {each} |"
+
+
+if __name__ == "__main__":
+    folder, *specs = sys.argv[1:]
+    data = scores(Path(folder))
+    print("| paired difference (mAP50-95 points) | mean [95 % CI] | per seed |\n|---|---|---|")
+    print("\n".join(row(data, s) for s in specs))
