@@ -16,7 +16,7 @@ Usage: yolo-kd COMMAND [key=value ...]
            KD args: method=a+b, kd_args={...} or <method>_<param>=v (e.g. gkd_weight=2),
            kd_decay=constant|linear|cosine, kd_final=0.1, kd_close_mosaic=False, plugins=my_module,
            kd_balance=off|auto, kd_teacher_precision=fp32|auto|fp16|bf16,
-           unlabeled=DIR|list.txt|'glob' unlabeled_ratio=1 pseudo_conf=0.5 pseudo_iou=0.7 pseudo_max=100
+           unlabeled=DIR|list.txt|'glob' unlabeled_ratio=2 pseudo_conf=0.5 pseudo_iou=0.7 pseudo_max=100
            pseudo_weight=1: teacher pseudo-labels + distillation on images without labels
   train-teacher model=yolov8l.pt data=D.yaml [epochs=100 imgsz=640 ...]: fine-tune the teacher (plain Ultralytics)
   fix-bn   model=IN.pt data=D.yaml [out=IN-bn.pt images=64 imgsz=640]: re-estimate BatchNorm statistics of
