@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 15, section D of docs/benchmarks.md: a tuning round of gkd+bmfi on the CPU footing of section 0 (same data,
+# Issue 15, sections D and D2 of docs/benchmarks.md: a tuning round of gkd+bmfi on the CPU footing of section 0 (same data,
 # teacher, preset). Variants run on tuning seeds 4-7 against base = every current default (the gw12 rows of section
 # C's tuning round, docs/bench/cpu-gkd-tune). The rule, fixed before any run: the best mean
 # paired gain over builtin on seeds 4-7 wins (benchmarks/pick_variant.py); if a variant wins, it runs on the
@@ -8,7 +8,10 @@
 #               a4 = bmfi_alpha: 1.0 (fg 4x), c10 = bmfi_gamma: 0.06 (attention 10x)
 #   ROUND=gkd2  GKD side again (gated weight 6 -> 12 moved gkd+bmfi from -1.7 to -0.4 below builtin), confirm + gkd
 #               w24 = gkd_weight: 24, w48 = gkd_weight: 48
-# Usage (from any folder): bash benchmarks/cpu_tune_round.sh bmfi|gkd2 DATA_YAML TEACHER_PT OUT_DIR
+#   ROUND=ring  BMFI without its Gaussian ring (inspect: 41-52 % of its fg weight lies off the box cells), confirm + bmfi
+#               e1 = bmfi_expand: 1.0, bmfi_alpha: 0.0625 (the box cells keep their weight: the area normaliser
+#               shrinks 4x with the ring, so alpha does too)
+# Usage (from any folder): bash benchmarks/cpu_tune_round.sh bmfi|gkd2|ring DATA_YAML TEACHER_PT OUT_DIR
 # Set KD to a command that runs the CLI (default: yolo-kd); JOBS to runs at once (default 1; each run uses 1 core).
 set -u
 round=$1
@@ -20,7 +23,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 case $round in
   bmfi) declare -A V=([a4]="{bmfi_alpha: 1.0}" [c10]="{bmfi_gamma: 0.06}"); other=bmfi ;;
   gkd2) declare -A V=([w24]="{gkd_weight: 24}" [w48]="{gkd_weight: 48}"); other=gkd ;;
-  *) echo "unknown round '$round'; use bmfi or gkd2" >&2; exit 2 ;;
+  ring) declare -A V=([e1]="{bmfi_expand: 1.0, bmfi_alpha: 0.0625}"); other=bmfi ;;
+  *) echo "unknown round '$round'; use bmfi, gkd2 or ring" >&2; exit 2 ;;
 esac
 mkdir -p "$out"
 b="preset=cpu-small data=$data teacher=$teacher jobs=${JOBS:-1}"
