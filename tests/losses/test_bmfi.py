@@ -27,6 +27,19 @@ def test_box_mask_golden_inside_ring_and_border():
     assert torch.isfinite(edge).all()
 
 
+def test_default_mask_is_the_box_cells_only():
+    """The default (no ring, expand 1): 1/area on the cells the box overlaps, 0 elsewhere; alpha keeps their weight."""
+    loss = build_loss("bmfi", {}, [1], [1])
+    assert loss.expand == 1.0 and loss.w["fg"] == pytest.approx(0.25 / 4)  # the ring's 4x area, taken out of alpha
+    box = torch.tensor([[16.0, 16.0, 32.0, 32.0]])  # 2x2 cells at stride 8
+    m = gaussian_box_mask(box, torch.tensor([0]), 1, 8, 8, 8.0, expand=loss.expand)[0]
+    want = torch.zeros(8, 8)
+    want[2:4, 2:4] = 1 / 4
+    assert torch.allclose(m, want)
+    ring = gaussian_box_mask(box, torch.tensor([0]), 1, 8, 8, 8.0, expand=2.0)[0]
+    assert torch.allclose(loss.w["fg"] * m[2:4, 2:4], 0.25 * ring[2:4, 2:4])  # box cells: same weight as the ring's
+
+
 def test_box_mask_overlap_max_and_empty():
     """Overlapping boxes take the max; boxes go to their own image; no boxes gives zeros and bg = 1/HW."""
     big = torch.tensor([[0.0, 0.0, 32.0, 32.0]])
@@ -50,9 +63,8 @@ def test_attention_golden():
 
 def test_bmfi_terms_golden():
     """Every BMFI term on a 1-channel 1x2 map with one box covering the first cell."""
-    loss = build_loss(
-        "bmfi", {"bmfi": {"alpha": 1.0, "beta": 1.0, "gamma": 1.0, "lam": 1.0, "tau": 0.5, "adapter": "conv"}}, [1], [1]
-    )
+    args = {"alpha": 1.0, "beta": 1.0, "gamma": 1.0, "lam": 1.0, "tau": 0.5, "expand": 2.0, "adapter": "conv"}
+    loss = build_loss("bmfi", {"bmfi": args}, [1], [1])  # the paper's ring (expand 2), so cell 1 gets ring weight
     torch.nn.init.ones_(loss.adapt[0].weight), torch.nn.init.zeros_(loss.adapt[0].bias)
     s, t = torch.tensor([[[[1.0, 0.0]]]]), torch.tensor([[[[2.0, 1.0]]]])
     batch = {
