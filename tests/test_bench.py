@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -151,8 +152,6 @@ def test_labeled_split_and_variants(tiny_data):
 
     data, pool = labeled_split(str(tiny_data), 0.25)
     d = yaml.safe_load(open(data))
-    from pathlib import Path
-
     lab = sorted(str(p.resolve()) for p in Path(d["train"]).iterdir())
     rest = open(pool).read().split()
     assert len(lab) == 3 and len(rest) == 9 and not set(lab) & {str(Path(f).resolve()) for f in rest}
