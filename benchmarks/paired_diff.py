@@ -10,27 +10,20 @@ docs/benchmarks.md.
 
 from __future__ import annotations
 
-import csv
 import statistics
 import sys
 from pathlib import Path
 
+from pick_variant import scores  # the same runs.csv reader as the tuning rule (this folder is on sys.path)
+
 from yolo_kd.bench.report import paired_ci
 
 
-def scores(folder: Path) -> dict[str, dict[str, float]]:
-    """mAP50-95 in points per method and seed from a folder's runs.csv."""
-    out: dict[str, dict[str, float]] = {}
-    with open(folder / "runs.csv") as fh:
-        for r in csv.DictReader(fh):
-            out.setdefault(r["method"], {})[r["seed"]] = 100 * float(r["mAP50-95"])
-    return out
-
-
-def row(runs: dict[str, dict[str, float]], spec: str) -> str:
+def row(folder: Path, spec: str) -> str:
     """One markdown row for ``A:B`` (a paired difference) or ``A:LOW:HIGH`` (the share of a gap)."""
     names = spec.split(":")
-    missing = [n for n in names if n not in runs]
+    runs = {n: {seed: 100 * v for seed, v in scores(folder, n).items()} for n in names}  # points
+    missing = [n for n in names if not runs[n]]
     if missing or len(names) not in (2, 3):
         raise SystemExit(f"'{spec}': give A:B or A:LOW:HIGH with methods of runs.csv (missing: {missing})")
     seeds = sorted(set.intersection(*(set(runs[n]) for n in names)), key=int)
@@ -48,6 +41,5 @@ def row(runs: dict[str, dict[str, float]], spec: str) -> str:
 
 if __name__ == "__main__":
     folder, *specs = sys.argv[1:]
-    data = scores(Path(folder))
     print("| paired difference (mAP50-95 points) | mean [95 % CI] | per seed |\n|---|---|---|")
-    print("\n".join(row(data, s) for s in specs))
+    print("\n".join(row(Path(folder), s) for s in specs))
