@@ -66,10 +66,9 @@ def link_subset(files: list[str], train: Path, dest: Path) -> None:
     from ultralytics.data.utils import img2label_paths
 
     want = {}
-    for f in map(Path, files):
+    for f, label in zip(map(Path, files), map(Path, img2label_paths(files))):
         rel = f.relative_to(train)
         want[dest / rel] = f
-        label = Path(img2label_paths([str(f)])[0])
         if label.exists():  # no label file: Ultralytics reads the image as background, the same in the subset
             want[dest.parent / "labels" / rel.with_suffix(".txt")] = label
     for old in [p for d in (dest, dest.parent / "labels") if d.is_dir() for p in d.rglob("*") if not p.is_dir()]:
