@@ -41,6 +41,24 @@ def teacher_task_loss(m: KDModel, feats: list[Tensor], batch: dict[str, Any], te
         return m._t_criterion.get_assigned_targets_and_loss(preds, labels)[1].sum()
 
 
+def teacher_logits(m: KDModel, feats: list[Tensor]) -> Tensor:
+    """Teacher class logits of given level maps in the student's class order: re-runs only the frozen head (FP32).
+
+    Args:
+        m (KDModel): The model (its teacher, student head and class map).
+        feats (list[Tensor]): Teacher level maps (may require grad: score-target maps differentiate this).
+
+    Returns:
+        (Tensor): (B, nc_student, A) logits; classes the teacher lacks are zeros (no gradient).
+    """
+    from yolo_kd.classmap import map_scores
+
+    head = m.teacher_model.model[-1]
+    with torch.autocast(feats[0].device.type, enabled=False):
+        t = head.forward_head(feats, **head.one2many)["scores"]
+    return map_scores(m.class_map, t, t.new_zeros(t.shape[0], m.student_model.model[-1].nc, t.shape[2]))
+
+
 def assign_criterion(m: KDModel, side: Side) -> v8DetectionLoss:
     """Criterion whose task-aligned assigner serves one side.
 

@@ -119,6 +119,10 @@ class KDModel(DistillationModel):
         """Teacher detection loss of given level maps (see ``heads.teacher_task_loss``)."""
         return heads.teacher_task_loss(self, feats, batch, teacher_classes)
 
+    def teacher_logits(self, feats: list[Tensor]) -> Tensor:
+        """Teacher class logits of given level maps, student class order (see ``heads.teacher_logits``)."""
+        return heads.teacher_logits(self, feats)
+
     def finite(self, terms: dict[str, Tensor], x: KDInputs | None = None) -> dict[str, Tensor]:
         """Replace non-finite KD terms by 0 for this batch and warn, naming term and level (see ``guard``)."""
         from yolo_kd.guard import zero_nonfinite
@@ -181,6 +185,7 @@ class KDModel(DistillationModel):
             progress=self.progress,
             task_loss=det.sum() if self.kd_loss.needs_grads else None,
             teacher_task_loss=self.teacher_task_loss,
+            teacher_logits=self.teacher_logits,
             t_pred=t_pred,
             assign=heads.assigner(self, s_head, t_head, batch),
             s_detect=self.student_model.model[-1],

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from yolo_kd.errors import KDError
 from yolo_kd.losses import build_loss
-from yolo_kd.losses.base import KDInputs
-from yolo_kd.losses.gkd import box_gate, cell_map, degenerate, grad_cam, weighted_imitation
+from yolo_kd.losses.base import Assignment, KDInputs
+from yolo_kd.losses.gkd import box_gate, cell_map, degenerate, grad_cam, score_target, weighted_imitation
 
 
 def test_grad_cam_golden():
@@ -69,6 +70,73 @@ def test_box_shaped_response_is_selected_by_cell_map_not_pooled():
     assert mass(grad_cam(a, g)) < 4 / 64
 
 
+def test_score_target_golden():
+    """Sum over positives of the logit of the assigned object's class; objects indexed per image in order."""
+    logits = torch.arange(2 * 3 * 4, dtype=torch.float).view(2, 3, 4)  # logits[b, c, a] = 12 b + 4 c + a
+    fg = torch.tensor([[True, False, True, False], [False, True, False, False]])
+    gt_idx = torch.tensor([[0, 0, 1, 0], [0, 0, 0, 0]])
+    batch = {  # image 1's object first in the batch, then image 0's two objects (classes 2 then 1)
+        "img": torch.zeros(2, 3, 32, 32),
+        "batch_idx": torch.tensor([1.0, 0.0, 0.0]),
+        "cls": torch.tensor([[0.0], [2.0], [1.0]]),
+        "bboxes": torch.full((3, 4), 0.5),
+    }
+    a = Assignment(fg, gt_idx, torch.zeros(2, 4, 4), torch.zeros(4, 2), torch.ones(4, 1))
+    expected = (0 + 4 * 2 + 0) + (0 + 4 * 1 + 2) + (12 + 4 * 0 + 1)  # (b0, a0: obj 0 cls 2), (b0, a2: cls 1), (b1, a1)
+    assert score_target(logits, a, batch).item() == expected
+
+
+def test_score_map_selects_a_box_shaped_response():
+    """Grad-CAM of the score target on a toy linear head: the channel that fires in the box is weighted up, so the
+    map's mass lies in the box far above chance, where the same Grad-CAM of a loss that opposes object evidence
+    (the P3 failure of issue 15) keeps the background."""
+    h = w = 8
+    box = torch.zeros(h, w, dtype=torch.bool)
+    box[2:4, 2:4] = True  # 4 of 64 cells: chance = 1/16
+    feat = torch.stack([box.float() * 3.0, (~box).float()])[None].requires_grad_(True)  # (1, 2, 8, 8)
+    head = torch.tensor([1.0, 0.2]).view(1, 2, 1, 1)  # class-0 logit = A_0 + 0.2 A_1
+    logits = (head * feat).sum(1).view(1, 1, -1)
+    fg = box.view(1, -1)  # the box cells are the positives
+    a = Assignment(fg, torch.zeros(1, h * w, dtype=torch.long), torch.zeros(1, h * w, 4), torch.zeros(h * w, 2),
+                   torch.ones(h * w, 1))  # fmt: skip
+    batch = {"img": torch.zeros(1, 3, 64, 64), "batch_idx": torch.zeros(1), "cls": torch.zeros(1, 1),
+             "bboxes": torch.tensor([[0.375, 0.375, 0.25, 0.25]])}  # fmt: skip
+    (g,) = torch.autograd.grad(score_target(logits, a, batch), feat)
+    m = grad_cam(feat.detach(), g)[0]
+    assert float(m[box].sum() / m.sum()) > 0.9 > 4 / 64
+    loss_grad = torch.stack([box.float() * -1.0, torch.full((h, w), 0.1)])[None]  # an under-confident positive
+    m_loss = grad_cam(feat.detach(), loss_grad)[0]
+    assert float(m_loss[box].sum() / m_loss.sum()) < 4 / 64
+
+
+def test_gkd_score_map_reads_teacher_logits_and_assignment():
+    """map=score differentiates x.teacher_logits on detached teacher maps through the teacher's assignment only."""
+    loss = build_loss("gkd", {"gkd": {"map": "score", "gate": False}}, [2], [2])
+    t = [torch.rand(1, 2, 2, 2)]
+    fg = torch.tensor([[True, False, False, False]])
+    a = Assignment(fg, torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 4, 4), torch.zeros(4, 2), torch.ones(4, 1))
+    x = KDInputs(
+        s_feats=[torch.rand(1, 2, 2, 2, requires_grad=True)],
+        t_feats=t,
+        s_head={},
+        t_head={},
+        batch={
+            "img": torch.zeros(1, 3, 16, 16),
+            "batch_idx": torch.zeros(1),
+            "cls": torch.zeros(1, 1),
+            "bboxes": torch.tensor([[0.25, 0.25, 0.5, 0.5]]),
+        },  # fmt: skip
+        teacher_logits=lambda f: (f[0] * torch.tensor([2.0, -1.0]).view(1, 2, 1, 1)).sum(1, keepdim=True).flatten(2),
+        assign=lambda side: a if side == "teacher" else None,
+    )
+    m = loss.teacher_maps(x)[0]
+    raw = torch.relu((2 * t[0][:, 0] - t[0][:, 1]) / 4)  # the gradient sits on one of 4 cells: w = (2, -1) / 4
+    ref = (raw - raw.min()) / (raw.max() - raw.min())
+    assert torch.allclose(m, ref, atol=1e-6)
+    with pytest.raises(KDError, match="map=score"):
+        build_loss("gkd", {"gkd": {"map": "score", "targets": "teacher"}}, [2], [2])
+
+
 def test_degenerate_maps_fall_back_to_uniform_and_are_counted():
     """All-zero or constant maps are flagged; gkd replaces them by uniform weights and counts them per level."""
     m = torch.stack([torch.zeros(2, 2), torch.full((2, 2), 0.3), torch.tensor([[0.0, 1.0], [0.0, 0.0]])])
@@ -128,7 +196,7 @@ def test_gkd_cam_term_is_differentiable_for_student():
 def test_default_gkd_map_selects_objects_on_a_real_teacher(tmp_path):
     """A real COCO-pretrained teacher (../shared yolo11n) on real COCO128 training batches: ungated, the default (cell)
     map puts its P3 mass inside the boxes far above chance and the paper's pooled Grad-CAM does not get close; with
-    the default gate all of it lies on box cells."""
+    the default gate all of it lies on box cells; the score-target Grad-CAM is above chance and the pooled map too."""
     import shutil
 
     from tests.conftest import SHARED
@@ -140,7 +208,8 @@ def test_default_gkd_map_selects_objects_on_a_real_teacher(tmp_path):
     data = tmp_path / "coco128"
     shutil.copytree(src, data)  # Ultralytics writes label caches next to the labels
     rep = {}
-    for name, m, gate in (("cell", "cell", False), ("pooled", "pooled", False), ("gated", "cell", True)):
+    maps = (("cell", "cell", False), ("pooled", "pooled", False), ("gated", "cell", True), ("score", "score", False))
+    for name, m, gate in maps:
         rep[name] = run_inspect(teacher=str(SHARED / "weights" / "yolo11n.pt"), data=str(data / "data.yaml"),
                                 method="gkd", batches=2, imgsz=320, batch=8, out=str(tmp_path), gkd_map=m,
                                 gkd_gate=gate, device="cpu", seed=0)  # fmt: skip
@@ -149,3 +218,4 @@ def test_default_gkd_map_selects_objects_on_a_real_teacher(tmp_path):
     chance = sum(x["chance"] for x in p3["cell"]) / len(p3["cell"])
     assert box["cell"] > 2 * chance and box["cell"] > box["pooled"] + 0.1, (box, chance)
     assert box["gated"] > 0.99, box
+    assert box["score"] > chance + 0.05 and box["score"] > box["pooled"] + 0.05, (box, chance)  # 0.50 / 0.37 / 0.37

@@ -75,6 +75,8 @@ class KDInputs:
         task_loss (Tensor | None): Student detection loss (scalar, graph kept), for gradient-guided methods.
         teacher_task_loss (Callable | None): Maps (teacher level maps, batch, teacher_classes=False) to the
             teacher's detection loss; ``teacher_classes=True`` when the batch's labels already are teacher class ids.
+        teacher_logits (Callable | None): Maps teacher level maps to its class logits (B, nc, A) in the student's
+            class order, re-running only its frozen head (FP32); differentiable w.r.t. the maps (score-target maps).
         t_pred (Tensor | None): The teacher's decoded output (B, 4 + nc_t, A): xywh boxes in input pixels and class
             probabilities in teacher classes (None when its head returned raw maps only).
         assign (Callable | None): Maps a side ("student" | "teacher") to its ``Assignment``; cached per batch.
@@ -93,6 +95,7 @@ class KDInputs:
     progress: float = 0.0
     task_loss: Tensor | None = None
     teacher_task_loss: Callable[..., Tensor] | None = None
+    teacher_logits: Callable[[list[Tensor]], Tensor] | None = None
     t_pred: Tensor | None = None
     assign: Callable[[Side], Assignment] | None = None
     s_detect: nn.Module | None = None

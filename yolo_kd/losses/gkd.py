@@ -7,11 +7,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from yolo_kd.errors import KDError
-from yolo_kd.losses.base import DistillLoss, KDInputs, adapters, batch_targets
+from yolo_kd.losses.base import Assignment, DistillLoss, KDInputs, adapters, batch_targets
 from yolo_kd.losses.functional import cells_in_boxes, max_per_image, rank_share
 from yolo_kd.losses.registry import register
 
-MAPS = ("cell", "pooled")
+MAPS = ("cell", "pooled", "score")
 
 
 def grad_cam(feat: Tensor, grad: Tensor, eps: float = 1e-12) -> Tensor:
@@ -51,6 +51,29 @@ def cell_map(feat: Tensor, grad: Tensor, eps: float = 1e-12) -> Tensor:
     """
     m = (grad.detach() * feat).sum(1).abs()
     return m / m.flatten(1).max(1).values.clamp(min=eps)[:, None, None]
+
+
+def score_target(logits: Tensor, a: Assignment, batch: dict) -> Tensor:
+    """Sum over positive anchors of the logit of their assigned object's class: the target of a score Grad-CAM.
+
+    Objects are indexed per image in order of appearance, as Ultralytics' loss lays them out (``a.gt_idx``).
+
+    Args:
+        logits (Tensor): (B, nc, A) class logits (student class order).
+        a (Assignment): Task-aligned assignment of the same anchors (``fg``, ``gt_idx``).
+        batch (dict): Ultralytics target batch whose labels the assignment used.
+
+    Returns:
+        (Tensor): Scalar ``sum_{b,a in fg} logits[b, cls(b, gt_idx[b, a]), a]``.
+    """
+    idx, cls, _ = batch_targets(batch)
+    pos = torch.zeros_like(idx)
+    for j in idx.unique():
+        pos[idx == j] = torch.arange(int((idx == j).sum()), device=idx.device)
+    table = cls.new_zeros(logits.shape[0], int(pos.max()) + 1 if len(pos) else 1)
+    table[idx, pos] = cls.to(table.device)
+    cls_at = table.gather(1, a.gt_idx.long().clamp(max=table.shape[1] - 1))
+    return (logits.gather(1, cls_at.unsqueeze(1)).squeeze(1) * a.fg).sum()
 
 
 def degenerate(m: Tensor, eps: float = 1e-6) -> Tensor:
@@ -99,7 +122,9 @@ class GKD(DistillLoss):
     ``L = weight * sum_l sum_ij M_l (F^T_l - phi_l(F^S_l))^2 / (C_l sum M_l)`` (+ ``cam_weight`` x the paper's term).
 
     Maps (``map=``): ``cell`` (default, ours) = per-cell gradient x activation ``|sum_k g_k A_k|`` / per-image max;
-    ``pooled`` = the paper's Grad-CAM ``minmax(ReLU(sum_k w_k A_k))``, kept for reproduction. Measured on a trained
+    ``pooled`` = the paper's Grad-CAM ``minmax(ReLU(sum_k w_k A_k))``, kept for reproduction; ``score`` = the same
+    Grad-CAM of a score target instead of the loss (ours: the teacher's logit of the assigned class summed over its
+    positive anchors, ``score_target``), whose channel weights point along object evidence. Measured on a trained
     teacher (issue 15) the pooled map is not object-selective on P3 (~5 % of its mass in boxes, chance level; 35 % on
     letterbox padding) and is all zero on 20-38 % of P5 maps; the cell map puts ~80 % in boxes. ``gate=True`` also
     zeroes the map off the (label or pseudo) boxes. A degenerate map (all zero or constant) never drops its level
@@ -148,6 +173,8 @@ class GKD(DistillLoss):
             raise KDError(f"gkd: source must be teacher|student and targets labels|teacher, got {source}, {targets}")
         if map not in MAPS:
             raise KDError(f"gkd: map must be one of {', '.join(MAPS)}, got {map}")
+        if map == "score" and targets == "teacher":
+            raise KDError("gkd: map=score reads the teacher's assignment to the labels; use targets=labels with it")
         self.weight, self.cam_weight, self.source, self.targets = weight, cam_weight, source, targets
         self.map, self.gate, self.conf, self.max_det = map, bool(gate), conf, max_det
         self.adapt = adapters(s_channels, t_channels, adapter) if weight > 0 else None
@@ -156,7 +183,7 @@ class GKD(DistillLoss):
         self.degenerate = [0] * len(s_channels)  # images whose map fell back to uniform, per level
 
     def make_map(self, feat: Tensor, grad: Tensor) -> Tensor:
-        """The configured (B, H, W) map of one level."""
+        """The configured (B, H, W) map of one level (``score`` is a Grad-CAM of another target)."""
         return (cell_map if self.map == "cell" else grad_cam)(feat, grad)
 
     def fallback(self, maps: list[Tensor]) -> list[Tensor]:
@@ -182,11 +209,13 @@ class GKD(DistillLoss):
         return x.batch
 
     def teacher_maps(self, x: KDInputs) -> list[Tensor]:
-        """Maps of the teacher's detection loss w.r.t. its neck maps, one (B, H, W) map per level (constants)."""
-        batch = self.targets_batch(x)
+        """Maps of the teacher's detection loss (or score target) w.r.t. its neck maps, (B, H, W) per level."""
         with torch.enable_grad():
             feats = [f.detach().float().requires_grad_(True) for f in x.t_feats]
-            loss = x.teacher_task_loss(feats, batch, teacher_classes=self.targets == "teacher")
+            if self.map == "score":
+                loss = score_target(x.teacher_logits(feats), x.assign("teacher"), x.batch)
+            else:
+                loss = x.teacher_task_loss(feats, self.targets_batch(x), teacher_classes=self.targets == "teacher")
             grads = torch.autograd.grad(loss, feats, allow_unused=True)
         return [self.make_map(f.detach(), torch.zeros_like(f) if g is None else g) for f, g in zip(feats, grads)]
 
