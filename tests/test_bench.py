@@ -87,6 +87,24 @@ def test_folder_with_other_settings_is_refused(tmp_path):
         check_folder(tmp_path, {**cfg, "epochs": 4})
 
 
+def test_folder_from_another_footing_is_refused(tmp_path):
+    """Runs of one seed pair only on one processor and library versions: a folder made elsewhere is refused, one made
+    before footings were recorded is kept (and records this one)."""
+    import json
+
+    from yolo_kd.bench.kd import check_folder
+
+    cfg = {"data": "d", "teacher": "t", "student": "s", "epochs": 3, "imgsz": 64, "batch": 4, "close_mosaic": 0,
+           "kd": {}, "methods": ["none"]}  # fmt: skip
+    here = {"cpu": "Intel Xeon", "gpu": "no GPU", "torch": "2.14.1", "ultralytics": "8.4.190", "opencv": "5.1.0"}
+    check_folder(tmp_path, cfg)  # no footing known: an older folder
+    check_folder(tmp_path, {**cfg, "footing": here})
+    assert json.loads((tmp_path / "config.json").read_text())["footing"] == here
+    check_folder(tmp_path, {**cfg, "footing": here})
+    with pytest.raises(KDError, match=r"another footing \(opencv 5.1.0 -> 4.14.0\)"):
+        check_folder(tmp_path, {**cfg, "footing": {**here, "opencv": "4.14.0"}})
+
+
 def test_cost_rejects_unknown_argument():
     """The cost benchmark names the bad argument."""
     from yolo_kd.bench.cost import run_cost_benchmark

@@ -127,7 +127,7 @@ def prepare(s: dict[str, Any], out: Path) -> tuple[str, str]:
 
 
 def check_folder(out: Path, config: dict[str, Any]) -> None:
-    """Refuse to mix runs made with different settings in one benchmark folder."""
+    """Refuse to mix runs made with different settings, or on another footing (``report.footing``), in one folder."""
     f = out / "config.json"
     keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "close_mosaic", "val", "kd", "labeled")
     if f.exists():
@@ -139,8 +139,17 @@ def check_folder(out: Path, config: dict[str, Any]) -> None:
                 f"{out} holds runs made with different {', '.join(diff)} ({[old.get(k) for k in diff]} vs "
                 f"{[config.get(k) for k in diff]}); pass a new project= or delete the folder"
             )
+        was, now = old.get("footing") or {}, config.get("footing") or {}  # folders made before footing: unknown
+        moved = [f"{k} {was[k]} -> {now[k]}" for k in was if k in now and was[k] != now[k]]
+        if moved:
+            raise KDError(
+                f"{out} holds runs made on another footing ({'; '.join(moved)}): seeds pair only on the same processor "
+                "and library versions; pass a new project= (and rerun every method there)"
+            )
+        config = {**config, "footing": old.get("footing") or config.get("footing")}
     out.mkdir(parents=True, exist_ok=True)
-    f.write_text(json.dumps({k: config.get(k) for k in keys} | {"methods": config["methods"]}, indent=2))
+    extra = {"methods": config["methods"]} | ({"footing": config["footing"]} if config.get("footing") else {})
+    f.write_text(json.dumps({k: config.get(k) for k in keys} | extra, indent=2))
 
 
 def run_one(spec: dict[str, Any]) -> dict[str, Any] | None:
@@ -186,7 +195,7 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
             raise KDError(f"'{m}' needs labeled= below 1 (e.g. labeled=0.125): with every label there is no pool")
     data_all, teacher = prepare(s, out)
     data, pool = (data_all, None) if float(s["labeled"]) >= 1 else labeled_split(data_all, float(s["labeled"]))
-    config = {**s, "data": data, "teacher": teacher, "preset": preset}
+    config = {**s, "data": data, "teacher": teacher, "preset": preset, "footing": report.footing()}
     check_folder(out, config)
     tfile = out / "teacher.json"
     if not tfile.exists():
