@@ -116,7 +116,7 @@ class GKD(DistillLoss):
     """Gradient-guided feature imitation (GKD, Lan & Tian, WACV 2024, arXiv 2303.04240), our adaptation.
 
     The paper's loss (Eq. 4 as its released code reads it) is ``beta * mean |M_T - M_S|`` between the teacher's
-    and the student's Grad-CAM maps of their detection losses; that is ``cam_weight`` here, and ``gkd_paper``
+    and the student's Grad-CAM maps of their detection losses; that is ``cam_weight`` here, and ``gkdpaper``
     (below) runs it alone with the paper's map. ``gkd`` instead uses the teacher's map to weight feature imitation
     by adapted student maps (ours):
     ``L = weight * sum_l sum_ij M_l (F^T_l - phi_l(F^S_l))^2 / (C_l sum M_l)`` (+ ``cam_weight`` x the paper's term).
@@ -144,8 +144,10 @@ class GKD(DistillLoss):
     ungated the cell map still spends ~20 % of its mass off the boxes, and at weight 6 gkd's late gradient share is
     ~0.55x builtin's. On the benchmark's seeds 0-3 that lifted gkd+bmfi by +4.0 mAP50-95 over weight 6 ungated (the
     defaults of sections 0, 0c, H1 and H2). Weight 24 and 48 (section D, same rule) did not carry over to seeds 0-3
-    (gkd+bmfi -0.1, gkd alone -1.7 at 48), so 12 stays. ``cam_weight`` 0.6 in ``gkd_paper`` = the released
-    one-stage beta 0.1 x ~6 (mmdet's summed loss is ~6x smaller than Ultralytics' per-image loss).
+    (gkd+bmfi -0.1, gkd alone -1.7 at 48), so 12 stays. ``map='score'`` (section D3) is object-selective on P3 (0.45
+    of its mass in boxes at a chance of 0.07; cell 0.77, pooled 0.07) but lost to the cell map inside the gate
+    (gkd+bmfi -0.5 [-3.2, +2.3] on tuning seeds 8-11 of that footing), so ``cell`` stays. ``cam_weight`` 0.6 in
+    ``gkdpaper`` = the released one-stage beta 0.1 x ~6 (mmdet's summed loss is ~6x smaller than Ultralytics').
     """
 
     uses_head = False
