@@ -8,7 +8,7 @@ from torch import Tensor
 
 from yolo_kd.errors import KDError
 from yolo_kd.losses.base import Assignment, DistillLoss, KDInputs, adapters, batch_targets
-from yolo_kd.losses.functional import cells_in_boxes, max_per_image, rank_share
+from yolo_kd.losses.functional import cells_in_boxes, gt_table, max_per_image, rank_share
 from yolo_kd.losses.registry import register
 
 MAPS = ("cell", "pooled", "score")
@@ -67,12 +67,7 @@ def score_target(logits: Tensor, a: Assignment, batch: dict) -> Tensor:
         (Tensor): Scalar ``sum_{b,a in fg} logits[b, cls(b, gt_idx[b, a]), a]``.
     """
     idx, cls, _ = batch_targets(batch)
-    pos = torch.zeros_like(idx)
-    for j in idx.unique():
-        pos[idx == j] = torch.arange(int((idx == j).sum()), device=idx.device)
-    table = cls.new_zeros(logits.shape[0], int(pos.max()) + 1 if len(pos) else 1)
-    table[idx, pos] = cls.to(table.device)
-    cls_at = table.gather(1, a.gt_idx.long().clamp(max=table.shape[1] - 1))
+    cls_at = gt_table(idx, cls.to(idx.device), logits.shape[0]).gather(1, a.gt_idx.long())  # (B, A) class per anchor
     return (logits.gather(1, cls_at.unsqueeze(1)).squeeze(1) * a.fg).sum()
 
 
