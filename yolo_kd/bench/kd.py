@@ -130,6 +130,7 @@ def check_folder(out: Path, config: dict[str, Any]) -> None:
     """Refuse to mix runs made with different settings, or on another footing (``report.footing``), in one folder."""
     f = out / "config.json"
     keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "close_mosaic", "val", "kd", "labeled")
+    footing = config.get("footing")
     if f.exists():
         old = json.loads(f.read_text())
         old.setdefault("labeled", 1.0)  # folders made before labeled= existed hold every label
@@ -139,16 +140,16 @@ def check_folder(out: Path, config: dict[str, Any]) -> None:
                 f"{out} holds runs made with different {', '.join(diff)} ({[old.get(k) for k in diff]} vs "
                 f"{[config.get(k) for k in diff]}); pass a new project= or delete the folder"
             )
-        was, now = old.get("footing") or {}, config.get("footing") or {}  # folders made before footing: unknown
+        was, now = old.get("footing") or {}, footing or {}  # folders made before footings were recorded: unknown
         moved = [f"{k} {was[k]} -> {now[k]}" for k in was if k in now and was[k] != now[k]]
         if moved:
             raise KDError(
                 f"{out} holds runs made on another footing ({'; '.join(moved)}): seeds pair only on the same processor "
                 "and library versions; pass a new project= (and rerun every method there)"
             )
-        config = {**config, "footing": old.get("footing") or config.get("footing")}
+        footing = was or footing
     out.mkdir(parents=True, exist_ok=True)
-    extra = {"methods": config["methods"]} | ({"footing": config["footing"]} if config.get("footing") else {})
+    extra = {"methods": config["methods"]} | ({"footing": footing} if footing else {})
     f.write_text(json.dumps({k: config.get(k) for k in keys} | extra, indent=2))
 
 
