@@ -1,11 +1,12 @@
 """Paired differences between two methods of one benchmark folder, and the share of a gap they close, per seed.
 
-``python benchmarks/paired_diff.py FOLDER A:B [A:B ...] [A:LOW:HIGH ...]``
+``python benchmarks/paired_diff.py FOLDER A:B [A:B ...] [A:LOW:HIGH ...] [A:B,C:D,...]``
 
 ``A:B`` prints the mean of A - B in mAP50-95 points over the seeds both ran, its 95 % t interval and the per-seed
 differences; ``A:LOW:HIGH`` prints ``(A - LOW) / (HIGH - LOW)`` per seed and its mean (e.g. the share of the gap
 from no KD to every label that ``crosskd@u`` closes: ``crosskd@u:none:none@all``). Markdown rows, for the tables in
-docs/benchmarks.md.
+docs/benchmarks.md. ``A:B,C:D`` pools the per-seed differences of several pairs into one mean and interval (e.g. one
+setting against its plain runs over several methods: ``x@bf16:x,y@bf16:y``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,18 @@ from pick_variant import scores  # the same runs.csv reader as the tuning rule (
 from yolo_kd.bench.report import paired_ci
 
 
+def diffs(folder: Path, spec: str) -> list[float]:
+    """Per-seed differences A - B (points) over the seeds both ran."""
+    a, b = (({seed: 100 * v for seed, v in scores(folder, n).items()}) for n in spec.split(":"))
+    return [a[s] - b[s] for s in sorted(set(a) & set(b), key=int)]
+
+
 def row(folder: Path, spec: str) -> str:
-    """One markdown row for ``A:B`` (a paired difference) or ``A:LOW:HIGH`` (the share of a gap)."""
+    """One markdown row for ``A:B`` (paired difference), ``A:LOW:HIGH`` (share of a gap) or ``A:B,C:D`` (pooled)."""
+    if "," in spec:
+        d = [x for pair in spec.split(",") for x in diffs(folder, pair)]
+        mean, half = paired_ci(d)
+        return f"| pooled {spec} ({len(d)} pairs) | {mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}] | |"
     names = spec.split(":")
     runs = {n: {seed: 100 * v for seed, v in scores(folder, n).items()} for n in names}  # points
     missing = [n for n in names if not runs[n]]
