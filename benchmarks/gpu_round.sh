@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One GPU round, run on a CUDA machine from the repository root: bash benchmarks/gpu_round.sh STAGE OUT_DIR
-#   small: the CUDA tests, the step-cost benchmark at 640, and the cpu-small preset's paired seeds on the GPU
+#   small: the CUDA tests, the step-cost benchmark at 640 (FP32 and fp16 teacher), and the cpu-small preset's paired seeds on the GPU
 #   640:   the gpu preset at imgsz 640 on synthetic KITTI (teacher trained here), four paired seeds at once
 #   640x, 640y, gkd: the second round's stages (benchmarks/gpu_round2.sh says what each runs)
 # Ultralytics (+ polars, thop) may come as wheels in .whl/ when the machine has no registry.
@@ -22,6 +22,8 @@ pack() { tar czf "$out/$1.tgz" -C "$2" --exclude='*.pt' --exclude=data --exclude
 if [ "$stage" = small ]; then
   [ -n "${SKIP_TESTS:-}" ] || timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_teacher_precision.py tests/test_mixed_precision.py -k gpu >"$out/tests_gpu.log" 2>&1
   timeout 100 $kd benchmark cost device=0 imgsz=640 batch=16 methods=builtin,crosskd,bckd,gkd+bmfi out="$out/step_time_gpu.md" >"$out/cost.log" 2>&1
+  timeout 100 $kd benchmark cost device=0 imgsz=640 batch=16 methods=builtin,crosskd,bckd,gkd+bmfi teacher_precision=fp16 \
+    out="$out/step_time_gpu_fp16.md" >"$out/cost_fp16.log" 2>&1
   timeout "${BENCH_S:-330}" $kd benchmark kd preset=cpu-small device=0 jobs=12 project=/tmp/gpu-small \
     methods=none,ultralytics,builtin,crosskd,bckd,crosskd+bckd,gkd+bmfi,gkd,bmfi,mimic,gkdpaper,aid,cwd >"$out/bench.log" 2>&1
   pack gpu-small /tmp/gpu-small

@@ -87,6 +87,28 @@ def test_folder_with_other_settings_is_refused(tmp_path):
         check_folder(tmp_path, {**cfg, "epochs": 4})
 
 
+def test_folder_made_with_another_teacher_precision_is_refused(tmp_path):
+    """A folder from before auto became the default ran FP32 teachers: new default runs are refused there (the line
+    names the kd= that continues it); kd= naming the precision counts as that precision."""
+    import json
+
+    from yolo_kd.bench.kd import check_folder
+
+    cfg = {"data": "d", "teacher": "t", "student": "s", "epochs": 3, "imgsz": 64, "batch": 4, "close_mosaic": 0,
+           "kd": {}, "labeled": 1.0, "methods": ["none"]}  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(cfg))  # an older folder: no teacher_precision recorded
+    with pytest.raises(
+        KDError, match=r"different teacher_precision \(\['fp32'\] vs \['auto'\]\).*kd_teacher_precision: fp32"
+    ):
+        check_folder(tmp_path, {**cfg, "teacher_precision": "auto"})
+    check_folder(tmp_path, {**cfg, "kd": {"kd_teacher_precision": "fp32"}, "teacher_precision": "auto"})
+    bf16 = tmp_path / "bf16"
+    check_folder(bf16, {**cfg, "kd": {"kd_teacher_precision": "bf16"}, "teacher_precision": "auto"})
+    assert json.loads((bf16 / "config.json").read_text())["teacher_precision"] == "bf16"
+    with pytest.raises(KDError, match=r"different teacher_precision \(\[.bf16.\] vs \[.auto.\]\)"):
+        check_folder(bf16, {**cfg, "teacher_precision": "auto"})
+
+
 def test_folder_from_another_footing_is_refused(tmp_path):
     """Runs of one seed pair only on one processor and library versions: a folder made elsewhere is refused, one made
     before footings were recorded is kept (and records this one)."""
@@ -111,6 +133,19 @@ def test_cost_rejects_unknown_argument():
 
     with pytest.raises(KDError, match=r"\['step'\]"):
         run_cost_benchmark(step=3)
+    with pytest.raises(KDError, match=r"teacher_precision='int8' is not one of fp32, auto, fp16, bf16"):
+        run_cost_benchmark(teacher_precision="int8")
+
+
+def test_cost_reports_the_teacher_precision_each_method_ran_at():
+    """A bf16 request times the teacher forward both ways and says whether each method's teacher kept bf16."""
+    from yolo_kd.bench.cost import DEFAULTS, measure
+
+    s = {**DEFAULTS, "imgsz": 64, "batch": 2, "steps": 1, "warmup": 1, "teacher_precision": "bf16"}
+    alone = measure(s, None)
+    assert alone["teacher_fwd_ms"] > 0 and alone["teacher_fwd_low_ms"] > 0
+    assert measure(s, "mimic")["teacher"] in {"bfloat16", "fp32"}  # fp32 only when the parity check refused bf16
+    assert "teacher_fwd_low_ms" not in measure({**s, "teacher_precision": "fp32"}, None)
 
 
 def test_tiny_benchmark_end_to_end_and_resume(tiny_data, teacher_pt, tmp_path, capsys):

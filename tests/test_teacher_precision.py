@@ -71,6 +71,31 @@ def test_falls_back_to_fp32_when_parity_fails(monkeypatch, log):
     assert x.t_feats[0].dtype is torch.float32
 
 
+def test_gradient_head_follows_a_bf16_teacher_only():
+    """GKD's teacher-loss head runs in bf16 with a bf16 teacher (gradient within 5 % of FP32's), in FP32 otherwise;
+    the loss itself stays FP32."""
+    from yolo_kd.bench.cost import batch_of
+
+    m, b = model("fp32"), batch_of(2, 64, 3, "cpu")
+    with torch.no_grad():
+        m.teacher_model(b["img"])
+    feats = [m._teacher_feats[i].float() for i in range(3)]
+    seen = []
+    conv = m.teacher_model.model[-1].cv3[0][0].conv
+    conv.register_forward_hook(lambda mod, i, o: seen.append(o.dtype))
+
+    def grad(dtype):
+        m.teacher_dtype = dtype
+        f = [x.clone().requires_grad_(True) for x in feats]
+        loss = m.teacher_task_loss(f, b)
+        assert loss.dtype is torch.float32
+        return torch.cat([g.flatten() for g in torch.autograd.grad(loss, f)])
+
+    g32, g16, g_fp16 = grad(None), grad(torch.bfloat16), grad(torch.float16)
+    assert seen == [torch.float32, torch.bfloat16, torch.float32]
+    assert 0 < float((g16 - g32).norm() / g32.norm()) < 0.05 and torch.equal(g_fp16, g32)
+
+
 def calibrate(m, device: str = "cpu") -> None:
     """Give a random-weight teacher trained-like activation scales: BN statistics from one batch (momentum 1).
 

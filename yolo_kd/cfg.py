@@ -19,7 +19,7 @@ KD_DEFAULTS: dict[str, Any] = {
     "kd_balance": "off",  # off | auto: each term follows kd_share x the detection gradient (yolo_kd/balance.py)
     "kd_share": 1.0,  # kd_balance=auto target gradient share, one number or {term: share}
     "kd_balance_every": 20,  # kd_balance=auto measures every N training steps
-    "kd_teacher_precision": "fp32",  # fp32 | auto | fp16 | bf16: the frozen teacher's forward, checked against FP32
+    "kd_teacher_precision": "auto",  # fp32 | auto | fp16 | bf16: the teacher forward, parity-checked (benchmarks D4)
     "unlabeled": None,  # images without labels (folder, .txt list or glob): teacher pseudo-labels + KD on them
     "unlabeled_ratio": 2.0,  # unlabeled images per labeled image in a batch (2 beat 1 on 12 of 12 seeds, section UR)
     "pseudo_conf": 0.5,  # teacher confidence for a pseudo-label: one number or one per class (data order)

@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 
 
 def teacher_task_loss(m: KDModel, feats: list[Tensor], batch: dict[str, Any], teacher_classes: bool = False) -> Tensor:
-    """Teacher detection loss of given level maps: re-runs only the frozen head (eval mode, FP32).
+    """Teacher detection loss of given level maps: re-runs only the frozen head (eval mode).
+
+    The head runs in FP32, or in bf16 when the teacher forward does (``kd_teacher_precision``): 228 -> 55 ms for its
+    forward + backward on a yolov8s at 320, batch 8, with a 0.5-1.3 % gradient error (docs/benchmarks.md D4b). An
+    fp16 teacher keeps an FP32 head: gradients through fp16 can underflow without a loss scaler. The loss is FP32.
 
     Args:
         m (KDModel): The model (its teacher, student args and class map).
@@ -35,8 +39,11 @@ def teacher_task_loss(m: KDModel, feats: list[Tensor], batch: dict[str, Any], te
     if m._t_criterion is None:
         m._t_criterion = v8DetectionLoss(m.teacher_model)
         m._t_criterion.hyp = m.student_model.args  # box/cls/dfl gains of this run
-    with torch.autocast(feats[0].device.type, enabled=False):
+    dev, low = feats[0].device.type, m.teacher_dtype is torch.bfloat16
+    with torch.autocast(dev, dtype=torch.bfloat16 if low else torch.float32, enabled=low):
         preds = head.forward_head(feats, **head.one2many)
+    with torch.autocast(dev, enabled=False):
+        preds = {k: v.float() if isinstance(v, Tensor) else v for k, v in preds.items()}
         labels = batch if teacher_classes else m.teacher_batch(batch)
         return m._t_criterion.get_assigned_targets_and_loss(preds, labels)[1].sum()
 

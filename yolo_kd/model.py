@@ -42,16 +42,17 @@ class KDModel(DistillationModel):
         balance: str = "off",
         share: float | dict = 1.0,
         balance_every: int = 20,
-        teacher_precision: str = "fp32",
+        teacher_precision: str | None = None,
         pseudo: PseudoLabeler | None = None,
     ) -> None:
         """Wrap teacher and student, then build the method with channel counts from a dummy forward."""
         super().__init__(teacher_model, student_model)
         device = next(student_model.parameters()).device
-        if method is None:
-            from yolo_kd.cfg import KD_DEFAULTS
+        from yolo_kd.cfg import KD_DEFAULTS  # one default for the CLI, the trainer and direct use
 
-            method = KD_DEFAULTS["method"]  # one default for the CLI, the trainer and direct use
+        method = KD_DEFAULTS["method"] if method is None else method
+        if teacher_precision is None:
+            teacher_precision = KD_DEFAULTS["kd_teacher_precision"]
         n = len(self.feats_idx) - 1
         s_ch = [self._student_feats[i].shape[1] for i in range(n)]
         t_ch = [self._teacher_feats[i].shape[1] for i in range(n)]

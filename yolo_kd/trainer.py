@@ -148,7 +148,7 @@ class KDTrainer(DetectionTrainer):
         a = self.args
         kd = KDModel(teacher, student, method=a.method, kd_args=a.kd_args, balance=getattr(a, "kd_balance", "off"),
                      share=getattr(a, "kd_share", 1.0), balance_every=getattr(a, "kd_balance_every", 20),
-                     teacher_precision=getattr(a, "kd_teacher_precision", "fp32"),
+                     teacher_precision=getattr(a, "kd_teacher_precision", "fp32"),  # runs from before it: FP32
                      pseudo=PseudoLabeler.from_args(a))  # fmt: skip
         if line := kd_state.restore(kd, self._kd_saved, a.method, a.model):
             LOGGER.info(line)

@@ -3,7 +3,10 @@
 Lower bound = student step (forward + detection loss + backward + optimizer-free) + one teacher forward, so the
 overhead a method adds above what any distillation must pay is visible. Every measurement runs in its own process
 on the same fixed random batch (random-weight models), warm-up steps first, then the median of the timed steps;
-peak memory is the process's CUDA peak allocation on a GPU, its peak RSS on a CPU.
+peak memory is the process's CUDA peak allocation on a GPU, its peak RSS on a CPU. ``teacher_precision=`` runs the
+frozen teacher as ``kd_teacher_precision`` does in training (parity-checked on the first step; the table says per
+method whether the reduced precision was kept); the lower bound keeps the FP32 teacher forward, so a cheaper teacher
+shows as a ratio below 1.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ DEFAULTS = {
     "steps": 10,
     "warmup": 2,
     "device": "cpu",
+    "teacher_precision": "fp32",
     "methods": ["mimic", "builtin", "kd", "ld", "gkd", "bmfi", "gkd+bmfi"],
     "out": "",
 }
@@ -61,7 +65,9 @@ def measure(s: dict[str, Any], method: str | None) -> dict[str, float]:
     student = DetectionModel(s["student"], nc=s["nc"], verbose=False)
     teacher = DetectionModel(s["teacher"], nc=s["nc"], verbose=False)
     student.args = teacher.args = args
-    model = (student if method is None else KDModel(teacher, student, method=method)).to(dev).train()
+    prec = s["teacher_precision"]
+    model = student if method is None else KDModel(teacher, student, method=method, teacher_precision=prec)
+    model = model.to(dev).train()
     batch = batch_of(s["batch"], s["imgsz"], s["nc"], dev)
 
     def timed(fn) -> float:
@@ -82,10 +88,18 @@ def measure(s: dict[str, Any], method: str | None) -> dict[str, float]:
         model.zero_grad(set_to_none=True)
         model.loss(batch)[0].sum().backward()
 
-    out = {"step_ms": timed(step)}
+    out: dict[str, Any] = {"step_ms": timed(step)}
     if method is None:
+        from yolo_kd.teacher_precision import resolve
+
         teacher = teacher.to(dev).eval()
         out["teacher_fwd_ms"] = timed(lambda: torch.no_grad()(teacher)(batch["img"]))
+        low = resolve(prec, dev)
+        if low is not None:
+            with torch.autocast(dev.type, dtype=low):
+                out["teacher_fwd_low_ms"] = timed(lambda: torch.no_grad()(teacher)(batch["img"]))
+    else:
+        out["teacher"] = str(model.teacher_dtype or "fp32").replace("torch.float16", "fp16").replace("torch.", "")
     if dev.type == "cuda":
         out["peak_mem_mb"] = torch.cuda.max_memory_allocated() / 2**20
     else:
@@ -111,6 +125,10 @@ def run_cost_benchmark(**kv: Any) -> str:
         s["methods"] = s["methods"].split(",")
     for m in s["methods"]:
         split_method(m)
+    from yolo_kd.teacher_precision import PRECISIONS
+
+    if s["teacher_precision"] not in PRECISIONS:
+        raise KDError(f"teacher_precision='{s['teacher_precision']}' is not one of {', '.join(PRECISIONS)}")
     os.environ.setdefault("YOLO_OFFLINE", "1")
     res: dict[str, dict] = {}
     for m in [None, *s["methods"]]:
@@ -121,22 +139,32 @@ def run_cost_benchmark(**kv: Any) -> str:
     bound = base + res["student"]["teacher_fwd_ms"]
     ref = res["mimic"]["step_ms"] if "mimic" in res else None  # the x-mimic column only when mimic was timed
 
-    def row(name: str, t: float, mem: str) -> str:
+    low = s["teacher_precision"] != "fp32"
+
+    def row(name: str, t: float, mem: str, teacher: str = "") -> str:
         cells = [name, f"{t:.0f}", f"{t / base:.2f}", f"{t / bound:.2f}", *([f"{t / ref:.2f}"] if ref else []), mem]
-        return "| " + " | ".join(cells) + " |"
+        return "| " + " | ".join(cells + ([teacher] if low else [])) + " |"
 
     head = ["run", "step (ms)", "x student", "x lower bound", *(["x mimic"] if ref else []), "peak mem (MB)"]
+    head += ["teacher"] if low else []
+    fwd = res["student"]
+    note = ""
+    if "teacher_fwd_low_ms" in fwd:
+        note = (
+            f"; teacher forward {fwd['teacher_fwd_ms']:.0f} ms in FP32, {fwd['teacher_fwd_low_ms']:.0f} ms at "
+            f"teacher_precision={s['teacher_precision']} (the lower bound keeps FP32)"
+        )
     lines = [
         f"Teacher {s['teacher']}, student {s['student']} (random weights), imgsz {s['imgsz']}, batch {s['batch']}, "
-        f"nc {s['nc']}, device {s['device']}; median of {s['steps']} steps after {s['warmup']} warm-up; "
+        f"nc {s['nc']}, device {s['device']}; median of {s['steps']} steps after {s['warmup']} warm-up{note}; "
         f"{machine()} ({platform.machine()})",
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
-        row("student alone", base, f"{res['student']['peak_mem_mb']:.0f}"),
-        row("lower bound (student + teacher fwd)", bound, ""),
+        row("student alone", base, f"{fwd['peak_mem_mb']:.0f}"),
+        row("lower bound (student + FP32 teacher fwd)", bound, "", "fp32"),
     ]
-    lines += [row(m, res[m]["step_ms"], f"{res[m]['peak_mem_mb']:.0f}") for m in s["methods"]]
+    lines += [row(m, res[m]["step_ms"], f"{res[m]['peak_mem_mb']:.0f}", res[m]["teacher"]) for m in s["methods"]]
     table = "\n".join(lines)
     print(table)
     if s["out"]:

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from yolo_kd.cfg import KD_DEFAULTS
 from yolo_kd.errors import KDError
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -126,6 +127,12 @@ def prepare(s: dict[str, Any], out: Path) -> tuple[str, str]:
     return str(data), str(teacher)
 
 
+def _precision_apart(config: dict[str, Any]) -> dict[str, Any]:
+    """The config with ``kd_teacher_precision`` moved out of ``kd`` into ``teacher_precision`` (compared on its own)."""
+    kd = dict(config.get("kd") or {})
+    return {**config, "kd": kd, "teacher_precision": kd.pop("kd_teacher_precision", config.get("teacher_precision"))}
+
+
 def check_folder(out: Path, config: dict[str, Any]) -> None:
     """Refuse to mix runs made with different settings, or on another footing (``report.footing``), in one folder."""
     f = out / "config.json"
@@ -134,11 +141,15 @@ def check_folder(out: Path, config: dict[str, Any]) -> None:
     if f.exists():
         old = json.loads(f.read_text())
         old.setdefault("labeled", 1.0)  # folders made before labeled= existed hold every label
-        diff = [k for k in keys if old.get(k) != config.get(k)]
+        old.setdefault("teacher_precision", "fp32")  # folders made before auto became the default: FP32 unless kd= said
+        a, b = _precision_apart(old), _precision_apart(config)
+        diff = [k for k in (*keys, "teacher_precision") if a.get(k) != b.get(k)]
         if diff:
+            was = a["teacher_precision"]
+            also = f' (or kd="{{kd_teacher_precision: {was}}}")' if diff == ["teacher_precision"] else ""
             raise KDError(
-                f"{out} holds runs made with different {', '.join(diff)} ({[old.get(k) for k in diff]} vs "
-                f"{[config.get(k) for k in diff]}); pass a new project= or delete the folder"
+                f"{out} holds runs made with different {', '.join(diff)} ({[a.get(k) for k in diff]} vs "
+                f"{[b.get(k) for k in diff]}); pass a new project={also} or delete the folder"
             )
         was, now = old.get("footing") or {}, footing or {}  # folders made before footings were recorded: unknown
         moved = [f"{k} {was[k]} -> {now[k]}" for k in was if k in now and was[k] != now[k]]
@@ -149,7 +160,8 @@ def check_folder(out: Path, config: dict[str, Any]) -> None:
             )
         footing = was or footing
     out.mkdir(parents=True, exist_ok=True)
-    extra = {"methods": config["methods"]} | ({"footing": footing} if footing else {})
+    extra = {"methods": config["methods"], "teacher_precision": _precision_apart(config)["teacher_precision"]}
+    extra |= {"footing": footing} if footing else {}
     f.write_text(json.dumps({k: config.get(k) for k in keys} | extra, indent=2))
 
 
@@ -197,6 +209,7 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
     data_all, teacher = prepare(s, out)
     data, pool = (data_all, None) if float(s["labeled"]) >= 1 else labeled_split(data_all, float(s["labeled"]))
     config = {**s, "data": data, "teacher": teacher, "preset": preset, "footing": report.footing()}
+    config["teacher_precision"] = KD_DEFAULTS["kd_teacher_precision"]  # unless kd= names one
     check_folder(out, config)
     tfile = out / "teacher.json"
     if not tfile.exists():
