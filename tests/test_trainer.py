@@ -42,6 +42,10 @@ def test_one_epoch_kd_run(train_args, monkeypatch):
     for k, v in teacher.state_dict().items():  # includes BN running_mean / running_var
         assert torch.equal(v.float().cpu(), teacher_before[k].float()), k
     assert all(p.requires_grad for p in trainer.model.kd_loss.parameters())  # adapters are trained
+    from yolo_kd.teacher_precision import resolve
+
+    auto = resolve("auto", torch.device("cpu"))  # the default: bf16 where the CPU has it, checked on batch 1
+    assert trainer.model._precision_checked and trainer.model.teacher_dtype in {auto, None}
     ckpt = torch.load(trainer.best, weights_only=False)
     assert type(ckpt["model"]).__name__ == "DetectionModel"
     assert "method" not in ckpt["train_args"]

@@ -42,17 +42,16 @@ class KDModel(DistillationModel):
         balance: str = "off",
         share: float | dict = 1.0,
         balance_every: int = 20,
-        teacher_precision: str | None = None,
+        teacher_precision: str = "fp32",  # direct use: exact FP32 maps; the trainer passes kd_teacher_precision
         pseudo: PseudoLabeler | None = None,
     ) -> None:
         """Wrap teacher and student, then build the method with channel counts from a dummy forward."""
         super().__init__(teacher_model, student_model)
         device = next(student_model.parameters()).device
-        from yolo_kd.cfg import KD_DEFAULTS  # one default for the CLI, the trainer and direct use
+        if method is None:
+            from yolo_kd.cfg import KD_DEFAULTS
 
-        method = KD_DEFAULTS["method"] if method is None else method
-        if teacher_precision is None:
-            teacher_precision = KD_DEFAULTS["kd_teacher_precision"]
+            method = KD_DEFAULTS["method"]  # one default for the CLI, the trainer and direct use
         n = len(self.feats_idx) - 1
         s_ch = [self._student_feats[i].shape[1] for i in range(n)]
         t_ch = [self._teacher_feats[i].shape[1] for i in range(n)]
