@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def teacher_task_loss(m: KDModel, feats: list[Tensor], batch: dict[str, Any], teacher_classes: bool = False) -> Tensor:
     """Teacher detection loss of given level maps: re-runs only the frozen head (eval mode).
 
-    The head runs in FP32, or in bf16 when the teacher forward does (``kd_teacher_precision``): 228 -> 55 ms for its
+    The head runs in FP32, or in bf16 when the teacher forward does (``kd_teacher_precision``): 142 -> 62 ms for its
     forward + backward on a yolov8s at 320, batch 8, with a 0.5-1.3 % gradient error (docs/benchmarks.md D4b). An
     fp16 teacher keeps an FP32 head: gradients through fp16 can underflow without a loss scaler. The loss is FP32.
 
