@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
-
 import torch
 from torch import Tensor, nn
 
@@ -19,9 +17,7 @@ class MGD(DistillLoss):
     ``ratio`` (0.65), the same mask for all channels - and a generator conv3x3-ReLU-conv3x3 must reconstruct the
     teacher map: ``L = alpha * sum_l sum (G(M . F^S_l) - F^T_l)^2 / N``. Defaults alpha = 2e-5, ratio = 0.65
     (paper, MMRazor). As in the paper the loss is a per-image *sum* over C x H x W, so it grows with teacher
-    width and input size (tuned by the authors for ~1333x800 inputs); no re-scaling was applied. Ours, not the
-    paper's: with a bf16 teacher (``kd_teacher_precision``) the generators run under bf16 autocast (weights stay FP32,
-    the loss is FP32): 257 -> 69 ms forward + backward at 320 / batch 8 (docs/benchmarks.md D4c).
+    width and input size (tuned by the authors for ~1333x800 inputs); no re-scaling was applied.
     """
 
     names = ("mgd",)
@@ -47,12 +43,9 @@ class MGD(DistillLoss):
         return (torch.rand(f.shape[0], 1, *f.shape[2:], device=f.device) > self.ratio).to(f.dtype)
 
     def forward(self, x: KDInputs) -> dict[str, Tensor]:
-        """Generation loss summed over levels (generators under bf16 autocast when the teacher ran in bf16)."""
+        """Generation loss summed over levels."""
         loss = 0.0
-        low = x.t_feats[0].dtype is torch.bfloat16
         for a, g, s, t in zip(self.align, self.generator, x.s_feats, x.t_feats):
             s = a(s.float())
-            with torch.autocast(s.device.type, dtype=torch.bfloat16) if low else nullcontext():
-                gen = g(s * self.mask(s))
-            loss = loss + ((gen.float() - t.float()) ** 2).sum() / s.shape[0]
+            loss = loss + ((g(s * self.mask(s)) - t.float()) ** 2).sum() / s.shape[0]
         return {"mgd": self.alpha * loss}
