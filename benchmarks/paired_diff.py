@@ -20,31 +20,36 @@ from pick_variant import scores  # the same runs.csv reader as the tuning rule (
 from yolo_kd.bench.report import paired_ci
 
 
+def points(folder: Path, spec: str) -> tuple[list[str], dict[str, dict], list]:
+    """The names of ``A:B`` or ``A:LOW:HIGH``, each one's mAP50-95 points per seed, and the seeds all of them ran."""
+    names = spec.split(":")
+    runs = {n: {seed: 100 * v for seed, v in scores(folder, n).items()} for n in names}
+    missing = [n for n in names if not runs[n]]
+    if missing or len(names) not in (2, 3):
+        raise SystemExit(f"'{spec}': give A:B or A:LOW:HIGH with methods of runs.csv (missing: {missing})")
+    return names, runs, sorted(set.intersection(*(set(runs[n]) for n in names)), key=int)
+
+
 def diffs(folder: Path, spec: str) -> list[float]:
-    """Per-seed differences A - B (points) over the seeds both ran."""
-    a, b = (({seed: 100 * v for seed, v in scores(folder, n).items()}) for n in spec.split(":"))
-    return [a[s] - b[s] for s in sorted(set(a) & set(b), key=int)]
+    """Per-seed differences A - B (points) of ``A:B`` over the seeds both ran."""
+    names, runs, seeds = points(folder, spec)
+    if len(names) != 2:
+        raise SystemExit(f"'{spec}': only A:B pairs can be pooled")
+    a, b = runs[names[0]], runs[names[1]]
+    return [a[s] - b[s] for s in seeds]
 
 
 def row(folder: Path, spec: str) -> str:
     """One markdown row for ``A:B`` (paired difference), ``A:LOW:HIGH`` (share of a gap) or ``A:B,C:D`` (pooled)."""
-    if "," in spec:
+    if "," in spec or spec.count(":") == 1:
         d = [x for pair in spec.split(",") for x in diffs(folder, pair)]
         mean, half = paired_ci(d)
-        return f"| pooled {spec} ({len(d)} pairs) | {mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}] | |"
-    names = spec.split(":")
-    runs = {n: {seed: 100 * v for seed, v in scores(folder, n).items()} for n in names}  # points
-    missing = [n for n in names if not runs[n]]
-    if missing or len(names) not in (2, 3):
-        raise SystemExit(f"'{spec}': give A:B or A:LOW:HIGH with methods of runs.csv (missing: {missing})")
-    seeds = sorted(set.intersection(*(set(runs[n]) for n in names)), key=int)
-    a, b = runs[names[0]], runs[names[1]]
-    if len(names) == 2:
-        d = [a[s] - b[s] for s in seeds]
-        mean, half = paired_ci(d)
-        each = " / ".join(f"{x:+.2f}" for x in d)
-        return f"| {names[0]} - {names[1]} | {mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}] | {each} |"
-    hi = runs[names[2]]
+        ci = f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
+        if "," in spec:
+            return f"| pooled {spec} ({len(d)} pairs) | {ci} | |"
+        return f"| {spec.replace(':', ' - ')} | {ci} | {' / '.join(f'{x:+.2f}' for x in d)} |"
+    names, runs, seeds = points(folder, spec)
+    a, b, hi = (runs[n] for n in names)
     share = [(a[s] - b[s]) / (hi[s] - b[s]) for s in seeds]
     each = " / ".join(f"{100 * x:.0f} %" for x in share)
     return f"| gap {names[1]} -> {names[2]} closed by {names[0]} | {100 * statistics.fmean(share):.0f} % | {each} |"

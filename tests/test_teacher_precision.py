@@ -46,6 +46,15 @@ def test_resolve():
     assert resolve("auto", cpu) in {torch.bfloat16, None}
 
 
+def test_unknown_precision_is_one_line_naming_the_choices():
+    """A training argument outside fp32/auto/fp16/bf16 stops before anything runs, naming the allowed values."""
+    from yolo_kd.cfg import split_overrides
+    from yolo_kd.errors import KDError
+
+    with pytest.raises(KDError, match=r"^kd_teacher_precision='int8' is not one of fp32, auto, fp16, bf16$"):
+        split_overrides({"kd_teacher_precision": "int8"})
+
+
 def test_bf16_teacher_is_checked_then_used(log):
     """First batch: compared with FP32 (logged) and kept; the teacher maps are then bf16 and the loss finite."""
     from yolo_kd.bench.cost import batch_of

@@ -6,6 +6,7 @@ from copy import deepcopy
 from difflib import get_close_matches
 from typing import Any
 
+from yolo_kd import teacher_precision
 from yolo_kd.errors import KDError
 from yolo_kd.plugins import import_plugins
 
@@ -64,8 +65,7 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
             raise KDError(f"'{k}' is not a valid yolo-kd argument.{hint} See `yolo-kd help`.")
     if kd["kd_decay"] not in DECAYS:
         raise KDError(f"kd_decay='{kd['kd_decay']}' is not one of {', '.join(DECAYS)}")
-    if kd["kd_teacher_precision"] not in ("fp32", "auto", "fp16", "bf16"):
-        raise KDError(f"kd_teacher_precision='{kd['kd_teacher_precision']}' is not one of fp32, auto, fp16, bf16")
+    teacher_precision.check(kd["kd_teacher_precision"])
     if kd["kd_balance"] not in ("off", "auto"):
         raise KDError(f"kd_balance='{kd['kd_balance']}' is not one of off, auto")
     shares = kd["kd_share"].values() if isinstance(kd["kd_share"], dict) else [kd["kd_share"]]

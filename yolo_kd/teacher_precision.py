@@ -20,6 +20,14 @@ REL_TOL = 0.02  # relative L2 error of each level's map
 SCORE_TOL = 0.02  # max abs difference of class probabilities
 
 
+def check(precision: str, key: str = "kd_teacher_precision") -> None:
+    """One-line error naming the argument when ``precision`` is not one of ``PRECISIONS``."""
+    if precision not in PRECISIONS:
+        from yolo_kd.errors import KDError
+
+        raise KDError(f"{key}='{precision}' is not one of {', '.join(PRECISIONS)}")
+
+
 def resolve(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for the teacher (None = FP32)."""
     if precision == "fp32":

@@ -125,10 +125,9 @@ def run_cost_benchmark(**kv: Any) -> str:
         s["methods"] = s["methods"].split(",")
     for m in s["methods"]:
         split_method(m)
-    from yolo_kd.teacher_precision import PRECISIONS
+    from yolo_kd.teacher_precision import check
 
-    if s["teacher_precision"] not in PRECISIONS:
-        raise KDError(f"teacher_precision='{s['teacher_precision']}' is not one of {', '.join(PRECISIONS)}")
+    check(s["teacher_precision"], "teacher_precision")
     os.environ.setdefault("YOLO_OFFLINE", "1")
     res: dict[str, dict] = {}
     for m in [None, *s["methods"]]:

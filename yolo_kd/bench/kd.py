@@ -137,12 +137,12 @@ def check_folder(out: Path, config: dict[str, Any]) -> None:
     """Refuse to mix runs made with different settings, or on another footing (``report.footing``), in one folder."""
     f = out / "config.json"
     keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "close_mosaic", "val", "kd", "labeled")
-    footing = config.get("footing")
+    footing, b = config.get("footing"), _precision_apart(config)
     if f.exists():
         old = json.loads(f.read_text())
         old.setdefault("labeled", 1.0)  # folders made before labeled= existed hold every label
         old.setdefault("teacher_precision", "fp32")  # folders made before auto became the default: FP32 unless kd= said
-        a, b = _precision_apart(old), _precision_apart(config)
+        a = _precision_apart(old)
         diff = [k for k in (*keys, "teacher_precision") if a.get(k) != b.get(k)]
         if diff:
             was = a["teacher_precision"]
@@ -160,7 +160,7 @@ def check_folder(out: Path, config: dict[str, Any]) -> None:
             )
         footing = was or footing
     out.mkdir(parents=True, exist_ok=True)
-    extra = {"methods": config["methods"], "teacher_precision": _precision_apart(config)["teacher_precision"]}
+    extra = {"methods": config["methods"], "teacher_precision": b["teacher_precision"]}
     extra |= {"footing": footing} if footing else {}
     f.write_text(json.dumps({k: config.get(k) for k in keys} | extra, indent=2))
 
