@@ -1,12 +1,13 @@
 """Paired differences between two methods of one benchmark folder, and the share of a gap they close, per seed.
 
-``python benchmarks/paired_diff.py FOLDER A:B [A:B ...] [A:LOW:HIGH ...] [A:B,C:D,...]``
+``python benchmarks/paired_diff.py FOLDER [level=0.975] A:B [A:B ...] [A:LOW:HIGH ...] [A:B,C:D,...]``
 
 ``A:B`` prints the mean of A - B in mAP50-95 points over the seeds both ran, its 95 % t interval and the per-seed
 differences; ``A:LOW:HIGH`` prints ``(A - LOW) / (HIGH - LOW)`` per seed and its mean (e.g. the share of the gap
 from no KD to every label that ``crosskd@u`` closes: ``crosskd@u:none:none@all``). Markdown rows, for the tables in
 docs/benchmarks.md. ``A:B,C:D`` pools the per-seed differences of several pairs into one mean and interval (e.g. one
-setting against its plain runs over several methods: ``x@bf16:x,y@bf16:y``).
+setting against its plain runs over several methods: ``x@bf16:x,y@bf16:y``). ``level=`` sets the intervals'
+confidence (default 0.95; e.g. 0.975 for a second look at one question, D4d).
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ def diffs(folder: Path, spec: str) -> list[float]:
     return [a[s] - b[s] for s in seeds]
 
 
-def row(folder: Path, spec: str) -> str:
+def row(folder: Path, spec: str, level: float = 0.95) -> str:
     """One markdown row for ``A:B`` (paired difference), ``A:LOW:HIGH`` (share of a gap) or ``A:B,C:D`` (pooled)."""
     if "," in spec or spec.count(":") == 1:
         d = [x for pair in spec.split(",") for x in diffs(folder, pair)]
-        mean, half = paired_ci(d)
+        mean, half = paired_ci(d, level)
         ci = f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
         if "," in spec:
             return f"| pooled {spec} ({len(d)} pairs) | {ci} | |"
@@ -57,5 +58,10 @@ def row(folder: Path, spec: str) -> str:
 
 if __name__ == "__main__":
     folder, *specs = sys.argv[1:]
-    print("| paired difference (mAP50-95 points) | mean [95 % CI] | per seed |\n|---|---|---|")
-    print("\n".join(row(Path(folder), s) for s in specs))
+    level = 0.95
+    if specs and specs[0].startswith("level="):
+        level = float(specs.pop(0).partition("=")[2])
+        if not 0 < level < 1:
+            raise SystemExit(f"level={level}: give a confidence between 0 and 1, e.g. level=0.975")
+    print(f"| paired difference (mAP50-95 points) | mean [{100 * level:g} % CI] | per seed |\n|---|---|---|")
+    print("\n".join(row(Path(folder), s, level) for s in specs))
