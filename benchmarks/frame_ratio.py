@@ -23,7 +23,8 @@ def main(label: str, root: str, names: str, images: str) -> None:
         det = Detector(Path(root) / f"{name}_openvino_model")
         fused = Detector(Path(root) / f"{name}_openvino_e2e_model")
         x = det.to_input(det.preprocess(frames[0])[0])
-        r = interleaved_ms({"bare": lambda _, m=det.model, v=x: m(v), "numpy": det, "graph": fused}, frames)
+        bare = det.infer if hasattr(det, "infer") else det.model  # trees before the shared-buffer call time model(x)
+        r = interleaved_ms({"bare": lambda _, f=bare, v=x: f(v), "numpy": det, "graph": fused}, frames)
         print(
             f"{label} {name}: bare {r['bare']:.2f} numpy {r['numpy']:.2f} graph {r['graph']:.2f} "
             f"ratio {r['graph'] / r['bare']:.3f} numpy-ratio {r['numpy'] / r['bare']:.3f}",

@@ -61,3 +61,33 @@ def test_in_graph_boxes_stay_exact_where_the_cpu_defaults_to_bf16():
     exact, bf16 = run(fixed_head_model(), "f32"), run(fixed_head_model(), "bf16")
     assert bf16.shape == exact.shape
     np.testing.assert_allclose(bf16[:, 2:], exact[:, 2:], rtol=0, atol=1e-3)
+
+
+def test_detector_results_outlive_the_next_call(tmp_path):
+    """The Detector reads OpenVINO's output buffer in place (``share_outputs``): a result must not change when the
+    next frame is inferred into the same buffer."""
+    import yaml
+    from openvino import opset13 as op
+
+    from yolo_kd.edge import Detector
+
+    x = op.parameter([1, 3, 8, 8], np.float32, name="images")
+    shift = op.reduce_mean(x, op.constant(np.array([0, 1, 2, 3], np.int64)), False)  # mean brightness in [0, 1]
+    rows = np.zeros((4 + 3, 4), np.float32)
+    rows[4, 0] = -0.5  # anchor 0's class-0 score: 0.9 on a black frame, 0.4 on a white one
+    head = op.add(op.constant(HEAD[None]), op.multiply(op.constant(rows[None]), shift))
+    ir = tmp_path / "m_openvino_e2e_model"
+    ir.mkdir()
+    from yolo_kd.edge.graph import in_graph
+
+    ov.save_model(in_graph(ov.Model([head], [x], "moving_head")), ir / "m.xml")
+    meta = {"names": {0: "a", 1: "b", 2: "c"}, "imgsz": [8, 8], "in_graph": {"conf": 0.25, "iou": 0.7, "max_det": 300}}
+    (ir / "metadata.yaml").write_text(yaml.safe_dump(meta))
+    det = Detector(ir, precision="f32")
+    dark = det(np.zeros((8, 8, 3), np.uint8))
+    first = dark.scores.copy(), dark.classes.copy(), dark.boxes.copy()
+    bright = det(np.full((8, 8, 3), 255, np.uint8))
+    for got, want in zip((dark.scores, dark.classes, dark.boxes), first):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(first[0], [0.9, 0.8, 0.7], atol=1e-3)  # constants saved as f16
+    np.testing.assert_allclose(bright.scores, [0.8, 0.7, 0.4], atol=1e-3)

@@ -127,7 +127,7 @@ def end_to_end(ir: Path, images: list[Path], imgsz: int) -> dict[str, float]:
         "e2e_graph": med(fused, images),
         "e2e_ul": med(lambda f: ul.predict(str(f), imgsz=imgsz, verbose=False), images),
     }
-    fns = {"frame_bare": lambda _: det.model(x), "frame_ours": det, "frame_graph": fused}
+    fns = {"frame_bare": lambda _: det.infer(x), "frame_ours": det, "frame_graph": fused}
     return out | interleaved_ms(fns, frames)
 
 

@@ -24,34 +24,39 @@ def in_graph(model, conf: float = 0.25, iou: float = 0.7, max_det: int = 300):
     from openvino import opset13 as op
     from openvino.preprocess import ColorFormat, PrePostProcessor
 
-    out = model.get_results()[0].input_value(0)  # the head's output (not the Result node)
+    out = model.get_results()[0].input_value(0)  # the head's output (1, 4 + nc, A), not the Result node
     nc = out.get_partial_shape()[1].get_length() - 4
-    perm = op.constant(np.array([0, 2, 1], np.int64))
-    t = op.transpose(out, perm)  # (1, A, 4 + nc)
-    parts = op.variadic_split(t, op.constant(np.int64(2)), op.constant(np.array([4, nc], np.int64)))
-    xywh, scores = parts.output(0), parts.output(1)  # (1, A, 4) xywh, (1, A, nc)
-    xy, wh = op.variadic_split(xywh, op.constant(np.int64(2)), op.constant(np.array([2, 2], np.int64))).outputs()
+
+    def i64(*v: int):
+        return op.constant(np.array(v, np.int64))
+
+    def rows(lo: int, hi: int):  # rows lo:hi of the head output, (1, hi - lo, A): contiguous, no transpose
+        return op.slice(out, i64(lo), i64(hi), i64(1), i64(1))
+
+    xy, wh = rows(0, 2), rows(2, 4)
     half = op.multiply(wh, op.constant(np.float32(0.5)))
     # element-wise, not a MatMul: CPUs with bf16 run MatMul in bf16 by default (1-2 px off at 640; mAP50-95 -0.5)
-    boxes = op.concat([op.subtract(xy, half), op.add(xy, half)], 2)  # (1, A, 4) xyxy
-    top = op.topk(scores, op.constant(np.int64(1)), 2, "max", "none", "i32")  # best class only (multi_label=False)
-    best, cls = top.output(0), op.convert(top.output(1), ov.Type.f32)  # (1, A, 1) each
+    boxes = op.concat([op.subtract(xy, half), op.add(xy, half)], 1)  # (1, 4, A) xyxy
+    # best class only (multi_label=False), along the class rows: already NMS's (batch, class, box) score layout
+    top = op.topk(rows(4, 4 + nc), op.constant(np.int64(1)), 1, "max", "none", "i32")
+    best, cls = top.output(0), op.convert(top.output(1), ov.Type.f32)  # (1, 1, A) each
+    boxes = op.transpose(boxes, i64(0, 2, 1))  # (1, A, 4): a 4-row transpose, not the (4 + nc)-row one
+    cls = op.reshape(cls, i64(1, -1, 1), False)  # (1, A, 1), the same memory
     offset = op.multiply(cls, op.constant(np.float32(MAX_WH)))  # per-class NMS in one pass, as Ultralytics
     nms = op.non_max_suppression(  # NonMaxSuppression-9 (MulticlassNms crashed the CPU plugin in f32, 2026.4)
-        op.add(boxes, offset), op.transpose(best, perm),
-        op.constant(np.array([int(max_det)], np.int64)), op.constant(np.array([float(iou)], np.float32)),
-        op.constant(np.array([float(conf)], np.float32)), box_encoding="corner", sort_result_descending=True,
-        output_type="i32",
+        op.add(boxes, offset), best, op.constant(np.array([int(max_det)], np.int64)),
+        op.constant(np.array([float(iou)], np.float32)), op.constant(np.array([float(conf)], np.float32)),
+        box_encoding="corner", sort_result_descending=True, output_type="i32",
     )  # fmt: skip
     idx, sel = nms.output(0), nms.output(1)  # (n, 3) [batch, 0, box], (n, 3) [batch, 0, score]
 
     def col(x, i: int):
-        return op.gather(x, op.constant(np.array([i], np.int64)), op.constant(np.int64(1)))
+        return op.gather(x, i64(i), op.constant(np.int64(1)))
 
-    kept = op.squeeze(col(idx, 2), op.constant(np.array([1], np.int64)))  # (n,) anchor index of each kept box
+    kept = op.squeeze(col(idx, 2), i64(1))  # (n,) anchor index of each kept box
 
     def pick(x):  # rows of a (1, A, k) tensor at the kept boxes -> (n, k)
-        return op.gather(op.squeeze(x, op.constant(np.array([0], np.int64))), kept, op.constant(np.int64(0)))
+        return op.gather(op.squeeze(x, i64(0)), kept, op.constant(np.int64(0)))
 
     rows = op.concat([pick(cls), col(sel, 2), pick(boxes)], 1)  # [class, score, x1, y1, x2, y2]
     rows.output(0).get_tensor().set_names({"detections"})
