@@ -115,15 +115,22 @@ class BMFI(DistillLoss):
         self.names = tuple(f"bmfi_{k}" for k, v in self.w.items() if v > 0)
 
     def level_terms(self, s: Tensor, t: Tensor, fg: Tensor) -> dict[str, Tensor]:
-        """Unweighted fg / bg / att / glob terms of one level; s is the adapted student map."""
+        """Unweighted terms with a positive weight (fg, bg, att, glob) of one level; s is the adapted student map."""
         b, c, h, w = s.shape
         s_t, c_t = spatial_channel_attention(t, self.tau)
         d = (s - t) ** 2 * s_t[:, None] * c_t[:, :, None, None] / c  # (B, C, H, W), channel mean (see docstring)
-        out = {"fg": (d * fg[:, None]).sum() / b, "bg": (d * background_mask(fg)[:, None]).sum() / b}
-        s_s, c_s = spatial_channel_attention(s, self.tau)
-        out["att"] = ((c_s - c_t).abs().sum() + (s_s - s_t).abs().sum()) / b
-        out["glob"] = d.sum() / (b * h * w)
-        return out
+
+        def att() -> Tensor:
+            s_s, c_s = spatial_channel_attention(s, self.tau)
+            return ((c_s - c_t).abs().sum() + (s_s - s_t).abs().sum()) / b
+
+        terms = {
+            "fg": lambda: (d * fg[:, None]).sum() / b,
+            "bg": lambda: (d * background_mask(fg)[:, None]).sum() / b,
+            "att": att,
+            "glob": lambda: d.sum() / (b * h * w),
+        }
+        return {k: f() for k, f in terms.items() if self.w[k] > 0}
 
     def spatial_weights(self, x: KDInputs) -> dict[str, list[Tensor]]:
         """The fg term's cell weights ``M_fg * S_t``."""
