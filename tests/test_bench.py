@@ -167,6 +167,7 @@ def test_tiny_benchmark_end_to_end_and_resume(tiny_data, teacher_pt, tmp_path, c
     assert (tmp_path / "runs.csv").read_text().startswith("method,seed,mAP50")
     assert {p.name for p in tmp_path.glob("*.png")} == {"map_per_epoch.png", "gain.png", "step_time.png"}
     assert "| mimic | 1 |" in res["table"]
+    assert "kd={}, teacher_precision=auto" in (tmp_path / "table.md").read_text()  # the default, said in the header
     capsys.readouterr()
     run_kd_benchmark(**kw)
     assert capsys.readouterr().out.count("already done, skipped") == 2
