@@ -5,7 +5,8 @@
 Every run of each SRC folder (its runs.json) joins OUT's table; with ``:SUFFIX`` each of that folder's methods is
 renamed ``METHOD@SUFFIX`` (a variant run with ``kd=`` settings), so the table's "vs plain" column pairs it with
 METHOD. The first folder's teacher and settings head the table. A folder whose data or teacher differs from the
-first one's, or a (method, seed) given twice, stops the merge: such runs do not pair.
+first one's, or a (method, seed) given twice, stops the merge: such runs do not pair (a rerun with exactly the same
+mAP, a reproduction check, is kept once and named).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ def load(spec: str) -> tuple[dict, dict, list[dict]]:
     return config, record["teacher"], runs
 
 
+def same_scores(a: dict, b: dict) -> bool:
+    """Whether two runs of one (method, seed) gave exactly the same mAP50 and mAP50-95."""
+    return a["mAP50"] == b["mAP50"] and a["mAP50-95"] == b["mAP50-95"]
+
+
 def merge(out: Path, specs: list[str]) -> dict:
     """Write the merged table into ``out`` and return the harness's summary."""
     config, teacher, runs = load(specs[0])
@@ -38,9 +44,14 @@ def merge(out: Path, specs: list[str]) -> dict:
                 raise SystemExit(
                     f"{spec}: {k} {c.get(k)} differs from {specs[0]}'s {config.get(k)}; runs would not pair"
                 )
+        have = {(r["method"], r["seed"]): r for r in runs}
+        repro = [r for r in more if (r["method"], r["seed"]) in have and same_scores(r, have[r["method"], r["seed"]])]
+        more = [r for r in more if r not in repro]  # a bit-identical rerun (a reproduction check) is kept once
         twice = seen & {(r["method"], r["seed"]) for r in more}
         if twice:
             raise SystemExit(f"{spec}: {sorted(twice)} already come from another folder; give it a :SUFFIX")
+        if repro:
+            print(f"{spec}: {sorted((r['method'], r['seed']) for r in repro)} reproduce the earlier runs bit for bit")
         seen |= {(r["method"], r["seed"]) for r in more}
         runs += more
     out.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,13 @@
 """Paired differences between two methods of one benchmark folder, and the share of a gap they close, per seed.
 
-``python benchmarks/paired_diff.py FOLDER [level=0.975] A:B [A:B ...] [A:LOW:HIGH ...] [A:B,C:D,...]``
+``python benchmarks/paired_diff.py FOLDER [level=0.975] [seeds=8,9,...] A:B [A:B ...] [A:LOW:HIGH ...] [A:B,C:D,...]``
 
 ``A:B`` prints the mean of A - B in mAP50-95 points over the seeds both ran, its 95 % t interval and the per-seed
 differences; ``A:LOW:HIGH`` prints ``(A - LOW) / (HIGH - LOW)`` per seed and its mean (e.g. the share of the gap
 from no KD to every label that ``crosskd@u`` closes: ``crosskd@u:none:none@all``). Markdown rows, for the tables in
 docs/benchmarks.md. ``A:B,C:D`` pools the per-seed differences of several pairs into one mean and interval (e.g. one
 setting against its plain runs over several methods: ``x@bf16:x,y@bf16:y``). ``level=`` sets the intervals'
-confidence (default 0.95; e.g. 0.975 for a second look at one question, D4d).
+confidence (default 0.95; e.g. 0.975 for a second look at one question, D4d); ``seeds=`` keeps only those seeds.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from pick_variant import scores  # the same runs.csv reader as the tuning rule (
 
 from yolo_kd.bench.report import paired_ci
 
+ONLY: set[str] = set()  # seeds= (empty: every seed)
+
 
 def points(folder: Path, spec: str) -> tuple[list[str], dict[str, dict], list]:
     """The names of ``A:B`` or ``A:LOW:HIGH``, each one's mAP50-95 points per seed, and the seeds all of them ran."""
     names = spec.split(":")
-    runs = {n: {seed: 100 * v for seed, v in scores(folder, n).items()} for n in names}
+    runs = {n: {k: 100 * v for k, v in scores(folder, n).items() if not ONLY or k in ONLY} for n in names}
     missing = [n for n in names if not runs[n]]
     if missing or len(names) not in (2, 3):
         raise SystemExit(f"'{spec}': give A:B or A:LOW:HIGH with methods of runs.csv (missing: {missing})")
@@ -59,9 +61,13 @@ def row(folder: Path, spec: str, level: float = 0.95) -> str:
 if __name__ == "__main__":
     folder, *specs = sys.argv[1:]
     level = 0.95
-    if specs and specs[0].startswith("level="):
-        level = float(specs.pop(0).partition("=")[2])
-        if not 0 < level < 1:
-            raise SystemExit(f"level={level}: give a confidence between 0 and 1, e.g. level=0.975")
+    while specs and specs[0].startswith(("level=", "seeds=")):
+        key, _, value = specs.pop(0).partition("=")
+        if key == "seeds":
+            ONLY.update(value.split(","))
+        else:
+            level = float(value)
+    if not 0 < level < 1:
+        raise SystemExit(f"level={level}: give a confidence between 0 and 1, e.g. level=0.975")
     print(f"| paired difference (mAP50-95 points) | mean [{100 * level:g} % CI] | per seed |\n|---|---|---|")
     print("\n".join(row(Path(folder), s, level) for s in specs))
