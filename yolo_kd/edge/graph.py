@@ -30,15 +30,15 @@ def in_graph(model, conf: float = 0.25, iou: float = 0.7, max_det: int = 300):
     def i64(*v: int):
         return op.constant(np.array(v, np.int64))
 
-    def rows(lo: int, hi: int):  # rows lo:hi of the head output, (1, hi - lo, A): contiguous, no transpose
+    def head_rows(lo: int, hi: int):  # rows lo:hi of the head output, (1, hi - lo, A): contiguous, no transpose
         return op.slice(out, i64(lo), i64(hi), i64(1), i64(1))
 
-    xy, wh = rows(0, 2), rows(2, 4)
+    xy, wh = head_rows(0, 2), head_rows(2, 4)
     half = op.multiply(wh, op.constant(np.float32(0.5)))
     # element-wise, not a MatMul: CPUs with bf16 run MatMul in bf16 by default (1-2 px off at 640; mAP50-95 -0.5)
     boxes = op.concat([op.subtract(xy, half), op.add(xy, half)], 1)  # (1, 4, A) xyxy
     # best class only (multi_label=False), along the class rows: already NMS's (batch, class, box) score layout
-    top = op.topk(rows(4, 4 + nc), op.constant(np.int64(1)), 1, "max", "none", "i32")
+    top = op.topk(head_rows(4, 4 + nc), op.constant(np.int64(1)), 1, "max", "none", "i32")
     best, cls = top.output(0), op.convert(top.output(1), ov.Type.f32)  # (1, 1, A) each
     boxes = op.transpose(boxes, i64(0, 2, 1))  # (1, A, 4): a 4-row transpose, not the (4 + nc)-row one
     cls = op.reshape(cls, i64(1, -1, 1), False)  # (1, A, 1), the same memory
