@@ -91,3 +91,14 @@ def test_detector_results_outlive_the_next_call(tmp_path):
         np.testing.assert_array_equal(got, want)
     np.testing.assert_allclose(first[0], [0.9, 0.8, 0.7], atol=1e-3)  # constants saved as f16
     np.testing.assert_allclose(bright.scores, [0.8, 0.7, 0.4], atol=1e-3)
+
+
+def test_numpy_decode_gives_the_same_rows_as_the_graph():
+    """The numpy path's decode (best class, score > conf, per-class NMS) on the hand-made head: the graph's rows."""
+    from yolo_kd.edge.ops import decode
+
+    for head in (HEAD, HEAD[:, [3, 2, 1, 0]]):  # anchor order must not matter
+        d = decode(head, conf=0.25, iou=0.7)  # (n, 6) xyxy, score, class
+        rows = run(fixed_head_model(np.ascontiguousarray(head)), "f32", conf=0.25, iou=0.7)
+        np.testing.assert_allclose(d[:, [5, 4, 0, 1, 2, 3]], rows, rtol=0, atol=1e-4)
+    assert decode(HEAD, conf=0.95, iou=0.7).shape == (0, 6)  # nothing above conf: an empty (0, 6) array

@@ -90,12 +90,10 @@ def decode(pred: np.ndarray, conf: float, iou: float, max_det: int = 300, agnost
     """
     if pred.ndim == 2 and pred.shape[-1] == 6 and pred.shape[0] != 6:
         return pred[pred[:, 4] > conf][:max_det]
-    p = pred.T  # (A, 4 + nc)
-    cls_scores = p[:, 4:]
-    j = cls_scores.argmax(1)
-    s = cls_scores[np.arange(len(p)), j]
-    m = s > conf
-    xywh, s, j = p[m, :4], s[m], j[m]
+    scores = pred[4:]  # (nc, A): reduce along the contiguous class rows, not a transposed view
+    s = scores.max(0)
+    m = np.flatnonzero(s > conf)
+    s, j, xywh = s[m], scores[:, m].argmax(0), pred[:4, m].T  # best class of the candidates only
     boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
     order = s.argsort()[::-1][:30000]
     boxes, s, j = boxes[order], s[order], j[order]
