@@ -11,6 +11,7 @@ import collections
 import sys
 from pathlib import Path
 
+from yolo_kd.edge.graph import read_metadata
 from yolo_kd.edge.ops import letterbox, to_input
 from yolo_kd.edge.runtime import list_images, read_image
 
@@ -20,7 +21,7 @@ def main(folder: str, images: str, imgsz: int = 320) -> None:
     import openvino as ov
 
     xml = next(Path(folder).glob("*.xml"))
-    e2e = "e2e" in Path(folder).name
+    e2e = bool(read_metadata(folder).get("in_graph"))  # as the Detector decides
     compiled = ov.Core().compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY", "PERF_COUNT": "YES"})
     req = compiled.create_infer_request()
     frames = [letterbox(read_image(f), (imgsz, imgsz))[0] for f in list_images(images)[:30]]

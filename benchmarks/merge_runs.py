@@ -36,7 +36,11 @@ def same_scores(a: dict, b: dict) -> bool:
 def merge(out: Path, specs: list[str]) -> dict:
     """Write the merged table into ``out`` and return the harness's summary."""
     config, teacher, runs = load(specs[0])
-    seen = {(r["method"], r["seed"]) for r in runs}
+
+    def key(r: dict) -> tuple:
+        return r["method"], r["seed"]
+
+    have = {key(r): r for r in runs}
     for spec in specs[1:]:
         c, _, more = load(spec)
         for k in ("data", "teacher", "imgsz", "epochs"):
@@ -44,15 +48,14 @@ def merge(out: Path, specs: list[str]) -> dict:
                 raise SystemExit(
                     f"{spec}: {k} {c.get(k)} differs from {specs[0]}'s {config.get(k)}; runs would not pair"
                 )
-        have = {(r["method"], r["seed"]): r for r in runs}
-        repro = [r for r in more if (r["method"], r["seed"]) in have and same_scores(r, have[r["method"], r["seed"]])]
+        repro = [r for r in more if key(r) in have and same_scores(r, have[key(r)])]
         more = [r for r in more if r not in repro]  # a bit-identical rerun (a reproduction check) is kept once
-        twice = seen & {(r["method"], r["seed"]) for r in more}
+        twice = set(have) & {key(r) for r in more}
         if twice:
             raise SystemExit(f"{spec}: {sorted(twice)} already come from another folder; give it a :SUFFIX")
         if repro:
-            print(f"{spec}: {sorted((r['method'], r['seed']) for r in repro)} reproduce the earlier runs bit for bit")
-        seen |= {(r["method"], r["seed"]) for r in more}
+            print(f"{spec}: {sorted(key(r) for r in repro)} reproduce the earlier runs bit for bit")
+        have |= {key(r): r for r in more}
         runs += more
     out.mkdir(parents=True, exist_ok=True)
     config = {"preset": "merged", "device": "see Machine", **config}

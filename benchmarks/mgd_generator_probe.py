@@ -6,11 +6,9 @@ on the maps of a 320 px batch of 8 (40, 20, 10 cells); medians of 8 after 2 warm
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import torch
 
+from yolo_kd.bench.edge import median_ms
 from yolo_kd.losses.mgd import MGD
 
 
@@ -31,20 +29,13 @@ def main() -> None:
             total = total + (y.float() ** 2).sum()
         total.backward()
 
-    def median_ms(*a) -> float:
-        for _ in range(2):
-            step(*a)
-        ts = []
-        for _ in range(8):
-            t0 = time.perf_counter()
-            step(*a)
-            ts.append(time.perf_counter() - t0)
-        return 1e3 * statistics.median(ts)
+    def ms(channels_last: bool, dtype: torch.dtype | None) -> float:  # median of 8 after 2 warm-up calls
+        return median_ms(lambda: step(channels_last, dtype), 8, 2)
 
-    print(f"FP32: {median_ms(False, None):.0f} ms")
+    print(f"FP32: {ms(False, None):.0f} ms")
     gens.to(memory_format=torch.channels_last)
-    print(f"FP32 channels-last: {median_ms(True, None):.0f} ms")
-    print(f"bf16 autocast, channels-last: {median_ms(True, torch.bfloat16):.0f} ms")
+    print(f"FP32 channels-last: {ms(True, None):.0f} ms")
+    print(f"bf16 autocast, channels-last: {ms(True, torch.bfloat16):.0f} ms")
 
 
 if __name__ == "__main__":

@@ -20,38 +20,36 @@ from pick_variant import scores  # the same runs.csv reader as the tuning rule (
 
 from yolo_kd.bench.report import paired_ci
 
-ONLY: set[str] = set()  # seeds= (empty: every seed)
 
-
-def points(folder: Path, spec: str) -> tuple[list[str], dict[str, dict], list]:
-    """The names of ``A:B`` or ``A:LOW:HIGH``, each one's mAP50-95 points per seed, and the seeds all of them ran."""
+def points(folder: Path, spec: str, only: frozenset[str]) -> tuple[list[str], dict[str, dict], list]:
+    """Names of ``A:B`` or ``A:LOW:HIGH``, their mAP50-95 points per seed (``only`` those, if any), the common seeds."""
     names = spec.split(":")
-    runs = {n: {k: 100 * v for k, v in scores(folder, n).items() if not ONLY or k in ONLY} for n in names}
+    runs = {n: {k: 100 * v for k, v in scores(folder, n).items() if not only or k in only} for n in names}
     missing = [n for n in names if not runs[n]]
     if missing or len(names) not in (2, 3):
         raise SystemExit(f"'{spec}': give A:B or A:LOW:HIGH with methods of runs.csv (missing: {missing})")
     return names, runs, sorted(set.intersection(*(set(runs[n]) for n in names)), key=int)
 
 
-def diffs(folder: Path, spec: str) -> list[float]:
+def diffs(folder: Path, spec: str, only: frozenset[str]) -> list[float]:
     """Per-seed differences A - B (points) of ``A:B`` over the seeds both ran."""
-    names, runs, seeds = points(folder, spec)
+    names, runs, seeds = points(folder, spec, only)
     if len(names) != 2:
         raise SystemExit(f"'{spec}': only A:B pairs can be pooled")
     a, b = runs[names[0]], runs[names[1]]
     return [a[s] - b[s] for s in seeds]
 
 
-def row(folder: Path, spec: str, level: float = 0.95) -> str:
+def row(folder: Path, spec: str, level: float = 0.95, only: frozenset[str] = frozenset()) -> str:
     """One markdown row for ``A:B`` (paired difference), ``A:LOW:HIGH`` (share of a gap) or ``A:B,C:D`` (pooled)."""
     if "," in spec or spec.count(":") == 1:
-        d = [x for pair in spec.split(",") for x in diffs(folder, pair)]
+        d = [x for pair in spec.split(",") for x in diffs(folder, pair, only)]
         mean, half = paired_ci(d, level)
         ci = f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
         if "," in spec:
             return f"| pooled {spec} ({len(d)} pairs) | {ci} | |"
         return f"| {spec.replace(':', ' - ')} | {ci} | {' / '.join(f'{x:+.2f}' for x in d)} |"
-    names, runs, seeds = points(folder, spec)
+    names, runs, seeds = points(folder, spec, only)
     a, b, hi = (runs[n] for n in names)
     share = [(a[s] - b[s]) / (hi[s] - b[s]) for s in seeds]
     each = " / ".join(f"{100 * x:.0f} %" for x in share)
@@ -60,14 +58,14 @@ def row(folder: Path, spec: str, level: float = 0.95) -> str:
 
 if __name__ == "__main__":
     folder, *specs = sys.argv[1:]
-    level = 0.95
+    level, only = 0.95, set()
     while specs and specs[0].startswith(("level=", "seeds=")):
         key, _, value = specs.pop(0).partition("=")
         if key == "seeds":
-            ONLY.update(value.split(","))
+            only.update(value.split(","))
         else:
             level = float(value)
     if not 0 < level < 1:
         raise SystemExit(f"level={level}: give a confidence between 0 and 1, e.g. level=0.975")
     print(f"| paired difference (mAP50-95 points) | mean [{100 * level:g} % CI] | per seed |\n|---|---|---|")
-    print("\n".join(row(Path(folder), s, level) for s in specs))
+    print("\n".join(row(Path(folder), s, level, frozenset(only)) for s in specs))

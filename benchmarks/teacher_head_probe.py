@@ -6,9 +6,7 @@ random-weight yolov8s teacher on ``benchmark cost``'s fixed batch; medians of 8 
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 
 import torch
 from torch import Tensor
@@ -16,6 +14,7 @@ from ultralytics.cfg import get_cfg
 from ultralytics.nn.tasks import DetectionModel
 
 from yolo_kd.bench.cost import batch_of
+from yolo_kd.bench.edge import median_ms
 from yolo_kd.model import KDModel
 
 
@@ -35,19 +34,10 @@ def main(imgsz: int = 320, bs: int = 8) -> None:
         f = [x.clone().requires_grad_(True) for x in feats]
         return torch.autograd.grad(m.teacher_task_loss(f, b), f)
 
-    def median_ms(dtype: torch.dtype | None) -> float:
-        for _ in range(2):
-            grads(dtype)
-        ts = []
-        for _ in range(8):
-            t0 = time.perf_counter()
-            grads(dtype)
-            ts.append(time.perf_counter() - t0)
-        return 1e3 * statistics.median(ts)
-
     for i, (a, c) in enumerate(zip(grads(None), grads(torch.bfloat16))):
         print(f"level {i}: bf16 gradient relative error {float((a - c).norm() / a.norm()):.2e}")
-    print(f"head forward + backward: FP32 {median_ms(None):.0f} ms, bf16 {median_ms(torch.bfloat16):.0f} ms")
+    fp32, bf16 = (median_ms(lambda d=d: grads(d), 8, 2) for d in (None, torch.bfloat16))  # 2 warm-up calls
+    print(f"head forward + backward: FP32 {fp32:.0f} ms, bf16 {bf16:.0f} ms")
 
 
 if __name__ == "__main__":
