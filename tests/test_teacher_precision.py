@@ -67,6 +67,47 @@ def test_bf16_teacher_is_checked_then_used(log):
     assert x.t_feats[0].dtype is torch.bfloat16 and torch.isfinite(loss).all()
 
 
+def test_bf16_teacher_runs_channels_last_with_the_same_terms():
+    """Once kept, a bf16 CPU teacher's backbone and neck go channels-last and its head stays NCHW; the methods get NCHW
+    level maps and the same loss and terms as with the teacher left in NCHW."""
+    import copy
+
+    from yolo_kd.bench.cost import batch_of
+    from yolo_kd.teacher_precision import channels_last
+
+    a, b = batch_of(2, 64, 3, "cpu"), batch_of(2, 64, 3, "cpu")
+    m = model("bf16")
+    m.loss(a)  # the parity check, then the layout
+    assert m.teacher_dtype is torch.bfloat16
+    nchw = copy.deepcopy(m)
+    for layer in nchw.teacher_model.model[:-1]:
+        layer.to(memory_format=torch.contiguous_format)
+    w = m.teacher_model.model[0].conv.weight
+    assert w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+    assert m.teacher_model.model[-1].cv3[0][0].conv.weight.is_contiguous()
+    det, _, terms, x = m.kd_terms(b)
+    det0, _, terms0, _ = nchw.kd_terms(b)
+    assert all(f.is_contiguous() for f in x.t_feats)
+    torch.testing.assert_close(det, det0, rtol=1e-5, atol=1e-6)
+    assert terms.keys() == terms0.keys()
+    for k in terms:
+        torch.testing.assert_close(terms[k], terms0[k], rtol=1e-4, atol=1e-6)
+    channels_last(nchw.teacher_model)  # what the check applies; NCHW again with contiguous_format (no state kept)
+    assert nchw.teacher_model.model[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_fp32_teacher_keeps_its_layout(monkeypatch):
+    """An FP32 teacher (or one that fell back to FP32) stays NCHW: the exact reference."""
+    import yolo_kd.teacher_precision as tp
+    from yolo_kd.bench.cost import batch_of
+
+    for precision in ("fp32", "bf16"):
+        monkeypatch.setattr(tp, "REL_TOL", 0.0 if precision == "bf16" else tp.REL_TOL)  # bf16: fall back
+        m = model(precision)
+        m.loss(batch_of(2, 64, 3, "cpu"))
+        assert m.teacher_dtype is None and m.teacher_model.model[0].conv.weight.is_contiguous()
+
+
 def test_falls_back_to_fp32_when_parity_fails(monkeypatch, log):
     """Outputs outside the tolerance: one log line and an FP32 teacher from then on."""
     import yolo_kd.teacher_precision as tp

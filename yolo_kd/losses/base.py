@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from yolo_kd.errors import KDError
+from yolo_kd.losses.layers import Conv1x1
 
 
 def batch_targets(batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
@@ -188,11 +189,10 @@ def adapters(s_channels: list[int], t_channels: list[int], kind: str = "conv") -
     if kind in {"conv", "align"}:
         keep = kind == "align"
         return nn.ModuleList(
-            nn.Identity() if keep and s == t else nn.Conv2d(s, t, 1) for s, t in zip(s_channels, t_channels)
+            nn.Identity() if keep and s == t else Conv1x1(s, t) for s, t in zip(s_channels, t_channels)
         )
     return nn.ModuleList(
-        nn.Sequential(nn.Conv2d(s, t, 1), nn.ReLU(inplace=True), nn.Conv2d(t, t, 1))
-        for s, t in zip(s_channels, t_channels)
+        nn.Sequential(Conv1x1(s, t), nn.ReLU(inplace=True), Conv1x1(t, t)) for s, t in zip(s_channels, t_channels)
     )
 
 

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from yolo_kd.losses.base import DistillLoss, KDInputs
 from yolo_kd.losses.functional import rank_share, split_levels
+from yolo_kd.losses.layers import Conv1x1
 from yolo_kd.losses.registry import register
 
 
@@ -29,8 +30,7 @@ class Builtin(DistillLoss):
         super().__init__(s_channels, t_channels)
         self.weight = weight
         self.projector = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(s, t, 1), nn.ReLU(inplace=True), nn.Conv2d(t, t, 1))
-            for s, t in zip(s_channels, t_channels)
+            nn.Sequential(Conv1x1(s, t), nn.ReLU(inplace=True), Conv1x1(t, t)) for s, t in zip(s_channels, t_channels)
         )
 
     @staticmethod

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from yolo_kd.errors import KDError
 from yolo_kd.losses.base import DistillLoss, KDInputs
 from yolo_kd.losses.functional import binary_distill, decode_boxes, giou_loss, rank_share
+from yolo_kd.losses.layers import Conv1x1
 from yolo_kd.losses.registry import register
 
 
@@ -90,7 +91,7 @@ class CrossKD(DistillLoss):
             s_br, t_br = getattr(s_detect, name), getattr(t_detect, name)
             self.adapt[name] = nn.ModuleList(
                 nn.Identity() if (cs := conv_width(s[k - 1], False)) == (ct := conv_width(t[k], True))
-                else nn.Conv2d(cs, ct, 1)
+                else Conv1x1(cs, ct)
                 for s, t in zip(s_br, t_br)
             )  # fmt: skip
 

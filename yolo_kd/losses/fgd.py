@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
 from yolo_kd.losses.functional import background_mask, max_per_image, spatial_channel_attention
+from yolo_kd.losses.layers import Conv1x1
 from yolo_kd.losses.registry import register
 
 
@@ -47,9 +48,9 @@ class GcBlock(nn.Module):
     def __init__(self, c: int) -> None:
         """Context mask conv and the bottleneck transform (last conv zero-initialised, as the official code)."""
         super().__init__()
-        self.mask = nn.Conv2d(c, 1, 1)
+        self.mask = Conv1x1(c, 1)
         self.add = nn.Sequential(
-            nn.Conv2d(c, c // 2, 1), nn.LayerNorm([c // 2, 1, 1]), nn.ReLU(inplace=True), nn.Conv2d(c // 2, c, 1)
+            Conv1x1(c, c // 2), nn.LayerNorm([c // 2, 1, 1]), nn.ReLU(inplace=True), Conv1x1(c // 2, c)
         )
         nn.init.kaiming_normal_(self.mask.weight, mode="fan_in")
         nn.init.zeros_(self.add[-1].weight)

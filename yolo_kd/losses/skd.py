@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from yolo_kd.losses.base import DistillLoss, KDInputs, adapters
 from yolo_kd.losses.functional import spatial_channel_attention
+from yolo_kd.losses.layers import Conv1x1
 from yolo_kd.losses.registry import register
 
 
@@ -18,8 +19,8 @@ class NonLocal(nn.Module):
         """Inter channels c // 2; output projection zero-initialised, so the block starts as the identity."""
         super().__init__()
         i = max(c // 2, 1)
-        self.theta, self.phi, self.g = nn.Conv2d(c, i, 1), nn.Conv2d(c, i, 1), nn.Conv2d(c, i, 1)
-        self.out = nn.Conv2d(i, c, 1)
+        self.theta, self.phi, self.g = Conv1x1(c, i), Conv1x1(c, i), Conv1x1(c, i)
+        self.out = Conv1x1(i, c)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
         self.sub = sub
