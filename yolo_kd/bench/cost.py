@@ -96,6 +96,10 @@ def measure(s: dict[str, Any], method: str | None) -> dict[str, float]:
         out["teacher_fwd_ms"] = timed(lambda: torch.no_grad()(teacher)(batch["img"]))
         low = resolve(prec, dev)
         if low is not None:
+            if dev.type == "cpu" and low is torch.bfloat16:  # as training runs a kept bf16 teacher on a CPU
+                from yolo_kd.teacher_precision import channels_last
+
+                channels_last(teacher)
             with torch.autocast(dev.type, dtype=low):
                 out["teacher_fwd_low_ms"] = timed(lambda: torch.no_grad()(teacher)(batch["img"]))
     else:
