@@ -4,7 +4,8 @@
 and neck in channels-last (``yolo_kd.teacher_precision.channels_last``), in bf16 autocast and in FP32, with the largest
 difference of its outputs; (2) forward + backward of a 1x1 adapter as ``nn.Conv2d`` against ``Conv1x1`` at the widths of
 a yolov8n student / yolov8s teacher pair at 320, batch 8, each call on another of 16 inputs (out of cache, as in
-training). Medians of 10 after 2 warm-up calls.
+training); (3) a yolov8n student's training step (forward, detection loss, backward) NCHW against channels-last, which
+the trainer does not use (measured for a later round). Medians of 10 after 2 warm-up calls.
 """
 
 from __future__ import annotations
@@ -71,6 +72,29 @@ def adapter_rows() -> None:
         print(f"adapter {c1}->{c2} at {hw}x{hw}: Conv2d {a:.2f} ms, Conv1x1 {b:.2f} ms; max difference {diff:.1e}")
 
 
+def student_rows() -> None:
+    """A student's FP32 training step in both layouts (not used by the trainer; D5 'seen')."""
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.bench.cost import batch_of
+
+    torch.manual_seed(0)
+    nchw = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
+    nchw.args = get_cfg(overrides={"imgsz": 320})
+    nhwc = copy.deepcopy(nchw.train()).to(memory_format=torch.channels_last)
+    batch = batch_of(8, 320, 3, "cpu")
+    cl = {**batch, "img": batch["img"].contiguous(memory_format=torch.channels_last)}
+
+    def train_step(m: nn.Module, b: dict) -> None:
+        m.zero_grad(set_to_none=True)
+        m.loss(b)[0].sum().backward()
+
+    a, b = median_ms(partial(train_step, nchw, batch), 10, 2), median_ms(partial(train_step, nhwc, cl), 10, 2)
+    print(f"student training step fp32: NCHW {a:.0f} ms, channels-last {b:.0f} ms")
+
+
 if __name__ == "__main__":
     teacher_rows()
     adapter_rows()
+    student_rows()
