@@ -29,16 +29,10 @@ def detached(v):
 
 def probe(method: str) -> None:
     """Print the method's median time with and without gradients."""
-    from ultralytics.cfg import get_cfg
-    from ultralytics.nn.tasks import DetectionModel
-
-    from yolo_kd.bench.cost import batch_of
+    from yolo_kd.bench.cost import batch_of, random_pair
     from yolo_kd.model import KDModel
 
-    torch.manual_seed(0)
-    student = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
-    teacher = DetectionModel("yolov8s.yaml", nc=3, verbose=False)
-    student.args = teacher.args = get_cfg(overrides={"imgsz": 320})
+    teacher, student = random_pair("yolov8s.yaml", "yolov8n.yaml", 3, 320)
     model = KDModel(teacher, student, method=method, teacher_precision="bf16").train()
     seen: list = []
     hook = model.kd_loss.register_forward_pre_hook(lambda m, args: seen.append(args[0]))  # returns None: inputs kept

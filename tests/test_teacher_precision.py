@@ -96,6 +96,14 @@ def test_bf16_teacher_runs_channels_last_with_the_same_terms():
     assert nchw.teacher_model.model[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
+def test_layout_applies_to_a_bf16_cpu_teacher_only():
+    """channels_last is for a bf16 teacher on a CPU; FP32, fp16 and CUDA teachers keep their layout."""
+    from yolo_kd.teacher_precision import layout_applies
+
+    assert layout_applies("cpu", torch.bfloat16)
+    assert not any(layout_applies(d, t) for d, t in (("cpu", None), ("cpu", torch.float16), ("cuda", torch.bfloat16)))
+
+
 def test_fp32_teacher_keeps_its_layout(monkeypatch):
     """An FP32 teacher (or one that fell back to FP32) stays NCHW: the exact reference."""
     import yolo_kd.teacher_precision as tp

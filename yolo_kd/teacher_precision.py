@@ -78,13 +78,18 @@ def run_teacher(m: KDModel, img: Tensor) -> None:
                 m.teacher_dtype = None
                 m._teacher_feats.clear()
                 m.teacher_model(img)
-            elif dev == "cpu" and m.teacher_dtype is torch.bfloat16:
+            elif layout_applies(dev, m.teacher_dtype):
                 channels_last(m.teacher_model)
             return
         with torch.autocast(dev, dtype=m.teacher_dtype or torch.float32, enabled=m.teacher_dtype is not None):
             m.teacher_model(img)
         for i in range(len(m.feats_idx) - 1):  # NCHW as the methods always read them (no copy when already so)
             m._teacher_feats[i] = m._teacher_feats[i].contiguous()
+
+
+def layout_applies(device_type: str, dtype: torch.dtype | None) -> bool:
+    """Whether a teacher running at ``dtype`` on ``device_type`` gets ``channels_last`` (a bf16 teacher on a CPU)."""
+    return device_type == "cpu" and dtype is torch.bfloat16
 
 
 def channels_last(teacher: torch.nn.Module) -> None:

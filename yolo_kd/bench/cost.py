@@ -50,21 +50,27 @@ def batch_of(bs: int, imgsz: int, nc: int, device) -> dict:
     return {k: v.to(device) for k, v in b.items()}
 
 
-def measure(s: dict[str, Any], method: str | None) -> dict[str, float]:
-    """Median step (ms) and peak memory (MB) of one method (None: the student alone, plus a teacher forward)."""
+def random_pair(teacher: str, student: str, nc: int, imgsz: int) -> tuple[Any, Any]:
+    """Random-weight (teacher, student) DetectionModels, seed 0 and the student built first, with args at ``imgsz``."""
     import torch
     from ultralytics.cfg import get_cfg
     from ultralytics.nn.tasks import DetectionModel
+
+    torch.manual_seed(0)
+    s, t = (DetectionModel(cfg, nc=nc, verbose=False) for cfg in (student, teacher))
+    s.args = t.args = get_cfg(overrides={"imgsz": imgsz})
+    return t, s
+
+
+def measure(s: dict[str, Any], method: str | None) -> dict[str, float]:
+    """Median step (ms) and peak memory (MB) of one method (None: the student alone, plus a teacher forward)."""
+    import torch
 
     from yolo_kd.bench.worker import peak_rss_mb
     from yolo_kd.model import KDModel
 
     dev = torch.device("cuda:0" if str(s["device"]) not in {"cpu", ""} and torch.cuda.is_available() else "cpu")
-    torch.manual_seed(0)
-    args = get_cfg(overrides={"imgsz": s["imgsz"]})
-    student = DetectionModel(s["student"], nc=s["nc"], verbose=False)
-    teacher = DetectionModel(s["teacher"], nc=s["nc"], verbose=False)
-    student.args = teacher.args = args
+    teacher, student = random_pair(s["teacher"], s["student"], s["nc"], s["imgsz"])
     prec = s["teacher_precision"]
     model = student if method is None else KDModel(teacher, student, method=method, teacher_precision=prec)
     model = model.to(dev).train()
@@ -90,15 +96,13 @@ def measure(s: dict[str, Any], method: str | None) -> dict[str, float]:
 
     out: dict[str, Any] = {"step_ms": timed(step)}
     if method is None:
-        from yolo_kd.teacher_precision import resolve
+        from yolo_kd.teacher_precision import channels_last, layout_applies, resolve
 
         teacher = teacher.to(dev).eval()
         out["teacher_fwd_ms"] = timed(lambda: torch.no_grad()(teacher)(batch["img"]))
         low = resolve(prec, dev)
         if low is not None:
-            if dev.type == "cpu" and low is torch.bfloat16:  # as training runs a kept bf16 teacher on a CPU
-                from yolo_kd.teacher_precision import channels_last
-
+            if layout_applies(dev.type, low):  # as training runs a kept bf16 teacher
                 channels_last(teacher)
             with torch.autocast(dev.type, dtype=low):
                 out["teacher_fwd_low_ms"] = timed(lambda: torch.no_grad()(teacher)(batch["img"]))
