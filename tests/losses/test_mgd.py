@@ -23,3 +23,29 @@ def test_mgd_golden_mask_and_generator():
     assert m.shape == (4, 1, 100, 100) and abs(1 - m.mean().item() - 0.65) < 0.01
     with pytest.raises(KDError, match="mgd_ratio=1.0"):
         build_loss("mgd", {"mgd": {"ratio": 1.0}}, [4], [8])
+
+
+def test_mgd_folded_aligner_equals_the_unfolded_generator():
+    """Folding the aligner into the first conv gives G(M . A(s)) and the same gradients on every parameter and s."""
+    from yolo_kd.losses.mgd import folds
+
+    g = torch.Generator().manual_seed(3)
+    s, t = torch.randn(2, 4, 5, 5, generator=g), torch.randn(2, 8, 5, 5, generator=g)
+    loss = build_loss("mgd", {}, [4], [8])
+    assert folds(loss.align[0], s) and not folds(loss.align[0], s[:, :, :2, :2])  # 50 cells fold, 8 do not
+    assert not folds(torch.nn.Identity(), s)
+    keep = (torch.rand(2, 1, 5, 5, generator=g) > 0.5).float()
+    a, gen = loss.align[0], loss.generator[0]
+
+    def grads(fn):
+        x = s.clone().requires_grad_(True)
+        ((fn(x) - t) ** 2).sum().backward()
+        out = [x.grad] + [p.grad.clone() for p in loss.parameters()]
+        loss.zero_grad()
+        return out
+
+    ref = lambda x: gen(torch.nn.functional.conv2d(x, a.weight, a.bias) * keep)  # noqa: E731
+    new = lambda x: loss.generate(0, x, keep)  # noqa: E731
+    torch.testing.assert_close(new(s), ref(s), rtol=1e-5, atol=1e-5)
+    for got, want in zip(grads(new), grads(ref), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
