@@ -178,15 +178,39 @@ def test_letterbox_and_scale_boxes_match_ultralytics():
     from yolo_kd.edge.ops import letterbox, scale_boxes
 
     rng = np.random.default_rng(1)
+    reused = {s: rng.integers(0, 256, (s, s, 3), dtype=np.uint8) for s in (320, 160, 96, 64)}  # stale pixels
     for h, w, s in [(480, 640, 320), (375, 1242, 160), (640, 427, 320), (61, 37, 96), (320, 320, 320), (3, 250, 64)]:
         img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
         ours, ratio_pad = letterbox(img, (s, s))
         ref = LetterBox((s, s), auto=False, stride=32)(image=img)
         assert ours.shape == ref.shape and np.array_equal(ours, ref), (h, w, s)
+        into, into_pad = letterbox(img, (s, s), out=reused[s])  # a reused canvas: every pixel rewritten
+        assert into is reused[s] and np.array_equal(into, ref) and into_pad == ratio_pad, (h, w, s)
         boxes = np.array([[-5.0, 2.0, 40.0, 30.0], [10.5, 11.25, s + 3.0, s - 1.0]], np.float32)
         want = ul_scale_boxes((s, s), torch.tensor(boxes), (h, w)).numpy()  # as its predictor calls it
         # ours divides by each axis's gain after rounding the resized size; Ultralytics by one unrounded gain
         np.testing.assert_allclose(scale_boxes(boxes, ratio_pad, (h, w)), want, atol=1.0)
+
+
+def test_detector_fast_path_equals_the_allocating_path(exported):
+    """A frame letterboxed into the infer request's own input buffer gives the same detections as the allocating
+    path (a fresh canvas, a converted copy, the compiled model's call); to_input into a buffer is bit-identical."""
+    from yolo_kd.edge import Detector
+    from yolo_kd.edge.ops import letterbox, to_input
+    from yolo_kd.edge.runtime import read_image
+
+    det = Detector(exported["ov"]["export"], conf=0.01)
+    assert det._buffer is not None and det._buffer.shape == (1, 3, IMGSZ, IMGSZ)
+    frames = [read_image(f) for f in images_of(exported["data"])]
+    x = letterbox(frames[0], (IMGSZ, IMGSZ))[0]
+    buf = np.full((1, 3, IMGSZ, IMGSZ), -1.0, np.float32)
+    assert to_input([x], out=buf) is buf and np.array_equal(buf, to_input([x]))
+    for img in frames + frames[::-1]:  # each frame after another one: nothing stale in the buffers
+        fast = det(img)
+        x, rp = det.preprocess(img)
+        slow = det.postprocess(det.first(det.infer(det.to_input(x))), rp, img.shape[:2])
+        for a, b in zip((fast.boxes, fast.scores, fast.classes), (slow.boxes, slow.scores, slow.classes)):
+            np.testing.assert_array_equal(a, b)
 
 
 def test_runtime_bad_input(exported, tmp_path):
