@@ -177,8 +177,9 @@ class Detector:
         """Synchronous inference on one image (array in BGR, or a path): lowest latency.
 
         A BGR uint8 frame is letterboxed straight into the infer request's own input buffer (no per-frame canvas or
-        input copy: 0.1-0.2 ms less per frame at 320, docs/benchmarks.md 4g). One Detector runs one synchronous call
-        at a time, as OpenVINO's compiled-model call does; use ``predict_many`` or one Detector per thread.
+        input copy: ~1 ms less per frame on a plain IR at 640, 0.05-0.08 ms on an in-graph IR at 320;
+        docs/benchmarks.md 4g). One Detector runs one synchronous call at a time, as OpenVINO's compiled-model call
+        does; use ``predict_many`` or one Detector per thread.
         """
         path = "" if isinstance(image, np.ndarray) else str(image)
         img = image if isinstance(image, np.ndarray) else read_image(image)
