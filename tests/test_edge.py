@@ -102,8 +102,11 @@ def test_runtime_matches_ultralytics_predict(exported):
         assert (d.classes[order] == r.boxes.cls.numpy()[ref]).all()
         total += len(d.boxes)
     assert total > 0
-    many = det.predict_many(files, jobs=2)
-    assert [len(m.boxes) for m in many] == [len(det(f).boxes) for f in files]
+    many = det.predict_many(files * 3, jobs=2)  # more images than requests: each request reused
+    for m, f in zip(many, files * 3, strict=True):
+        one = det(f)
+        np.testing.assert_array_equal(m.boxes, one.boxes)
+        np.testing.assert_array_equal(m.scores, one.scores)
     assert many[0].names == {0: "Car", 1: "Pedestrian", 2: "Cyclist"}
 
 

@@ -183,42 +183,60 @@ class Detector:
         """
         path = "" if isinstance(image, np.ndarray) else str(image)
         img = image if isinstance(image, np.ndarray) else read_image(image)
-        buf = self._buffer
-        if buf is None or img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        if not self._fits(img):
             x, rp = self.preprocess(img)
             raw = self.first(self.infer(self.to_input(x)))
         else:
-            if self.in_graph:
-                rp = letterbox(img, self.imgsz, out=buf[0])[1]
-            else:
-                rp = letterbox(img, self.imgsz, out=self._canvas)[1]
-                to_input([self._canvas], out=buf)
+            rp = self._fill(self._buffer, img)
             self._request.infer()
             raw = self.first(self._request.get_output_tensor(0).data)
         return self.postprocess(raw, rp, img.shape[:2], path)
 
+    def _fits(self, img: np.ndarray) -> bool:
+        """Whether ``img`` can be letterboxed into an infer request's input array (a BGR uint8 frame, fixed shape)."""
+        return self._buffer is not None and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
+
+    def _fill(self, buf: np.ndarray, img: np.ndarray) -> tuple:
+        """Letterbox ``img`` into a request's input array ``buf`` (converted on a plain IR); returns the ratio/pad."""
+        if self.in_graph:
+            return letterbox(img, self.imgsz, out=buf[0])[1]
+        rp = letterbox(img, self.imgsz, out=self._canvas)[1]
+        to_input([self._canvas], out=buf)
+        return rp
+
     def predict_many(self, images: list, jobs: int = 0) -> list[Detections]:
-        """Throughput mode: OpenVINO asynchronous infer requests over many images; results in input order.
+        """Throughput mode: several OpenVINO infer requests in flight over many images; results in input order.
+
+        The requests are started and waited for in turn (no ``AsyncInferQueue``: with its callbacks, 2 to 3 of 16
+        processes here aborted at exit, "terminate called without an active exception"; docs/benchmarks.md 4g).
 
         Args:
             images (list): BGR arrays or paths.
-            jobs (int): Parallel infer requests (0: the device's optimal number).
+            jobs (int): Requests in flight (0: the number the device asks for; use ``hint="THROUGHPUT"``).
         """
-        import openvino as ov
-
+        n = jobs or int(self.model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        requests = [self.model.create_infer_request() for _ in range(max(n, 1))]
+        running: list[tuple | None] = [None] * len(requests)  # (index, original shape, ratio/pad, path) per request
         out: list[Detections | None] = [None] * len(images)
 
-        def done(request, i: int) -> None:
-            img_shape, rp, path = meta[i]
-            out[i] = self.postprocess(self.first(request.get_output_tensor(0).data).copy(), rp, img_shape, path)
+        def collect(k: int) -> None:
+            if running[k] is not None:
+                requests[k].wait()
+                i, shape0, rp, path = running[k]
+                out[i] = self.postprocess(self.first(requests[k].get_output_tensor(0).data), rp, shape0, path)
+                running[k] = None
 
-        queue = ov.AsyncInferQueue(self.model, jobs)
-        queue.set_callback(done)
-        meta = {}
         for i, im in enumerate(images):
+            k = i % len(requests)
+            collect(k)  # the oldest request in flight
             img = im if isinstance(im, np.ndarray) else read_image(im)
-            x, rp = self.preprocess(img)
-            meta[i] = (img.shape[:2], rp, "" if isinstance(im, np.ndarray) else str(im))
-            queue.start_async(self.to_input(x), i)
-        queue.wait_all()
+            if self._fits(img):
+                rp = self._fill(requests[k].get_input_tensor().data, img)
+                requests[k].start_async()
+            else:
+                x, rp = self.preprocess(img)
+                requests[k].start_async(self.to_input(x))
+            running[k] = (i, img.shape[:2], rp, "" if isinstance(im, np.ndarray) else str(im))
+        for k in range(len(requests)):
+            collect(k)
         return out
