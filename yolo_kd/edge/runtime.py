@@ -207,8 +207,8 @@ class Detector:
     def predict_many(self, images: list, jobs: int = 0) -> list[Detections]:
         """Throughput mode: several OpenVINO infer requests in flight over many images; results in input order.
 
-        The requests are started and waited for in turn (no ``AsyncInferQueue``: with its callbacks, 2 to 3 of 16
-        processes here aborted at exit, "terminate called without an active exception"; docs/benchmarks.md 4g).
+        The requests are started and waited for in turn (no ``AsyncInferQueue``: with it and post-processing callbacks,
+        6 of 48 processes here aborted at exit, "terminate called without an active exception"; docs/benchmarks.md 4g).
 
         Args:
             images (list): BGR arrays or paths.
