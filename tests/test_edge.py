@@ -195,6 +195,10 @@ def test_runtime_bad_input(exported, tmp_path):
     (tmp_path / "bad.jpg").write_text("not an image")
     with pytest.raises(KDError, match="cannot read image"):
         read_image(tmp_path / "bad.jpg")
+    det, good = Detector(ir), images_of(exported["data"])
+    with pytest.raises(KDError, match="cannot read image"):  # raised with requests in flight; they are waited for
+        det.predict_many([*good, tmp_path / "bad.jpg"], jobs=2)
+    assert len(det.predict_many(good, jobs=2)) == len(good)  # the Detector still works
     with pytest.raises(KDError, match="no images"):
         list_images(bare)
 

@@ -226,17 +226,22 @@ class Detector:
                 out[i] = self.postprocess(self.first(requests[k].get_output_tensor(0).data), rp, shape0, path)
                 running[k] = None
 
-        for i, im in enumerate(images):
-            k = i % len(requests)
-            collect(k)  # the oldest request in flight
-            img = im if isinstance(im, np.ndarray) else read_image(im)
-            if self._fits(img):
-                rp = self._fill(requests[k].get_input_tensor().data, img)
-                requests[k].start_async()
-            else:
-                x, rp = self.preprocess(img)
-                requests[k].start_async(self.to_input(x))
-            running[k] = (i, img.shape[:2], rp, "" if isinstance(im, np.ndarray) else str(im))
+        try:
+            for i, im in enumerate(images):
+                k = i % len(requests)
+                collect(k)  # the oldest request in flight
+                img = im if isinstance(im, np.ndarray) else read_image(im)
+                if self._fits(img):
+                    rp = self._fill(requests[k].get_input_tensor().data, img)
+                    requests[k].start_async()
+                else:
+                    x, rp = self.preprocess(img)
+                    requests[k].start_async(self.to_input(x))
+                running[k] = (i, img.shape[:2], rp, "" if isinstance(im, np.ndarray) else str(im))
+        finally:  # an unreadable image: no request is left running when its error propagates
+            for k, r in enumerate(running):
+                if r is not None:
+                    requests[k].wait()
         for k in range(len(requests)):
             collect(k)
         return out
