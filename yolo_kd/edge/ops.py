@@ -71,10 +71,11 @@ def letterbox(
 
 def to_input(images: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
     """BGR HWC uint8 images -> RGB NCHW float32 in [0, 1] (into ``out``, an (N, 3, H, W) float32 buffer, if given)."""
-    x = np.stack(images)[..., ::-1].transpose(0, 3, 1, 2)
     if out is None:
+        x = np.stack(images)[..., ::-1].transpose(0, 3, 1, 2)
         return np.ascontiguousarray(x, dtype=np.float32) / 255.0
-    out[...] = x
+    for o, im in zip(out, images, strict=True):  # each image straight into its slot: no stacked copy
+        o[...] = im[..., ::-1].transpose(2, 0, 1)
     return np.divide(out, np.float32(255.0), out=out)
 
 

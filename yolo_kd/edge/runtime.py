@@ -129,7 +129,9 @@ class Detector:
         self.core = ov.Core()
         config = {"PERFORMANCE_HINT": hint} | ({"INFERENCE_PRECISION_HINT": precision} if precision else {})
         self.model = self.core.compile_model(str(xml), device, config)
-        self._request = self.model.create_infer_request()  # the synchronous path's own request
+        # The in-place path's own request. ``infer`` (fallback and benchmarks) uses the compiled model's request: its
+        # share_inputs call swaps in a tensor around ``x``, which would detach ``_buffer`` from this one.
+        self._request = self.model.create_infer_request()
         self._buffer = self._input_buffer()
         self._canvas = np.empty((*self.imgsz, 3), np.uint8)  # the plain IR's letterbox, before conversion
 
