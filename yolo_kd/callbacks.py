@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def keep_kd_modules(trainer: KDTrainer) -> None:
     """Callback (on_train_end): store the method's trained modules beside the student in best.pt and last.pt."""
     ema = getattr(trainer.ema, "ema", None)
-    if RANK in {-1, 0} and isinstance(ema, KDModel) and len(ema.kd_loss.state_dict()):
+    if RANK in {-1, 0} and isinstance(ema, KDModel):  # also strips the mid-training method state of the final files
         from yolo_kd.checkpoint.kd_state import attach
 
         attach([trainer.best, trainer.last], trainer.args.method, ema.kd_loss.state_dict())

@@ -16,6 +16,7 @@ from yolo_kd import callbacks
 from yolo_kd.cfg import KD_KEYS, split_overrides
 from yolo_kd.checkpoint import kd_state
 from yolo_kd.checkpoint.atomic import AtomicPath
+from yolo_kd.checkpoint.hooks import CheckpointHooks
 from yolo_kd.classmap import plan
 from yolo_kd.errors import KDError
 from yolo_kd.losses import needs_classes
@@ -26,7 +27,7 @@ from yolo_kd.teacher import check_teacher
 from yolo_kd.unlabeled import UnlabeledStream, find_images, merge, resolve_pool
 
 
-class KDTrainer(DetectionTrainer):
+class KDTrainer(CheckpointHooks, DetectionTrainer):
     """Detection trainer that distills a frozen teacher into the student with registry methods.
 
     Takes every Ultralytics train argument plus ``teacher=`` (a detection .pt, stored as Ultralytics'
@@ -45,9 +46,10 @@ class KDTrainer(DetectionTrainer):
         self._teacher = None  # the teacher check_teacher loaded (fresh runs), handed to KDModel; the file on resume
         self.teacher_info: dict | None = None  # its Detect head's nc, names, levels (fresh runs)
         if resume:
-            from yolo_kd.checkpoint.resume import resume_target
+            from yolo_kd.checkpoint.resume import resume_target, run_dir
 
             ul["resume"] = resume_target(ul.get("resume"), ul.pop("model", None))
+            ul["save_dir"] = str(run_dir(ul["resume"]))  # the named file's own folder, not the one recorded in it
         else:
             if not kd["teacher"]:
                 raise KDError("no teacher given; pass teacher=path/to/teacher.pt (a trained detection checkpoint)")
@@ -193,28 +195,6 @@ class KDTrainer(DetectionTrainer):
         self.args.quantize = None  # Ultralytics' own prepare_qat would now wrap the teacher as well
         self.add_callback("on_train_start", callbacks.restore_quantize_flag)
         return student
-
-    def setup_model(self):
-        """Load or build the student; on resume keep the method's trained modules from the checkpoint's EMA."""
-        if getattr(self.args, "safe_load", False) and not self.resume and str(self.model).lower().endswith(".pt"):
-            from yolo_kd.checkpoint.safe_load import safe_load, safe_model
-
-            ckpt = safe_load(self.model)
-            self._kd_saved = kd_state.saved_from(ckpt, resume=False)
-            weights = safe_model(self.model, ckpt)
-            self.model = self.get_model(cfg=weights.yaml, weights=weights, verbose=RANK == -1)
-            return None
-        ckpt = super().setup_model()
-        self._kd_saved = kd_state.saved_from(ckpt, self.resume)
-        return ckpt
-
-    def _handle_nan_recovery(self, epoch: int) -> bool:
-        """Ultralytics' NaN roll-back to last.pt, plus the method's modules (adapters), which it does not restore."""
-        recovered = super()._handle_nan_recovery(epoch)
-        model = unwrap_model(self.model)
-        if recovered and isinstance(model, KDModel) and (line := kd_state.rollback(model, self.last, self.args.method)):
-            LOGGER.info(line)
-        return recovered
 
     def save_metrics(self, metrics):
         """Ultralytics' results.csv row, plus ``kd_mult/<term>`` columns when ``kd_balance=auto``."""

@@ -7,8 +7,10 @@ under the extra key ``yolo_kd`` (method name and a state dict of FP16 tensors; s
 ``weights_only`` loading accepts it), and a new run with the same method and matching shapes starts from them.
 
 This module is the single owner of that state: what a loaded checkpoint holds for the method (``saved_from``), putting
-it into a new KDModel (``restore``: resume, or a warm start), the NaN roll-back (``rollback``) and the final
-checkpoints (``attach``). The trainer only delegates.
+it into a new KDModel (``restore``: resume, or a warm start), the NaN roll-back (``rollback``), the final
+checkpoints (``attach``) and the mid-training ones (``snapshot``, ``kd_ema``): those hold the EMA's plain student with
+the rest of the KD model's EMA state as a dict of FP32 tensors in its ``STATE`` attribute, so stock Ultralytics loads
+them without yolo_kd (checkpoint/hooks.py). The trainer only delegates.
 """
 
 from __future__ import annotations
@@ -16,6 +18,54 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+STATE = "yolo_kd"  # attribute of a mid-training checkpoint's student: {"method": str, "state": {key: FP32 tensor}}
+KEEP = ("student_model.", "teacher_model.")  # state-dict prefixes that are not the method's
+
+
+def snapshot(kd: Any, method: str) -> Any:
+    """The EMA KD model's student, carrying every other EMA tensor (adapters, balancer, projector) under ``STATE``."""
+    student = kd.student_model
+    state = {k: v.detach().float().clone() for k, v in kd.state_dict().items() if not k.startswith(KEEP)}
+    setattr(student, STATE, {"method": method, "state": state})
+    return student
+
+
+def unsnapshot(student: Any) -> None:
+    """Remove what ``snapshot`` attached to the live EMA's student."""
+    student.__dict__.pop(STATE, None)
+
+
+def kd_ema(kd: Any, student: Any) -> Any:
+    """The KD model's EMA shape (as Ultralytics' ``ModelEMA`` builds it) holding a saved student and its method state.
+
+    What Ultralytics' resume and NaN roll-back load their EMA from; a student saved without method state (a file
+    from another trainer) leaves the method's EMA tensors as the live model's.
+    """
+    from ultralytics.utils.torch_utils import ModelEMA
+
+    ema = ModelEMA(kd).ema
+    state = ema.state_dict()
+    state.update({f"student_model.{k}": v for k, v in student.float().state_dict().items()})
+    state.update((getattr(student, STATE, None) or {}).get("state", {}))
+    ema.load_state_dict(state)
+    return ema
+
+
+def _method_state(ema: Any) -> dict[str, Any] | None:
+    """The method state of a loaded mid-training EMA: new files (``STATE``) or older ones that pickled a KDModel."""
+    saved = getattr(ema, STATE, None)
+    if saved is not None:
+        return saved["state"]
+    if hasattr(ema, "kd_loss"):  # checkpoints written before 0.1.0's stock mid-training files
+        return {k: v.float() for k, v in ema.state_dict().items() if not k.startswith(KEEP)}
+    return None
+
+
+def _part(state: dict[str, Any], prefix: str) -> dict[str, Any] | None:
+    """Entries of ``state`` under ``prefix.`` with the prefix removed (None when there are none)."""
+    out = {k[len(prefix) + 1 :]: v for k, v in state.items() if k.startswith(prefix + ".")}
+    return out or None
 
 
 @dataclass(frozen=True)
@@ -35,18 +85,13 @@ class Saved:
 
 def saved_from(ckpt: dict[str, Any] | None, resume: bool) -> Saved:
     """Read the method's state from a checkpoint Ultralytics loaded (its EMA on resume, ``yolo_kd`` otherwise)."""
-    from yolo_kd.model import KDModel
-
     ckpt = ckpt or {}
     if not resume:
         return Saved(warm=ckpt.get("yolo_kd"))
-    ema = ckpt.get("ema")
-    if not isinstance(ema, KDModel):
+    state = _method_state(ckpt.get("ema"))
+    if state is None:
         return Saved()
-    bal = getattr(ema, "balancer", None)
-    return Saved(
-        modules=ema.kd_loss.float().state_dict(), balance=bal.float().state_dict() if bal is not None else None
-    )
+    return Saved(modules=_part(state, "kd_loss") or {}, balance=_part(state, "balancer"))
 
 
 def restore(kd: Any, saved: Saved, method: str, student_pt: str | Path) -> str | None:
@@ -65,12 +110,10 @@ def rollback(kd: Any, last: Path, method: str) -> str | None:
     """After Ultralytics' NaN roll-back of the student to ``last``, roll the method's modules back too."""
     from ultralytics.nn.tasks import load_checkpoint
 
-    from yolo_kd.model import KDModel
-
-    ema = load_checkpoint(last)[1].get("ema")
-    if not isinstance(ema, KDModel):
+    state = _method_state(load_checkpoint(last)[1].get("ema"))
+    if state is None:
         return None
-    kd.kd_loss.load_state_dict(ema.kd_loss.float().state_dict())
+    kd.kd_loss.load_state_dict(_part(state, "kd_loss") or {})
     return f"yolo-kd: '{method}' modules rolled back to {last} with the student"
 
 
@@ -84,6 +127,12 @@ def attach(paths: list[Path], method: str, state: dict[str, Any]) -> None:
         if not Path(p).exists():
             continue
         ckpt = torch.load(p, map_location="cpu", weights_only=False)
+        for k in ("model", "ema"):
+            if ckpt.get(k) is not None:
+                unsnapshot(ckpt[k])  # the final student keeps the modules under the key below only
+        if not state:
+            save_atomic(ckpt, p)
+            continue
         ckpt["yolo_kd"] = {"method": method, "kd_modules": {k: v.detach().half() for k, v in state.items()}}
         save_atomic(ckpt, p)
 

@@ -25,10 +25,31 @@ def resume_target(resume: Any, model: Any) -> str:
         raise KDError(f"resume checkpoint '{path}' not found; pass the run's weights/last.pt")
     from ultralytics.nn.tasks import torch_safe_load
 
-    args = torch_safe_load(str(p))[0].get("train_args") or {}
+    ckpt = torch_safe_load(str(p))[0]
+    args = ckpt.get("train_args") or {}
+    if ckpt.get("epoch") == -1 and (ckpt.get("yolo_kd") or args.get("distill_model")):
+        raise KDError(
+            f"'{path}' is a finished run (its optimizer was stripped at the end); nothing to resume. To train on from "
+            f"it, start a new run: yolo-kd train student={path} teacher=... data=... (same method warm-starts it)"
+        )
     if not args.get("distill_model") or "method" not in args:
         raise KDError(
             f"'{path}' is not a yolo-kd run (its train_args have no teacher/method); resume it with Ultralytics: "
             f"yolo train resume model={path}"
         )
     return str(p)
+
+
+def run_dir(checkpoint: str | Path) -> Path:
+    """The run folder a resumed run writes into: the named checkpoint's own (``RUN/weights/last.pt`` -> ``RUN``).
+
+    Ultralytics would write into the folder recorded inside the checkpoint, which after a copy or a move is another
+    run's; a checkpoint outside a ``weights`` folder has no run folder of its own and is refused.
+    """
+    p = Path(checkpoint).resolve()
+    if p.parent.name != "weights" or not (p.parent.parent / "args.yaml").exists():
+        raise KDError(
+            f"'{checkpoint}' is not inside a run folder (RUN/weights/{p.name} beside RUN/args.yaml); resume writes only "
+            "into the checkpoint's own run folder, so pass the file where the run left it"
+        )
+    return p.parent.parent
