@@ -91,7 +91,7 @@ def repaired(weights: Path, data: Path, out: Path, imgsz: int) -> Path:
 
 
 def real_footing(s: dict[str, Any], out: Path) -> tuple[Path, Path, Path, Path]:
-    """(full data yaml, student data yaml, student .pt, teacher start .pt) for ``preset=real``, built once in ``out``."""
+    """(full data yaml, student data yaml, student .pt, teacher start .pt) for ``preset=real``, made once in ``out``."""
     from yolo_kd.paths import resolve_data, resolve_weights
 
     if s["data"]:

@@ -49,7 +49,7 @@ def run_dir(checkpoint: str | Path) -> Path:
     p = Path(checkpoint).resolve()
     if p.parent.name != "weights" or not (p.parent.parent / "args.yaml").exists():
         raise KDError(
-            f"'{checkpoint}' is not inside a run folder (RUN/weights/{p.name} beside RUN/args.yaml); resume writes only "
-            "into the checkpoint's own run folder, so pass the file where the run left it"
+            f"'{checkpoint}' is not inside a run folder (RUN/weights/{p.name} beside RUN/args.yaml); resume writes only"
+            " into the checkpoint's own run folder, so pass the file where the run left it"
         )
     return p.parent.parent
