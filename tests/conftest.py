@@ -62,6 +62,14 @@ def train_args(tiny_data, teacher_pt, tmp_path) -> dict:
     }
 
 
+@pytest.fixture(scope="session")
+def shared_assets() -> Path:
+    """The shared assets folder (real weights and datasets); the test is skipped, with the reason, when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"shared assets not found at {SHARED} (set YOLO_KD_ASSETS to a copy of ../shared/assets)")
+    return SHARED
+
+
 @pytest.fixture
 def make_ckpt():
     """Factory: ``make_ckpt(path, cfg='yolov8s.yaml', nc=3)`` saves a random-weight detector checkpoint."""

@@ -82,27 +82,72 @@ def test_parity_reports(exported):
     assert json.loads((Path(ov["export"]) / "parity.json").read_text())["max_abs_diff"] == ov["max_abs_diff"]
 
 
-def test_runtime_matches_ultralytics_predict(exported):
-    """Same boxes (within 0.5 px), classes and scores as YOLO(ir).predict at a low threshold; async = sync."""
+@pytest.fixture(scope="module")
+def coco_ir(tmp_path_factory, shared_assets):
+    """The trained COCO yolov8n of ../shared exported at 320 (plain and in-graph IRs), and 32 held-out COCO images."""
+    import shutil
+
+    from yolo_kd.tools.export import export
+
+    src, val = shared_assets / "weights" / "yolov8n.pt", shared_assets / "datasets" / "coco128" / "images" / "val2017"
+    if not src.exists() or not val.is_dir():
+        pytest.skip(f"{src} or {val} not available (a trained model on real images is needed)")
+    root = tmp_path_factory.mktemp("coco_ir")
+    shutil.copy(src, root / "yolov8n.pt")
+    r = export(str(root / "yolov8n.pt"), format="openvino", imgsz=320, parity_images=2, val=False, e2e=True)
+    return {"plain": r["export"], "in_graph": r["in_graph"]["export"], "files": sorted(val.glob("*.jpg"))[:32]}
+
+
+def _matched(ref, cls, conf, boxes, classes, scores, scale: float) -> int:
+    """Assert every box in (ref, cls, conf) has one box of the same class in (boxes, ...) with IoU > 0.98, corners
+    within ``scale`` px and score within 2e-3; return how many were checked."""
+    if not len(ref):
+        return 0
+    assert len(boxes), "no detections where the reference has some"
+    lt, rb = np.maximum(ref[:, None, :2], boxes[None, :, :2]), np.minimum(ref[:, None, 2:], boxes[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_r, area_b = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) for b in (ref, boxes))
+    iou = inter / (area_r[:, None] + area_b[None] - inter)
+    j = iou.argmax(1)
+    assert len(set(j.tolist())) == len(ref) and iou.max(1).min() > 0.98  # one-to-one, the same boxes
+    assert np.abs(boxes[j] - ref).max() <= scale and (classes[j] == cls).all()
+    assert np.abs(scores[j] - conf).max() < 2e-3
+    return len(ref)
+
+
+def test_runtime_matches_ultralytics_predict(coco_ir):
+    """Same boxes, classes and scores as YOLO(ir).predict on real images with a trained model.
+
+    Both sides predict at conf 0.2 and every box scoring >= 0.3 on one side must be on the other: no box sits near a
+    threshold, and a trained model has no near-tied, near-degenerate boxes (an untrained one at conf 0.01 kept 38 boxes
+    on one CPU and 40 on another: issue 37, item 0). Corners agree within half an input pixel at 320 in the original
+    image (the two letterboxes resize with different kernels).
+    """
     from ultralytics import YOLO
 
     from yolo_kd.edge import Detector
 
-    ir, files = exported["ov"]["export"], images_of(exported["data"])
-    det = Detector(ir, conf=0.01)
-    ul = YOLO(ir, task="detect")
+    det = Detector(coco_ir["plain"], conf=0.2)  # the runtime's default precision, as Ultralytics runs the IR
+    ul = YOLO(coco_ir["plain"], task="detect")
     total = 0
-    for f in files:
-        r = ul.predict(str(f), imgsz=IMGSZ, conf=0.01, verbose=False)[0]
+    for f in coco_ir["files"][:8]:
+        r = ul.predict(str(f), imgsz=320, conf=0.2, verbose=False)[0]
         d = det(f)
-        assert len(d.boxes) == len(r.boxes)
-        order = np.lexsort((d.boxes[:, 0], -d.scores.round(4)))
-        ref = np.lexsort((r.boxes.xyxy[:, 0].numpy(), -r.boxes.conf.numpy().round(4)))
-        assert np.abs(d.boxes[order] - r.boxes.xyxy.numpy()[ref]).max(initial=0) <= 0.5
-        assert (d.classes[order] == r.boxes.cls.numpy()[ref]).all()
-        total += len(d.boxes)
-    assert total > 0
-    many = det.predict_many(files * 3, jobs=2)  # more images than requests: each request reused
+        ref, cls, conf = r.boxes.xyxy.numpy(), r.boxes.cls.numpy(), r.boxes.conf.numpy()
+        scale = 0.5 * max(r.orig_shape) / 320 + 0.01
+        hi, dhi = conf >= 0.3, d.scores >= 0.3
+        total += _matched(ref[hi], cls[hi], conf[hi], d.boxes, d.classes, d.scores, scale)
+        _matched(d.boxes[dhi], d.classes[dhi], d.scores[dhi], ref, cls, conf, scale)
+    assert total > 10
+
+
+def test_predict_many_equals_one_by_one(exported):
+    """predict_many (more images than infer requests: each reused) returns what single calls return; names kept."""
+    from yolo_kd.edge import Detector
+
+    files = images_of(exported["data"])
+    det = Detector(exported["ov"]["export"], conf=0.01)
+    many = det.predict_many(files * 3, jobs=2)
     for m, f in zip(many, files * 3, strict=True):
         one = det(f)
         np.testing.assert_array_equal(m.boxes, one.boxes)
@@ -276,22 +321,13 @@ def test_in_graph_ir_structure_and_refusals(exported, tmp_path):
         export(str(pt), format="onnx", e2e=True)
 
 
-def test_in_graph_matches_the_numpy_path_on_a_real_model(tmp_path):
+def test_in_graph_matches_the_numpy_path_on_a_real_model(coco_ir):
     """A real COCO yolov8n (../shared) on 32 held-out COCO val2017 images at 320: the in-graph IR returns the numpy
     path's detections (>= 99 % matched by class and IoU >= 0.9, lowest IoU > 0.99, scores within 1e-3)."""
-    import shutil
-
-    from tests.conftest import SHARED
     from yolo_kd.edge import Detector
-    from yolo_kd.tools.export import export
     from yolo_kd.tools.parity import agreement
 
-    src, val = SHARED / "weights" / "yolov8n.pt", SHARED / "datasets" / "coco128" / "images" / "val2017"
-    if not src.exists() or not val.is_dir():
-        pytest.skip("../shared/assets (yolov8n.pt, coco128 val2017) not available")
-    shutil.copy(src, tmp_path / "yolov8n.pt")
-    r = export(str(tmp_path / "yolov8n.pt"), format="openvino", imgsz=320, parity_images=2, val=False, e2e=True)
-    plain, fused = (Detector(f, precision="f32") for f in (r["export"], r["in_graph"]["export"]))
-    files = sorted(val.glob("*.jpg"))[:32]
+    plain, fused = (Detector(f, precision="f32") for f in (coco_ir["plain"], coco_ir["in_graph"]))
+    files = coco_ir["files"]
     a = agreement([plain(f) for f in files], [fused(f) for f in files])
     assert a["boxes"] > 50 and a["matched"] >= 0.99 and a["min_iou"] > 0.99 and a["max_score_diff"] < 1e-3, a
