@@ -81,10 +81,17 @@ def test_feature_methods_need_no_shared_class_names():
     assert plan(dict(enumerate(t)), dict(enumerate(s)), 5, 3, False, "mimic")[0] is None
 
 
-def test_same_classes_need_no_map_and_unrelated_names_fall_back_to_index():
-    """Equal names -> no map; equal counts but unrelated names -> index order (with a warning)."""
+def test_same_classes_need_no_map_and_unrelated_names_are_refused():
+    """Equal names -> no map; equal counts but unrelated real names -> one error naming both lists (issue 37 item 4:
+    it used to distil by index with a warning); placeholder names (unknown classes) -> index order."""
     assert models(["a", "b"], ["a", "b"], "kd").class_map is None
-    assert models(["x", "y"], ["a", "b"], "kd").class_map is None
+    with pytest.raises(KDError, match=r"no teacher class name matches.*teacher \['x', 'y'\], data \['a', 'b'\]"):
+        models(["x", "y"], ["a", "b"], "kd")
+    with pytest.raises(KDError, match="no teacher class name matches"):
+        models(["x", "y"], ["a", "b"], "kd+ld")
+    assert models(["class0", "class1"], ["a", "b"], "kd").class_map is None
+    assert models(["0", "1"], ["a", "b"], "ld").class_map is None
+    assert models(["x", "y"], ["a", "b"], "mimic").class_map is None  # features only: names do not matter
     with pytest.raises(KDError, match="no student class name matches"):
         models(["x", "y", "z"], ["a", "b"], "kd")
 
@@ -102,3 +109,20 @@ def test_coco_style_teacher_trains_a_subset_student(train_args, tmp_path):
     trainer.train()
     assert trainer.model.class_map.tolist() == [2, 3, 1]  # Car, Pedestrian, Cyclist by name
     assert {"kd", "gkd"} <= set(trainer.loss_names)
+
+
+def test_trainer_refuses_unrelated_class_names_before_any_run_folder(train_args, tmp_path):
+    """A head method with a 3-class teacher whose names share nothing with the data's 3 classes: one KDError naming
+    both lists, and no run folder left behind."""
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.trainer import KDTrainer
+
+    m = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
+    m.names = {0: "apple", 1: "pear", 2: "plum"}
+    torch.save({"model": m.half(), "train_args": {}, "version": "8.4.190"}, tmp_path / "fruit.pt")
+    project = tmp_path / "runs"
+    with pytest.raises(KDError, match=r"teacher \['apple', 'pear', 'plum'\], data \['Car', 'Pedestrian', 'Cyclist'\]"):
+        KDTrainer(overrides={**train_args, "teacher": str(tmp_path / "fruit.pt"), "method": "kd",
+                             "project": str(project)}).train()  # fmt: skip
+    assert not project.exists() or not any(project.iterdir())

@@ -34,6 +34,14 @@ def class_map(teacher_names: dict | list, student_names: dict | list) -> list[in
     return out
 
 
+def placeholder(names: dict | list) -> bool:
+    """True when class names are Ultralytics' stand-ins (``0``, ``class0`` ...), i.e. the real names are unknown."""
+    import re
+
+    values = names.values() if isinstance(names, dict) else names
+    return all(re.fullmatch(r"(class)?[ _]?\d+", _norm(v)) for v in values)
+
+
 def describe_map(mapping: list[int], student_names: dict | list) -> str:
     """One line saying which classes are distilled and which are not."""
     s = student_names if isinstance(student_names, dict) else dict(enumerate(student_names))
@@ -74,7 +82,13 @@ def plan(t_names: dict | None, s_names: dict | None, nc_t: int, nc_s: int, needs
             return None, "no teacher class name matches the data's; feature terms only, classes are not mapped"
         if nc_s != nc_t:
             raise
-        return None, "teacher class names differ from the data's; distilling classes by index"
+        if not (placeholder(t_names) or placeholder(s_names)):  # real names, none shared: index pairs are a guess
+            raise KDError(
+                f"method '{method}' reads the teacher's classes, but no teacher class name matches the data's "
+                f"(teacher {list(t_names.values())[:8]}, data {list(s_names.values())[:8]}); fine-tune the teacher "
+                "on this data, give both the same class names, or use a feature method (mimic, bmfi, cwd)"
+            ) from None
+        return None, "teacher class names are placeholders (0, class0, ...); distilling classes by index"
     return mapping, describe_map(mapping, s_names)
 
 
