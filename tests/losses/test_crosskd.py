@@ -140,3 +140,64 @@ def test_yolo26_pair_crosses_both_branches():
     o2o = [p.grad for p in model.student_model.model[-1].one2one_cv3[0][0].parameters()]
     assert any(g is not None and g.abs().sum() > 0 for g in o2o)
     assert all(p.grad is None for p in model.teacher_model.parameters())
+
+
+@pytest.mark.parametrize("layer", [1, 2])
+def test_align_scale_crosses_the_standardised_pre_activation(layer):
+    """align=True: cross = teacher.cv3[l][layer:](SiLU(z)), z = (a - mean_a) / (std_a + 1e-6) * std_t + mean_t per
+    channel over (N, H, W) with unbiased stds, a = adapter(BN(conv(.))) of the student's block layer-1 before its
+    SiLU, t = the same pre-activation of the teacher's block on its own neck map. Written out with plain ops."""
+    m = calibrated(kd_model(align=True, layer=layer))
+    x = inputs(m)[3]
+    s_det, t_det, loss = m.student_model.model[-1], m.teacher_model.model[-1], m.kd_loss
+    out = loss.cross(x, "cv3", 2)
+    with torch.no_grad():
+        sb, tb = s_det.cv3[2], t_det.cv3[2]
+        s_in, t_in = sb[: layer - 1](x.s_feats[2]), tb[: layer - 1](x.t_feats[2].float())
+        a = loss.adapt["cv3"][2](sb[layer - 1].bn(sb[layer - 1].conv(s_in)))
+        t = tb[layer - 1].bn(tb[layer - 1].conv(t_in))
+        n = a.shape[0] * a.shape[2] * a.shape[3]
+        mean_a = a.sum((0, 2, 3), keepdim=True) / n
+        std_a = (((a - mean_a) ** 2).sum((0, 2, 3), keepdim=True) / (n - 1)).sqrt()
+        mean_t = t.sum((0, 2, 3), keepdim=True) / n
+        std_t = (((t - mean_t) ** 2).sum((0, 2, 3), keepdim=True) / (n - 1)).sqrt()
+        z = (a - mean_a) / (std_a + 1e-6) * std_t + mean_t
+        hand = tb[layer:](z * torch.sigmoid(z))
+        assert torch.allclose(out, hand.flatten(2), atol=1e-4)
+        loss.align = False  # without the step the cross output differs (the test would notice a no-op align)
+        assert not torch.allclose(out, loss.cross(x, "cv3", 2), atol=1e-3)
+
+
+def calibrated(m):
+    """The KD model with its teacher's BatchNorm running statistics set from one batch, as a trained teacher's are (a
+    fresh teacher's unit statistics shrink its head outputs to their biases, whatever the input)."""
+    from yolo_kd.bench.cost import batch_of
+
+    bns = [b for b in m.teacher_model.modules() if isinstance(b, torch.nn.BatchNorm2d)]
+    for b in bns:
+        b.momentum = 1.0
+    m.teacher_model.train()
+    with torch.no_grad():
+        m.teacher_model(batch_of(2, 64, 3, "cpu")["img"])
+    m.teacher_model.eval()
+    for b in bns:
+        b.momentum = 0.03
+    return m
+
+
+def test_align_scale_is_off_by_default_and_gradient_reaches_only_the_student():
+    """The documented default (align=False); with align the student's blocks and adapters get gradient, the teacher
+    none, and scaling the student's pre-activation by any positive factor leaves the cross output unchanged."""
+    assert kd_model().kd_loss.align is False
+    m = calibrated(kd_model(align=True))
+    _, _, terms, x = inputs(m)
+    assert terms["crosskd_cls"] > 0 and terms["crosskd_box"] > 1e-4
+    sum(terms.values()).backward()
+    assert all(p.grad is None for p in m.teacher_model.parameters())
+    s_det = m.student_model.model[-1]
+    assert s_det.cv3[0][0].conv.weight.grad.abs().sum() > 0 and m.kd_loss.adapt["cv3"][0].weight.grad is not None
+    with torch.no_grad():
+        before = m.kd_loss.cross(x, "cv3", 0)
+        s_det.cv3[0][0].bn.weight.mul_(7.0)
+        s_det.cv3[0][0].bn.bias.mul_(7.0)  # the student's pre-activation x7 (batch statistics: BN(conv) scales)
+        assert torch.allclose(m.kd_loss.cross(x, "cv3", 0), before, atol=1e-4)

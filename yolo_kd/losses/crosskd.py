@@ -28,6 +28,26 @@ def frozen_bn_stats(module: nn.Module):
             m.momentum = v
 
 
+def pre_activation(block: nn.Module, x: Tensor) -> tuple[Tensor, nn.Module]:
+    """A head block's output before its last activation, and that activation (Ultralytics ``Conv``: act(bn(conv)))."""
+    if isinstance(block, nn.Sequential):
+        for m in block[:-1]:
+            x = m(x)
+        return pre_activation(block[-1], x)
+    return block.bn(block.conv(x)), block.act
+
+
+def align_scale(s: Tensor, t: Tensor, eps: float = 1e-6) -> Tensor:
+    """CrossKD's ``align_scale``: each channel of ``s`` standardised over (N, H, W), then given ``t``'s mean and std.
+
+    Standard deviations are unbiased (``Tensor.std``), as in the official code; ``t`` carries no gradient.
+    """
+    dims = (0, 2, 3)
+    s_mean, s_std = s.mean(dims, keepdim=True), s.std(dims, keepdim=True)
+    t_mean, t_std = t.mean(dims, keepdim=True), t.std(dims, keepdim=True)
+    return (s - s_mean) / (s_std + eps) * t_std + t_mean
+
+
 def conv_width(block: nn.Module, first: bool) -> int:
     """Input width of a head block's first conv (``first``) or output width of its last conv."""
     convs = [m for m in block.modules() if isinstance(m, nn.Conv2d)]
@@ -75,12 +95,14 @@ class CrossKD(DistillLoss):
         cls_weight: float = 1.0,
         box_weight: float = 1.0,
         layer: int = 1,
+        align: bool = False,
     ) -> None:
         """Store options; adapters are built by ``bind`` once the heads are known."""
         super().__init__(s_channels, t_channels)
         if layer not in {1, 2}:
             raise KDError(f"crosskd_layer={layer} must be 1 or 2 (hidden blocks of the student used before crossing)")
         self.cls_weight, self.box_weight, self.layer = weight * cls_weight, weight * box_weight, layer
+        self.align = bool(align)
         self.adapt = nn.ModuleDict()
 
     def bind(self, s_detect: nn.Module, t_detect: nn.Module) -> None:
@@ -100,9 +122,17 @@ class CrossKD(DistillLoss):
         k = self.layer
         s_block, t_block = getattr(x.s_detect, name)[i], getattr(x.t_detect, name)[i]
         feats = x.s_feats[i].detach() if name.startswith("one2one") else x.s_feats[i]  # as Ultralytics' o2o branch
+        if not self.align:
+            with frozen_bn_stats(s_block):
+                mid = s_block[:k](feats)
+            return t_block[k:](self.adapt[name][i](mid.float())).flatten(2)
         with frozen_bn_stats(s_block):
-            mid = s_block[:k](feats)
-        return t_block[k:](self.adapt[name][i](mid.float())).flatten(2)
+            pre, _ = pre_activation(s_block[k - 1], s_block[: k - 1](feats))
+        with torch.no_grad():
+            t_in = x.t_feats[i].to(next(t_block.parameters()).dtype)
+            t_pre, act = pre_activation(t_block[k - 1], t_block[: k - 1](t_in))
+        mid = act(align_scale(self.adapt[name][i](pre.float()), t_pre.float()))
+        return t_block[k:](mid).flatten(2)
 
     @staticmethod
     def teacher(x: KDInputs, name: str) -> Tensor:
