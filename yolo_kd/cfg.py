@@ -63,6 +63,10 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
             hint = get_close_matches(k, [*DEFAULT_CFG_DICT, *KD_KEYS, "student"], n=1)
             hint = f" Did you mean '{hint[0]}'?" if hint else ""
             raise KDError(f"'{k}' is not a valid yolo-kd argument.{hint} See `yolo-kd help`.")
+    check_ultralytics(ul)
+    if kd["method"] is None or not str(kd["method"]).strip():
+        raise KDError(f"method= is empty; leave it out for the default ({KD_DEFAULTS['method']}) or name one, e.g. "
+                      "method=gkd+bmfi (see `yolo-kd methods`)")  # fmt: skip
     if kd["kd_decay"] not in DECAYS:
         raise KDError(f"kd_decay='{kd['kd_decay']}' is not one of {', '.join(DECAYS)}")
     teacher_precision.check(kd["kd_teacher_precision"])
@@ -84,8 +88,46 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
     return ul, kd
 
 
+def check_ultralytics(ul: dict[str, Any]) -> None:
+    """Ultralytics' own type and range checks of its train arguments, plus sizes and devices, as one-line errors.
+
+    Ultralytics raises these mid-start-up as tracebacks (``epochs=abc``, ``fraction=0``) or fails later
+    (``imgsz=-1`` in a tensor constructor, ``device=0`` on a machine without a GPU); checked here before any work.
+    """
+    from ultralytics.cfg import check_cfg
+
+    try:
+        check_cfg(dict(ul), hard=True)
+    except (TypeError, ValueError) as e:
+        why = " ".join(str(e).split()).rstrip(".")
+        raise KDError(f"{why}; see `yolo task=detect mode=train help` for its arguments") from None
+    size = ul.get("imgsz")
+    sizes = size if isinstance(size, (list, tuple)) else [size]
+    if size is not None and not all(isinstance(v, (int, float)) and v >= 32 for v in sizes):
+        raise KDError(f"imgsz={size!r} must be a size in pixels, at least 32 (e.g. imgsz=640)")
+    dev = str(ul.get("device") if ul.get("device") is not None else "").strip().lower()
+    if dev and dev not in {"cpu", "mps"} and not dev.startswith("-1"):
+        import torch
+
+        n = torch.cuda.device_count()
+        want = [int(d) for d in dev.replace("cuda:", "").split(",") if d.strip().isdigit()]
+        if n == 0 or any(d >= n for d in want):
+            raise KDError(f"device={ul['device']} asks for CUDA GPU(s) but torch sees {n}; pass device=cpu")
+
+
+def _number(kd: dict[str, Any], key: str, kind: type = float) -> float:
+    """``kd[key]`` as a number, or one line naming the key and what it takes."""
+    try:
+        return kind(kd[key])
+    except (TypeError, ValueError):
+        raise KDError(f"{key}={kd[key]!r} is not a{'n integer' if kind is int else ' number'}") from None
+
+
 def check_pseudo(kd: dict[str, Any]) -> None:
     """One-line errors for the unlabeled-image settings."""
+    for key, kind in (("pseudo_iou", float), ("pseudo_max", int), ("unlabeled_ratio", float),
+                      ("pseudo_weight", float), ("kd_final", float), ("kd_balance_every", int)):  # fmt: skip
+        kd[key] = _number(kd, key, kind)
     conf = kd["pseudo_conf"] if isinstance(kd["pseudo_conf"], (list, tuple)) else [kd["pseudo_conf"]]
     if not all(isinstance(c, (int, float)) and 0 < c <= 1 for c in conf):
         raise KDError(f"pseudo_conf={kd['pseudo_conf']!r} must be in (0, 1], one number or one per class")

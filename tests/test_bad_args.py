@@ -1,0 +1,59 @@
+"""Issue 37 item 5: wrong types and ranges of Ultralytics' own train arguments and of ours, checked in one place
+(``cfg.split_overrides``) before any work: one line, exit 2 (``KDError`` in the API), nothing written."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from yolo_kd.cli import main
+from yolo_kd.errors import KDError
+from yolo_kd.trainer import KDTrainer
+
+CASES = [
+    ("epochs=abc", "'epochs' must be an int"),
+    ("lr0=x", "Valid 'lr0' types are int"),
+    ("fraction=0", "'fraction=0' invalid"),
+    ("imgsz=-1", "imgsz=-1 must be a size in pixels"),
+    ("imgsz=0", "imgsz=0 must be a size in pixels"),
+    ("device=0", "asks for CUDA GPU(s) but torch sees"),
+    ("device=cuda:3", "asks for CUDA GPU(s)"),
+    ("pseudo_max=abc", "pseudo_max='abc' is not an integer"),
+    ("pseudo_iou=high", "pseudo_iou='high' is not a number"),
+    ("unlabeled_ratio=[1]", "unlabeled_ratio=[1] is not a number"),
+    ("kd_final=q", "kd_final='q' is not a number"),
+    ("kd_balance_every=often", "kd_balance_every='often' is not an integer"),
+    ("method=", "method= is empty; leave it out for the default"),
+]
+
+
+def _tree(folder) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("arg,msg", CASES)
+def test_bad_train_argument_is_one_line_and_writes_nothing(arg, msg, train_args, tmp_path, capsys, monkeypatch):
+    if arg == "device=0":
+        import torch
+
+        if torch.cuda.device_count():
+            pytest.skip("this machine has a CUDA GPU: device=0 is valid here")
+    monkeypatch.chdir(tmp_path)
+    earlier = tmp_path / "proj" / "run"
+    (earlier / "weights").mkdir(parents=True)
+    (earlier / "weights" / "last.pt").write_bytes(b"an earlier run")
+    before = _tree(tmp_path)
+    argv = ["train", f"teacher={train_args['teacher']}", f"data={train_args['data']}", "epochs=1",
+            f"project={tmp_path / 'proj'}", "name=run", arg]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("yolo-kd: error:") and msg in err[0], err
+    assert _tree(tmp_path) == before  # no file or folder created, the earlier run untouched
+
+
+def test_api_raises_kderror_for_bad_ultralytics_arguments(train_args, tmp_path):
+    for over in ({"epochs": "abc"}, {"imgsz": -1}, {"pseudo_max": "x"}):
+        with pytest.raises(KDError):
+            KDTrainer(overrides={**train_args, **over, "project": str(tmp_path / "p")})
+    assert not (tmp_path / "p").exists()
