@@ -57,3 +57,23 @@ def test_api_raises_kderror_for_bad_ultralytics_arguments(train_args, tmp_path):
         with pytest.raises(KDError):
             KDTrainer(overrides={**train_args, **over, "project": str(tmp_path / "p")})
     assert not (tmp_path / "p").exists()
+
+
+def test_non_detection_students_are_refused_before_any_folder(train_args, tmp_path, capsys, monkeypatch):
+    """A classification or segmentation student (yaml or .pt) and an unreadable student file: one line, exit 2, no
+    run folder (a classification student used to stop with a traceback after its run folder was made)."""
+    import torch
+    from ultralytics.nn.tasks import ClassificationModel
+
+    monkeypatch.chdir(tmp_path)
+    torch.save({"model": ClassificationModel("yolov8n-cls.yaml", nc=3, verbose=False).half(), "train_args": {}},
+               tmp_path / "cls.pt")  # fmt: skip
+    (tmp_path / "junk.pt").write_bytes(b"\x00" * 64)
+    for student, msg in (("cls.pt", "is a classify model"), ("yolov8n-cls.yaml", "is a classify model"),
+                         ("yolov8n-seg.yaml", "is a segment model"), ("junk.pt", "not a readable model")):  # fmt: skip
+        argv = ["train", f"teacher={train_args['teacher']}", f"data={train_args['data']}", f"student={student}",
+                f"project={tmp_path / 'proj'}"]  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and msg in err[0], err
+    assert not (tmp_path / "proj").exists() and not (tmp_path / "runs").exists()

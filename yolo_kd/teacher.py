@@ -20,6 +20,31 @@ def _levels_of(student: str) -> int | None:
     return None
 
 
+def student_task(student: str | None, safe: bool = False) -> str | None:
+    """The Ultralytics task of a student .yaml or .pt (``detect``, ``classify`` ...), None when it cannot be read."""
+    from ultralytics.nn.tasks import guess_model_task, load_checkpoint, yaml_model_load
+
+    if not student:
+        return None
+    try:
+        if str(student).endswith((".yaml", ".yml")):
+            return guess_model_task(yaml_model_load(student))
+        if str(student).endswith(".pt") and Path(student).exists():
+            if safe:
+                from yolo_kd.checkpoint.safe_load import safe_model
+
+                m = safe_model(student)
+            else:
+                m = load_checkpoint(student)[0]
+            return guess_model_task(getattr(m, "yaml", None) or m)  # the yaml's head: a loaded model's args say detect
+    except KDError:
+        raise
+    except Exception as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise KDError(f"student '{student}' is not a readable model ({msg}); pass a YOLO detection .yaml or .pt") from e
+    return None
+
+
 def check_teacher(path: str | Path, student: str | None = None, safe: bool = False) -> dict:
     """Load a teacher checkpoint and check it is a detector compatible with the student.
 
@@ -48,6 +73,12 @@ def check_teacher(path: str | Path, student: str | None = None, safe: bool = Fal
         raise KDError(
             f"teacher '{path}' is a {type(model).__name__} ({getattr(model, 'task', '?')} task), not a detection "
             "model; pass a YOLO detection checkpoint (e.g. one trained with `yolo detect train`)"
+        )
+    task = student_task(student, safe)
+    if task not in {None, "detect"}:
+        raise KDError(
+            f"student '{student}' is a {task} model; yolo-kd distills detection students: pass one such as "
+            "student=yolov8n.yaml or student=yolov8n.pt"
         )
     head = model.model[-1]
     info = {
