@@ -77,3 +77,29 @@ def test_non_detection_students_are_refused_before_any_folder(train_args, tmp_pa
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and msg in err[0], err
     assert not (tmp_path / "proj").exists() and not (tmp_path / "runs").exists()
+
+
+def test_fix_bn_and_convert_check_their_keys_and_inputs(train_args, tmp_path, capsys, monkeypatch):
+    """Issue 37 item 7: typos in convert / fix-bn keys, a random-bytes or classification checkpoint to fix-bn and a
+    non-numeric image count: one line each, exit 2, nothing written."""
+    import torch
+    from ultralytics.nn.tasks import ClassificationModel
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rnd.pt").write_bytes(bytes(range(256)) * 2)
+    torch.save({"model": ClassificationModel("yolov8n-cls.yaml", nc=3, verbose=False).half()}, tmp_path / "cls.pt")
+    data = train_args["data"]
+    cases = [
+        (["fix-bn", "model=rnd.pt", f"data={data}"], "rnd.pt is not a readable checkpoint"),
+        (["fix-bn", "model=cls.pt", f"data={data}"], "holds a ClassificationModel"),
+        (["fix-bn", f"model={train_args['teacher']}", f"data={data}", "imags=64"], "Did you mean 'images'"),
+        (["fix-bn", f"model={train_args['teacher']}", f"data={data}", "images=abc"], "must be a positive whole"),
+        (["convert", "kitti", "src=a", "dst=b", "val_frac=0.3"], "Did you mean 'val_fraction'"),
+        (["convert", "coco-traffic", "src=a", "dst=b", "lnk=True"], "Did you mean 'link'"),
+    ]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for argv, msg in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("yolo-kd: error:") and msg in err[0], (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

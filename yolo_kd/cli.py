@@ -59,18 +59,25 @@ def parse_kv(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def check_keys(kv: dict[str, Any], allowed: Any, cmd: str) -> None:
+    """One line with a did-you-mean for a key of ``kv`` that is not in ``allowed``."""
+    from difflib import get_close_matches
+
+    for k in kv:
+        if k not in allowed:
+            hint = get_close_matches(k, list(allowed), n=1)
+            hint = f" Did you mean '{hint[0]}'?" if hint else ""
+            raise KDError(f"'{k}' is not a key of `yolo-kd {cmd}`.{hint} Valid: {', '.join(allowed)}")
+
+
 def call(fn, kv: dict[str, Any], cmd: str):
     """Call ``fn(**kv)`` after checking the keys against its signature: one line with a did-you-mean otherwise."""
     import inspect
-    from difflib import get_close_matches
 
     params = inspect.signature(fn).parameters
-    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        for k in kv:
-            if k not in params:
-                hint = get_close_matches(k, params, n=1)
-                hint = f" Did you mean '{hint[0]}'?" if hint else ""
-                raise KDError(f"'{k}' is not a key of `yolo-kd {cmd}`.{hint} Valid: {', '.join(params)}")
+    allowed = getattr(fn, "keys", None)  # a **kv command names its keys in a ``keys`` attribute
+    if allowed is not None or not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        check_keys(kv, allowed or params, cmd)
     return fn(**kv)
 
 
@@ -117,6 +124,9 @@ def cmd_convert(args: list[str]) -> None:
     if not args or args[0] not in {"kitti", "coco-traffic"}:
         raise KDError("usage: yolo-kd convert kitti|coco-traffic src=ROOT dst=OUT_DIR [options]; see `yolo-kd help`")
     kv = parse_kv(args[1:])
+    keys = ("src", "dst", "classes", "keep_empty", "link") if args[0] == "coco-traffic" else (
+        "src", "dst", "map", "classes", "val_fraction", "seed", "dontcare")  # fmt: skip
+    check_keys(kv, keys, f"convert {args[0]}")
     if "src" not in kv or "dst" not in kv:
         raise KDError(f"convert {args[0]} needs src=ROOT and dst=OUT_DIR")
     if args[0] == "coco-traffic":

@@ -100,6 +100,9 @@ def recalibrate(model: Any, images: np.ndarray, batch: int = 16, all_bn: bool = 
     return len(bns)
 
 
+FIX_BN_DEFAULTS = {"model": None, "data": None, "out": None, "images": 64, "imgsz": 640, "all": False}
+
+
 def fix_bn(**kv: Any) -> Path:
     """CLI entry: ``fix-bn model=IN.pt data=D.yaml [out=IN-bn.pt images=64 imgsz=640 all=False]``."""
     import torch
@@ -108,13 +111,24 @@ def fix_bn(**kv: Any) -> Path:
 
     if "model" not in kv or "data" not in kv:
         raise KDError("fix-bn needs model=IN.pt and data=D.yaml (images to measure BatchNorm statistics on)")
+    for k in ("images", "imgsz"):
+        if k in kv and (not str(kv[k]).isdigit() or int(kv[k]) < 1):
+            raise KDError(f"fix-bn {k}={kv[k]!r} must be a positive whole number (e.g. {k}={FIX_BN_DEFAULTS[k]})")
     src = Path(resolve_weights(kv["model"], "model"))
     out = Path(kv.get("out") or src.with_name(f"{src.stem}-bn.pt"))
-    ckpt = torch.load(src, map_location="cpu", weights_only=False)
+    try:
+        ckpt = torch.load(src, map_location="cpu", weights_only=False)
+    except Exception as e:
+        raise KDError(f"{src} is not a readable checkpoint ({type(e).__name__}); fix-bn needs a YOLO .pt") from None
     model = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
     if model is None or not hasattr(model, "modules"):
         raise KDError(f"{src} is not an Ultralytics checkpoint (no 'model'); fix-bn needs a YOLO .pt")
-    ims = calibration_images(resolve_data(kv["data"]), int(kv.get("images", 64)), int(kv.get("imgsz", 640)))
+    from ultralytics.nn.tasks import DetectionModel
+
+    if not isinstance(model, DetectionModel):
+        raise KDError(f"{src} holds a {type(model).__name__}; fix-bn re-estimates YOLO detection checkpoints")
+    imgs, size = int(kv.get("images", FIX_BN_DEFAULTS["images"])), int(kv.get("imgsz", FIX_BN_DEFAULTS["imgsz"]))
+    ims = calibration_images(resolve_data(kv["data"]), imgs, size)
     n = recalibrate(model, ims, all_bn=bool(kv.get("all", False)))
     if n == 0:
         print(f"fix-bn: {src} has no identity BatchNorm; nothing to do (all=True re-estimates every BatchNorm)")
@@ -124,3 +138,6 @@ def fix_bn(**kv: Any) -> Path:
     save_atomic(ckpt, out)
     print(f"fix-bn: re-estimated {n} BatchNorm layers on {len(ims)} images -> {out}")
     return out
+
+
+fix_bn.keys = tuple(FIX_BN_DEFAULTS)  # the CLI checks typos against these
