@@ -145,8 +145,8 @@ def cmd_convert(args: list[str]) -> None:
 
 def cmd_benchmark(args: list[str]) -> None:
     """``benchmark kd|cost key=value ...`` (``--key value`` is accepted too)."""
-    if not args or args[0] not in {"kd", "cost", "edge"}:
-        raise KDError("usage: yolo-kd benchmark kd|cost|edge [key=value ...]; see `yolo-kd help`")
+    if not args or args[0] not in {"kd", "cost", "edge", "diff", "merge", "pick"}:
+        raise KDError("usage: yolo-kd benchmark kd|cost|edge|diff|merge|pick [key=value ...]; see `yolo-kd help`")
     toks, rest = [], list(args[1:])
     while rest:
         tok = rest.pop(0)
@@ -154,6 +154,8 @@ def cmd_benchmark(args: list[str]) -> None:
             tok = tok[2:] if "=" in tok or not rest else f"{tok[2:]}={rest.pop(0)}"
         toks.append(tok)
     kv = parse_kv(toks)
+    if args[0] in {"diff", "merge", "pick"}:
+        return bench_stats(args[0], kv)
     if args[0] == "kd":
         from yolo_kd.bench.kd import run_kd_benchmark
 
@@ -168,6 +170,33 @@ def cmd_benchmark(args: list[str]) -> None:
         from yolo_kd.bench.edge import run_edge_benchmark
 
         run_edge_benchmark(**kv)
+
+
+def bench_stats(cmd: str, kv: dict[str, Any]) -> None:
+    """``benchmark diff``, ``benchmark merge`` and ``benchmark pick`` (yolo_kd/bench/stats.py).
+
+    ``diff folders=F[:SUFFIX],... pairs="A:B A:LOW:HIGH A:B,C:D" [level= seeds=]``; ``merge out=DIR folders=...``;
+    ``pick ref=F/METHOD TAG=F/METHOD ...``.
+    """
+    from pathlib import Path
+
+    from yolo_kd.bench import stats
+
+    if cmd == "diff":
+        check_keys(kv, ("folders", "pairs", "level", "seeds"), "benchmark diff")
+        if "folders" not in kv or "pairs" not in kv:
+            raise KDError('benchmark diff needs folders=F1[,F2:SUFFIX] and pairs="A:B [A:LOW:HIGH] [A:B,C:D]"')
+        print(stats.diff(str(kv["folders"]), str(kv["pairs"]), kv.get("level", 0.95), kv.get("seeds")))
+    elif cmd == "merge":
+        check_keys(kv, ("out", "folders"), "benchmark merge")
+        if "out" not in kv or "folders" not in kv:
+            raise KDError("benchmark merge needs out=DIR and folders=F1[:SUFFIX],F2[:SUFFIX]")
+        print(stats.merge(Path(str(kv["out"])), str(kv["folders"]).split(","))["table"])
+    else:
+        if "ref" not in kv or len(kv) < 2:
+            raise KDError("benchmark pick needs ref=FOLDER/METHOD and TAG=FOLDER[:SUFFIX]/METHOD for each variant")
+        ref = str(kv.pop("ref"))
+        print(stats.pick(ref, {k: str(v) for k, v in kv.items()}) or "default")
 
 
 def cmd_tool(cmd: str, module: str, fn: str, keys: tuple[str, ...] = (), what: str = ""):

@@ -12,6 +12,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from yolo_kd.bench.stats import paired_ci
+
 
 def mean_std(xs: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
@@ -19,16 +21,6 @@ def mean_std(xs: list[float]) -> tuple[float, float]:
 
 
 REFS = ("none", "builtin", "ultralytics")  # paired gains are reported against each of these that ran
-
-
-def paired_ci(diffs: list[float], level: float = 0.95) -> tuple[float, float]:
-    """Mean of paired differences and the half-width of its t interval (NaN below two pairs)."""
-    if len(diffs) < 2:
-        return statistics.fmean(diffs), math.nan
-    from scipy.stats import t
-
-    half = t.ppf(0.5 + level / 2, len(diffs) - 1) * statistics.stdev(diffs) / math.sqrt(len(diffs))
-    return statistics.fmean(diffs), float(half)
 
 
 def summarise(runs: list[dict], teacher: dict) -> list[dict[str, Any]]:
