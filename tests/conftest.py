@@ -24,6 +24,17 @@ def save_checkpoint(path: Path, cfg: str = "yolov8s.yaml", nc: int = 3, seed: in
     return path
 
 
+HEAVY = {"train_args", "tiny_data", "exported", "coco_ir"}  # fixtures that train, export or build datasets
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark every test that uses a training, export or dataset fixture ``train``: ``-m "not slow and not train"`` is
+    the fast inner loop (losses, statistics, parsing); the README's command still runs them all."""
+    for item in items:
+        if HEAVY & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.train)
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> Path:
     """Synthetic KITTI scenes converted to YOLO (16 images, 3 classes); returns data.yaml."""

@@ -122,6 +122,7 @@ def ddp_results(tmp_path_factory) -> dict:
     return json.loads(out.read_text())
 
 
+@pytest.mark.train  # two spawned processes per method (~45 s for the module)
 @pytest.mark.parametrize("method", METHODS)
 def test_ddp_matches_single_process(ddp_results, method):
     """Mean of the per-rank KD losses equals the global one, and the all-reduced gradients of the student and the

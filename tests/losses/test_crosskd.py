@@ -201,3 +201,24 @@ def test_align_scale_is_off_by_default_and_gradient_reaches_only_the_student():
         s_det.cv3[0][0].bn.weight.mul_(7.0)
         s_det.cv3[0][0].bn.bias.mul_(7.0)  # the student's pre-activation x7 (batch statistics: BN(conv) scales)
         assert torch.allclose(m.kd_loss.cross(x, "cv3", 0), before, atol=1e-4)
+
+
+def test_cls_norm_score_is_the_teacher_score_weighted_mean():
+    """cls_norm='score': cls = sum_a w_a sum_c BCE(z_x, p_t)|p_t - p_x| / sum_a w_a, w_a = max_c p_t (by hand); the
+    default stays the paper's / N_pos; other values are refused."""
+    from yolo_kd.errors import KDError
+
+    assert kd_model().kd_loss.cls_norm == "pos"
+    m = kd_model(cls_norm="score")
+    _, _, terms, x = inputs(m)
+    loss = m.kd_loss
+    with torch.no_grad():
+        z_x = torch.cat([loss.cross(x, "cv3", i) for i in range(3)], -1)
+        z_t = torch.cat([x.t_detect.cv3[i](x.t_feats[i]).flatten(2) for i in range(3)], -1)
+        p_t, p_x = torch.sigmoid(z_t), torch.sigmoid(z_x)
+        bce = -(p_t * torch.log(p_x) + (1 - p_t) * torch.log(1 - p_x))
+        w = p_t.amax(1)
+        cls = (w * (bce * (p_t - p_x).abs()).sum(1)).sum() / w.sum()
+    assert terms["crosskd_cls"].item() == pytest.approx(20 * cls.item(), rel=1e-3)
+    with pytest.raises(KDError, match="cls_norm"):
+        kd_model(cls_norm="mean")

@@ -193,6 +193,7 @@ def test_gkd_cam_term_is_differentiable_for_student():
     assert g.abs().sum() > 0
 
 
+@pytest.mark.train  # inspects a real teacher on real images (~40 s)
 def test_default_gkd_map_selects_objects_on_a_real_teacher(tmp_path):
     """A real COCO-pretrained teacher (../shared yolo11n) on real COCO128 training batches: ungated, the default (cell)
     map puts its P3 mass inside the boxes far above chance and the paper's pooled Grad-CAM does not get close; with

@@ -96,6 +96,7 @@ class CrossKD(DistillLoss):
         box_weight: float = 1.0,
         layer: int = 1,
         align: bool = False,
+        cls_norm: str = "pos",
     ) -> None:
         """Store options; adapters are built by ``bind`` once the heads are known."""
         super().__init__(s_channels, t_channels)
@@ -103,6 +104,9 @@ class CrossKD(DistillLoss):
             raise KDError(f"crosskd_layer={layer} must be 1 or 2 (hidden blocks of the student used before crossing)")
         self.cls_weight, self.box_weight, self.layer = weight * cls_weight, weight * box_weight, layer
         self.align = bool(align)
+        if cls_norm not in {"pos", "score"}:
+            raise KDError(f"crosskd_cls_norm={cls_norm!r} must be pos (the paper's N_pos) or score (sum of w_a)")
+        self.cls_norm = cls_norm
         self.adapt = nn.ModuleDict()
 
     def bind(self, s_detect: nn.Module, t_detect: nn.Module) -> None:
@@ -162,5 +166,9 @@ class CrossKD(DistillLoss):
         b_x = decode_boxes(torch.cat([self.cross(x, f"{prefix}cv2", i) for i in range(n)], -1), anchors, stride)
         b_t = decode_boxes(self.teacher(x, f"{prefix}cv2"), anchors, stride)
         w = z_t.sigmoid().amax(1)  # (B, A), no grad
-        loss_cls = binary_distill(z_x, z_t).sum() / n_pos
+        if self.cls_norm == "score":  # a teacher-score-weighted mean over anchors, as the box term
+            per_anchor = binary_distill(z_x, z_t).sum(1)  # (B, A)
+            loss_cls = (w * per_anchor).sum() / rank_share(w.sum()).clamp(min=1e-9)
+        else:
+            loss_cls = binary_distill(z_x, z_t).sum() / n_pos
         return loss_cls, (w * giou_loss(b_x, b_t)).sum() / rank_share(w.sum()).clamp(min=1e-9)
