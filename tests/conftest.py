@@ -85,3 +85,35 @@ def shared_assets() -> Path:
 def make_ckpt():
     """Factory: ``make_ckpt(path, cfg='yolov8s.yaml', nc=3)`` saves a random-weight detector checkpoint."""
     return save_checkpoint
+
+
+EDGE_IMGSZ = 96
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, tiny_data):
+    """A random-weight yolov8n (3 classes) exported to OpenVINO FP32 and ONNX, with their parity reports.
+
+    The class-logit biases are raised from Ultralytics' prior (~1e-4 probability) so the model makes detections.
+    """
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    from yolo_kd.tools.export import export
+
+    root = tmp_path_factory.mktemp("export")
+    torch.manual_seed(3)
+    m = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
+    m.names = {0: "Car", 1: "Pedestrian", 2: "Cyclist"}
+    for branch in m.model[-1].cv3:
+        torch.nn.init.constant_(branch[-1].bias, -1.5)
+    pt = root / "student.pt"
+    torch.save({"model": m.half(), "train_args": {}, "version": "8.4.190"}, pt)
+    ov = export(str(pt), format="openvino", imgsz=EDGE_IMGSZ, data=str(tiny_data), parity_images=4)
+    onnx = export(str(pt), format="onnx", imgsz=EDGE_IMGSZ, data=str(tiny_data), parity_images=4, val=False)
+    return {"pt": pt, "ov": ov, "onnx": onnx, "data": tiny_data}
+
+
+def images_of(data: Path) -> list[Path]:
+    """Val images of the tiny dataset."""
+    return sorted((data.parent / "images" / "val").glob("*.png"))

@@ -10,39 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import EDGE_IMGSZ as IMGSZ
+from tests.conftest import images_of
 from yolo_kd.errors import KDError
 from yolo_kd.tools.parity import within_fp32
-
-IMGSZ = 96
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory, tiny_data):
-    """A random-weight yolov8n (3 classes) exported to OpenVINO FP32 and ONNX, with their parity reports.
-
-    The class-logit biases are raised from Ultralytics' prior (~1e-4 probability) so the model makes detections.
-    """
-    import torch
-    from ultralytics.nn.tasks import DetectionModel
-
-    from yolo_kd.tools.export import export
-
-    root = tmp_path_factory.mktemp("export")
-    torch.manual_seed(3)
-    m = DetectionModel("yolov8n.yaml", nc=3, verbose=False)
-    m.names = {0: "Car", 1: "Pedestrian", 2: "Cyclist"}
-    for branch in m.model[-1].cv3:
-        torch.nn.init.constant_(branch[-1].bias, -1.5)
-    pt = root / "student.pt"
-    torch.save({"model": m.half(), "train_args": {}, "version": "8.4.190"}, pt)
-    ov = export(str(pt), format="openvino", imgsz=IMGSZ, data=str(tiny_data), parity_images=4)
-    onnx = export(str(pt), format="onnx", imgsz=IMGSZ, data=str(tiny_data), parity_images=4, val=False)
-    return {"pt": pt, "ov": ov, "onnx": onnx, "data": tiny_data}
-
-
-def images_of(data: Path) -> list[Path]:
-    """Val images of the tiny dataset."""
-    return sorted((data.parent / "images" / "val").glob("*.png"))
 
 
 def test_parity_compare_golden():
@@ -182,25 +153,6 @@ assert not {{"torch", "ultralytics", "cv2"}} & set(sys.modules)
     assert len(ref) > 0 and abs(len(pil) - len(ref)) <= max(1, len(ref) // 10)
     close = [np.abs(ref - b).max(1).min() <= 1.0 for b in pil]  # each box has a counterpart within 1 px
     assert np.mean(close) >= 0.9 and len(json.loads((tmp_path / "p.json").read_text())) == 4
-
-
-def test_predict_options_as_yolo_predict(exported, tmp_path, capsys):
-    """`yolo-kd predict` takes imgsz (checked against the IR), classes, max_det and save=True (annotated images),
-    and prints one summary line per image."""
-    from yolo_kd.tools.predict import predict
-
-    ir, files = exported["ov"]["export"], images_of(exported["data"])
-    src = files[0].parent
-    every = predict(ir, str(src), conf=0.01, imgsz=IMGSZ, save=True, project=str(tmp_path / "p"))
-    assert (
-        len(list((tmp_path / "p").glob("*.jpg"))) == len(every) and "annotated images saved" in capsys.readouterr().out
-    )
-    assert max(len(r["detections"]) for r in predict(ir, str(src), conf=0.01, max_det=2)) <= 2
-    only = predict(ir, str(src), conf=0.01, classes=[0])
-    assert all(x["class"] == 0 for r in only for x in r["detections"])
-    assert sum(len(r["detections"]) for r in only) <= sum(len(r["detections"]) for r in every)
-    with pytest.raises(KDError, match=f"exported at imgsz={IMGSZ}"):
-        predict(ir, str(src), imgsz=IMGSZ * 2)
 
 
 def test_detector_fast_path_equals_the_allocating_path(exported):

@@ -84,15 +84,26 @@ def predict(
                       "(OpenVINO IRs have a fixed input size)")  # fmt: skip
     classes = [c.strip() for c in classes.split(",")] if isinstance(classes, str) else classes
     classes = [classes] if isinstance(classes, int) else classes
+    unknown = [c for c in classes or [] if c not in det.names.values() and str(c) not in map(str, det.names)]
+    if unknown:
+        raise KDError(f"classes={unknown} are not classes of this model; use ids or names of {dict(det.names)}")
+    if out:
+        writable(Path(out))  # before any inference: a bad out= used to fail only after every image was predicted
     save_dir = Path(project)
     if save:
         save_dir.mkdir(parents=True, exist_ok=True)
-    items = (
-        frames(source) if str(source).lower().endswith(VIDEO_SUFFIXES) else ((str(p), p) for p in list_images(source))
-    )
-    records = []
+    video = str(source).lower().endswith(VIDEO_SUFFIXES)
+    items = frames(source) if video else ((str(p), p) for p in list_images(source))
+    records, skipped = [], 0
     for i, (label, item) in enumerate(items):
-        img = read_image(item) if isinstance(item, Path) else item
+        try:
+            img = read_image(item) if isinstance(item, Path) else item
+        except KDError as e:
+            if video or Path(source).is_file():
+                raise
+            skipped += 1  # one unreadable file in a folder: said, skipped; the others are predicted and written
+            print(f"skipped: {e}")
+            continue
         t = time.perf_counter()
         d = keep_classes(det(img), classes)
         ms = (time.perf_counter() - t) * 1e3
@@ -109,6 +120,20 @@ def predict(
     if save:
         print(f"annotated images saved to {save_dir}")
     if out:
-        Path(out).write_text(json.dumps(records, indent=2))
-        print(f"saved {len(records)} results to {out}")
+        try:
+            Path(out).write_text(json.dumps(records, indent=2))
+        except OSError as e:
+            raise KDError(f"cannot write {out} ({e.strerror}); pass out= a writable file path") from None
+        print(f"saved {len(records)} results to {out}" + (f" ({skipped} unreadable files skipped)" if skipped else ""))
     return records
+
+
+def writable(path: Path) -> None:
+    """One line naming ``path`` and the fix when a results file cannot be written there."""
+    import os
+
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise KDError(f"out={path} is a folder; pass a file path such as out={path / 'preds.json'}")
+    if not parent.is_dir() or not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise KDError(f"cannot write {path} (folder missing or read-only); pass out= a writable file path")
