@@ -87,3 +87,23 @@ def test_interrupted_checkpoints_load_validate_predict_export_without_yolo_kd(tr
                        timeout=600)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("STOCK-OK") == 2 and "yolo_kd" not in r.stderr
+
+
+def test_resume_checks_the_teacher_is_the_runs_own_network(train_args, tmp_path, make_ckpt):
+    """Issue 37 item 2: a moved teacher (same weights, new path) resumes; another network, or a recorded teacher that
+    is gone without teacher=, is refused in one line before anything is written."""
+    src = tmp_path / "t" / "teacher.pt"
+    src.parent.mkdir()
+    shutil.copy(train_args["teacher"], src)
+    tr = _interrupted_run({**train_args, "teacher": str(src)}, "t9")
+    before = _hashes(tr.save_dir)
+    other = make_ckpt(tmp_path / "other.pt", seed=1)
+    with pytest.raises(KDError, match="is not the network"):
+        KDTrainer(overrides={"resume": True, "model": str(tr.last), "teacher": str(other)})
+    moved = tmp_path / "moved.pt"
+    src.rename(moved)
+    with pytest.raises(KDError, match="is gone; pass teacher="):
+        KDTrainer(overrides={"resume": True, "model": str(tr.last)})
+    assert _hashes(tr.save_dir) == before
+    resumed = KDTrainer(overrides={"resume": True, "model": str(tr.last), "teacher": str(moved)})
+    assert resumed.args.distill_model == str(moved)

@@ -25,7 +25,9 @@ class CheckpointHooks:
         kd = self.ema.ema
         if getattr(kd, "student_model", None) is None or not hasattr(kd, "kd_loss"):
             return super().save_model()
-        student = kd_state.snapshot(kd, self.args.method)
+        if getattr(self, "_teacher_fp", None) is None:  # the teacher is frozen: once per run
+            self._teacher_fp = kd_state.fingerprint(unwrap_model(self.model).teacher_model)
+        student = kd_state.snapshot(kd, self.args.method, self._teacher_fp)
         self.ema.ema = student
         try:
             return super().save_model()

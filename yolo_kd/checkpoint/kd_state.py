@@ -23,12 +23,26 @@ STATE = "yolo_kd"  # attribute of a mid-training checkpoint's student: {"method"
 KEEP = ("student_model.", "teacher_model.")  # state-dict prefixes that are not the method's
 
 
-def snapshot(kd: Any, method: str) -> Any:
-    """The EMA KD model's student, carrying every other EMA tensor (adapters, balancer, projector) under ``STATE``."""
+def snapshot(kd: Any, method: str, teacher: str | None = None) -> Any:
+    """The EMA KD model's student, carrying the rest of the EMA state and the teacher's fingerprint under ``STATE``.
+
+    The rest: adapters, balancer, projector. The fingerprint lets resume check that a moved teacher is the same network.
+    """
     student = kd.student_model
     state = {k: v.detach().float().clone() for k, v in kd.state_dict().items() if not k.startswith(KEEP)}
-    setattr(student, STATE, {"method": method, "state": state})
+    setattr(student, STATE, {"method": method, "state": state, "teacher": teacher})
     return student
+
+
+def fingerprint(model: Any) -> str:
+    """sha256 over the names, shapes and FP32 values of a model's parameters and buffers (layout-independent)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in sorted(model.state_dict().items()):
+        h.update(f"{k}:{tuple(v.shape)}".encode())
+        h.update(v.detach().float().contiguous().cpu().numpy().tobytes())
+    return h.hexdigest()
 
 
 def unsnapshot(student: Any) -> None:
