@@ -58,8 +58,10 @@ def subset(data_yaml: Path, n: int, seed: int = 0) -> Path:
     from yolo_kd.bench.labels import link_subset
     from yolo_kd.data.check import split_images
 
+    data_yaml = data_yaml.resolve()  # the subset yaml records absolute paths: a relative data= must not nest
     d = yaml.safe_load(data_yaml.read_text())
     root = Path(d.get("path") or data_yaml.parent)
+    root = root if root.is_absolute() else data_yaml.parent / root
     train, val = (p if Path(p).is_absolute() else root / p for p in (d["train"], d["val"]))
     files = [str(p) for p in split_images(Path(train))]
     if n >= len(files):
