@@ -75,6 +75,9 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
     shares = kd["kd_share"].values() if isinstance(kd["kd_share"], dict) else [kd["kd_share"]]
     if not all(isinstance(v, (int, float)) and v > 0 for v in shares):
         raise KDError(f"kd_share={kd['kd_share']!r} must be a positive number or {{term: positive number}}")
+    for key, kind in (("pseudo_iou", float), ("pseudo_max", int), ("unlabeled_ratio", float),
+                      ("pseudo_weight", float), ("kd_final", float), ("kd_balance_every", int)):  # fmt: skip
+        kd[key] = _number(kd, key, kind)
     check_pseudo(kd)
     if not 0 <= float(kd["kd_final"]) <= 1:
         raise KDError(f"kd_final={kd['kd_final']} must be in [0, 1]")
@@ -125,9 +128,6 @@ def _number(kd: dict[str, Any], key: str, kind: type = float) -> float:
 
 def check_pseudo(kd: dict[str, Any]) -> None:
     """One-line errors for the unlabeled-image settings."""
-    for key, kind in (("pseudo_iou", float), ("pseudo_max", int), ("unlabeled_ratio", float),
-                      ("pseudo_weight", float), ("kd_final", float), ("kd_balance_every", int)):  # fmt: skip
-        kd[key] = _number(kd, key, kind)
     conf = kd["pseudo_conf"] if isinstance(kd["pseudo_conf"], (list, tuple)) else [kd["pseudo_conf"]]
     if not all(isinstance(c, (int, float)) and 0 < c <= 1 for c in conf):
         raise KDError(f"pseudo_conf={kd['pseudo_conf']!r} must be in (0, 1], one number or one per class")

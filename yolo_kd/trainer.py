@@ -64,9 +64,9 @@ class KDTrainer(CheckpointHooks, DetectionTrainer):
         if teacher:  # on resume an explicit teacher= may point at a moved file; otherwise the checkpoint's is used
             ul["distill_model"] = resolve_weights(teacher, "teacher")
         if resume:  # before anything is written: the teacher (named or recorded) must be the run's own network
-            from yolo_kd.checkpoint.resume import check_same_teacher, recorded_teacher
+            from yolo_kd.checkpoint.resume import check_same_teacher
 
-            check_same_teacher(ul["resume"], ul.get("distill_model") or recorded_teacher(ul["resume"]))
+            check_same_teacher(ul["resume"], ul.get("distill_model"))
         self.kd_method, self.unlabeled, self._pool = kd["method"], None, None
         self._unlabeled_args = kd["unlabeled"], kd["pseudo_conf"]  # checked in get_dataset (self.args lacks them)
         self._kd_saved = kd_state.Saved()  # the method's state in the loaded checkpoint: set by setup_model

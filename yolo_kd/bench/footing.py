@@ -78,15 +78,14 @@ def repaired(weights: Path, data: Path, out: Path, imgsz: int) -> Path:
     """``weights`` with identity BatchNorms re-estimated on ``data`` (once, cached in ``out``); else ``weights``."""
     import torch
 
-    from yolo_kd.tools.bn import fix_bn, is_identity_bn
+    from yolo_kd.tools.bn import fix_bn, identity_bn_warning
 
     dst = out / f"{weights.stem}-bn.pt"
     if dst.exists():
         return dst
     ckpt = torch.load(weights, map_location="cpu", weights_only=False)
     model = ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else None
-    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)] if model is not None else []
-    if not bns or sum(map(is_identity_bn, bns)) < 0.5 * len(bns):
+    if model is None or identity_bn_warning(model, str(weights), str(data)) is None:  # the trainer's own rule
         return weights
     out.mkdir(parents=True, exist_ok=True)
     return fix_bn(model=str(weights), data=str(data), out=str(dst), imgsz=imgsz)

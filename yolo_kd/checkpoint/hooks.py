@@ -55,8 +55,9 @@ class CheckpointHooks:
         if recovered:
             from ultralytics.nn.tasks import load_checkpoint
 
-            self._load_checkpoint_state(load_checkpoint(self.last)[1])  # the EMA of the whole KD model, not the student
-            if line := kd_state.rollback(model, self.last, self.args.method):
+            ckpt = load_checkpoint(self.last)[1]
+            self._load_checkpoint_state(ckpt)  # the EMA of the whole KD model, not the student
+            if line := kd_state.rollback(model, ckpt, self.last, self.args.method):
                 LOGGER.info(line)
         return recovered
 

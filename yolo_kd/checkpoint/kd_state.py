@@ -120,11 +120,9 @@ def restore(kd: Any, saved: Saved, method: str, student_pt: str | Path) -> str |
     return None
 
 
-def rollback(kd: Any, last: Path, method: str) -> str | None:
-    """After Ultralytics' NaN roll-back of the student to ``last``, roll the method's modules back too."""
-    from ultralytics.nn.tasks import load_checkpoint
-
-    state = _method_state(load_checkpoint(last)[1].get("ema"))
+def rollback(kd: Any, ckpt: dict[str, Any], last: Path, method: str) -> str | None:
+    """After Ultralytics' NaN roll-back of the student to ``last`` (read as ``ckpt``): the method's modules too."""
+    state = _method_state(ckpt.get("ema"))
     if state is None:
         return None
     kd.kd_loss.load_state_dict(_part(state, "kd_loss") or {})

@@ -55,18 +55,24 @@ def run_dir(checkpoint: str | Path) -> Path:
     return p.parent.parent
 
 
-def check_same_teacher(checkpoint: str | Path, teacher: str | Path) -> None:
-    """Refuse a teacher that is not the network the run was trained with (a moved file must hold the same weights).
+def check_same_teacher(checkpoint: str | Path, teacher: str | Path | None = None) -> str:
+    """The teacher to resume with, checked to be the network the run was trained with; one line otherwise.
 
-    Checkpoints written before the fingerprint was recorded are not checked.
+    ``teacher`` (a moved file must hold the same weights), else the one recorded in the checkpoint. Checkpoints
+    written before the fingerprint was recorded are not checked.
     """
     from ultralytics.nn.tasks import load_checkpoint, torch_safe_load
 
     from yolo_kd.checkpoint.kd_state import STATE, fingerprint
 
-    saved = getattr(torch_safe_load(str(checkpoint))[0].get("ema"), STATE, None) or {}
+    ckpt = torch_safe_load(str(checkpoint))[0]
+    if teacher is None:
+        teacher = (ckpt.get("train_args") or {}).get("distill_model")
+        if not teacher or not Path(str(teacher)).exists():
+            raise KDError(f"the teacher recorded in '{checkpoint}' ({teacher}) is gone; pass teacher= where it is now")
+    saved = getattr(ckpt.get("ema"), STATE, None) or {}
     if not saved.get("teacher"):
-        return
+        return str(teacher)
     try:
         now = fingerprint(load_checkpoint(str(teacher))[0])
     except Exception as e:
@@ -77,13 +83,4 @@ def check_same_teacher(checkpoint: str | Path, teacher: str | Path) -> None:
             f"teacher '{teacher}' is not the network '{checkpoint}' was trained with (its weights differ); pass "
             "teacher= the run's own teacher file (where it was moved), or start a new run with this teacher"
         )
-
-
-def recorded_teacher(checkpoint: str | Path) -> str:
-    """The teacher path recorded in a checkpoint's train args (one line when it no longer exists)."""
-    from ultralytics.nn.tasks import torch_safe_load
-
-    t = (torch_safe_load(str(checkpoint))[0].get("train_args") or {}).get("distill_model")
-    if not t or not Path(str(t)).exists():
-        raise KDError(f"the teacher recorded in '{checkpoint}' ({t}) is gone; pass teacher= where it is now")
-    return str(t)
+    return str(teacher)
