@@ -24,7 +24,7 @@ def save_checkpoint(path: Path, cfg: str = "yolov8s.yaml", nc: int = 3, seed: in
     return path
 
 
-HEAVY = {"train_args", "tiny_data", "exported", "coco_ir"}  # fixtures that train, export or build datasets
+HEAVY = {"train_args", "tiny_data", "exported", "coco_ir", "task_data"}  # fixtures that train, export or build datasets
 
 
 def pytest_collection_modifyitems(items) -> None:

@@ -59,9 +59,10 @@ def test_api_raises_kderror_for_bad_ultralytics_arguments(train_args, tmp_path):
     assert not (tmp_path / "p").exists()
 
 
-def test_non_detection_students_are_refused_before_any_folder(train_args, tmp_path, capsys, monkeypatch):
-    """A classification or segmentation student (yaml or .pt) and an unreadable student file: one line, exit 2, no
-    run folder (a classification student used to stop with a traceback after its run folder was made)."""
+def test_students_without_their_task_are_refused_before_any_folder(train_args, tmp_path, capsys, monkeypatch):
+    """A classification student (yaml or .pt), a segmentation student on box-only labels and an unreadable student
+    file: one line, exit 2, no run folder (a classification student used to stop with a traceback after its run
+    folder was made)."""
     import torch
     from ultralytics.nn.tasks import ClassificationModel
 
@@ -70,7 +71,8 @@ def test_non_detection_students_are_refused_before_any_folder(train_args, tmp_pa
                tmp_path / "cls.pt")  # fmt: skip
     (tmp_path / "junk.pt").write_bytes(b"\x00" * 64)
     for student, msg in (("cls.pt", "is a classify model"), ("yolov8n-cls.yaml", "is a classify model"),
-                         ("yolov8n-seg.yaml", "is a segment model"), ("junk.pt", "not a readable model")):  # fmt: skip
+                         ("yolov8n-seg.yaml", "a segment student needs"),
+                         ("junk.pt", "not a readable model")):  # fmt: skip
         argv = ["train", f"teacher={train_args['teacher']}", f"data={train_args['data']}", f"student={student}",
                 f"project={tmp_path / 'proj'}"]  # fmt: skip
         assert main(argv) == 2

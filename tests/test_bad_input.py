@@ -34,7 +34,7 @@ def test_teacher_not_a_detector(train_args, tmp_path):
 
     path = tmp_path / "cls.pt"
     torch.save({"model": ClassificationModel("yolov8n-cls.yaml", nc=3, verbose=False).half(), "train_args": {}}, path)
-    with pytest.raises(KDError, match="not a detection model"):
+    with pytest.raises(KDError, match="is a ClassificationModel, not a detect, segment, pose or obb model"):
         KDTrainer(overrides={**train_args, "teacher": str(path), "project": str(tmp_path / "p")})
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(KDError, match="not a readable Ultralytics checkpoint"):
@@ -71,7 +71,7 @@ def test_bad_input_sweep(train_args, tmp_path, capsys):
     data = train_args["data"]
     cases = [
         (["train", "teacher=" + str(tmp_path / "trunc.pt"), f"data={data}"], "not a readable Ultralytics checkpoint"),
-        (["train", "teacher=" + str(tmp_path / "seg.pt"), f"data={data}"], "not a detection model"),
+        (["train", "teacher=" + str(tmp_path / "seg.pt"), f"data={data}"], "a detect student takes a detect teacher"),
         (["train", f"teacher={t}", "method=gkd", "gkd_source=side"], "source must be teacher|student"),
         (["train", f"teacher={t}", "method=kd", "kd_temperature=0"], "must be > 0"),
         (["train", f"teacher={t}", "kd_decay=exp"], "kd_decay='exp' is not one of"),

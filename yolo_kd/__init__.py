@@ -1,4 +1,4 @@
-"""yolo-kd: knowledge distillation for Ultralytics YOLO detectors.
+"""yolo-kd: knowledge distillation for Ultralytics YOLO detect, segment, pose and obb students.
 
 Importing the package is light (no torch, no ultralytics): ``KDTrainer``, ``KDModel``, ``LOSSES`` and ``register``
 are loaded on first access, so the torch-free edge runtime can live in this package too.
@@ -10,6 +10,9 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "KDTrainer": "yolo_kd.trainer",
+    "KDSegmentationTrainer": "yolo_kd.tasks",
+    "KDPoseTrainer": "yolo_kd.tasks",
+    "KDOBBTrainer": "yolo_kd.tasks",
     "KDModel": "yolo_kd.model",
     "LOSSES": "yolo_kd.losses",
     "register": "yolo_kd.losses",

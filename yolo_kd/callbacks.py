@@ -27,8 +27,9 @@ def plot_kd(trainer: KDTrainer) -> None:
     if RANK in {-1, 0} and trainer.args.plots:
         from yolo_kd.kd_plots import plot_kd_terms
 
-        names = tuple(n for n in trainer.loss_names if n not in {"box_loss", "cls_loss", "dfl_loss"})
-        bal = getattr(unwrap_model(trainer.model), "balancer", None)
+        model = unwrap_model(trainer.model)
+        names = tuple(n for n in trainer.loss_names if n in getattr(model, "kd_names", ()))
+        bal = getattr(model, "balancer", None)
         names += tuple(f"kd_mult/{n}" for n in bal.names) if bal is not None else ()
         plot_kd_terms(trainer.csv, names, trainer.save_dir / "kd_terms.png")
 

@@ -94,9 +94,9 @@ def command_help(cmd: str) -> str:
 
 def cmd_train(kv: dict[str, Any]) -> None:
     """Run a distillation training."""
-    from yolo_kd.trainer import KDTrainer
+    from yolo_kd.tasks import trainer_for
 
-    trainer = KDTrainer(overrides=kv)
+    trainer = trainer_for(kv)
     try:
         trainer.train()
     except KeyboardInterrupt:

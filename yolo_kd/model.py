@@ -85,6 +85,11 @@ class KDModel(DistillationModel):
 
             self.balancer = Balancer(self.kd_loss.names, share, balance_every).to(device)
 
+    @property
+    def kd_names(self) -> tuple[str, ...]:
+        """The loss items this model adds to the student's own: the method's terms and the pseudo-label counters."""
+        return (*self.kd_loss.names, "pseudo", "pl_share")
+
     def shared_params(self) -> list[Tensor]:
         """The student's backbone and neck parameters: what every KD term's gradient reaches."""
         head = {id(p) for p in self.student_model.model[-1].parameters()}

@@ -45,15 +45,32 @@ def student_task(student: str | None, safe: bool = False) -> str | None:
     return None
 
 
+PAIRS: dict[str, tuple[str, ...]] = {  # student task: the teacher tasks it learns from
+    "detect": ("detect",),
+    "segment": ("segment", "detect"),  # a detector teaches a seg student its boxes, classes and features
+    "pose": ("pose", "detect"),
+    "obb": ("obb",),  # rotated boxes: an axis-aligned detector's head answers another question
+}
+
+
+def task_of_model(model) -> str | None:
+    """The task of a loaded YOLO model of one of the four box tasks (``detect`` ...), None for any other model."""
+    from ultralytics.nn import tasks as t
+
+    kinds = {t.DetectionModel: "detect", t.SegmentationModel: "segment", t.PoseModel: "pose", t.OBBModel: "obb"}
+    return kinds.get(type(model))  # exact types: World, RT-DETR and YOLOE subclasses answer other questions
+
+
 def check_teacher(path: str | Path, student: str | None = None, safe: bool = False) -> dict:
-    """Load a teacher checkpoint and check it is a detector compatible with the student.
+    """Load a teacher checkpoint and check it is a YOLO model whose task can teach the student's (``PAIRS``).
 
     Returns:
-        (dict): ``nc``, ``names``, ``levels``, ``reg_max`` and ``stride`` of the teacher's Detect head, and the loaded
+        (dict): ``nc``, ``names``, ``levels``, ``reg_max``, ``stride`` and ``kpt_shape`` of the teacher's head, the
+            student's ``task`` and the ``teacher_task``, and the loaded
             ``model`` (FP32, eval), so the trainer builds the KD model from it instead of loading the file again.
     """
     from ultralytics.nn.modules.head import Detect
-    from ultralytics.nn.tasks import DetectionModel, load_checkpoint
+    from ultralytics.nn.tasks import load_checkpoint
 
     try:
         if safe:
@@ -69,16 +86,22 @@ def check_teacher(path: str | Path, student: str | None = None, safe: bool = Fal
         raise KDError(
             f"teacher '{path}' is not a readable Ultralytics checkpoint ({msg}); pass a YOLO detection .pt"
         ) from e
-    if type(model) is not DetectionModel or not isinstance(getattr(model, "model", [None])[-1], Detect):
+    t_task = task_of_model(model)
+    if t_task not in PAIRS or not isinstance(getattr(model, "model", [None])[-1], Detect):
         raise KDError(
-            f"teacher '{path}' is a {type(model).__name__} ({getattr(model, 'task', '?')} task), not a detection "
-            "model; pass a YOLO detection checkpoint (e.g. one trained with `yolo detect train`)"
+            f"teacher '{path}' is a {type(model).__name__}, not a detect, segment, pose or obb model; pass a YOLO "
+            "checkpoint of one of those tasks (e.g. one trained with `yolo detect train`)"
         )
     task = student_task(student, safe)
-    if task not in {None, "detect"}:
+    if task is not None and task not in PAIRS:
         raise KDError(
-            f"student '{student}' is a {task} model; yolo-kd distills detection students: pass one such as "
-            "student=yolov8n.yaml or student=yolov8n.pt"
+            f"student '{student}' is a {task} model; yolo-kd distills {', '.join(PAIRS)} students: pass one such as "
+            "student=yolov8n.yaml, yolov8n-seg.yaml, yolov8n-pose.yaml or yolov8n-obb.yaml"
+        )
+    if t_task not in PAIRS.get(task or t_task, ()):
+        raise KDError(
+            f"teacher '{path}' is a {t_task} model but student '{student}' is a {task} model; a {task} student takes "
+            f"a {' or '.join(PAIRS[task])} teacher"
         )
     head = model.model[-1]
     info = {
@@ -87,6 +110,9 @@ def check_teacher(path: str | Path, student: str | None = None, safe: bool = Fal
         "levels": head.nl,
         "reg_max": head.reg_max,
         "stride": head.stride.tolist(),
+        "task": task or t_task,
+        "teacher_task": t_task,
+        "kpt_shape": list(getattr(head, "kpt_shape", ())) or None,
         "model": model,
     }
     n_student = _levels_of(student) if student else None

@@ -1,4 +1,8 @@
-"""KDTrainer: Ultralytics' DetectionTrainer plus a frozen teacher and a distillation method."""
+"""KDTrainerMixin: the KD hooks any Ultralytics task trainer takes; KDTrainer: the detection trainer built on it.
+
+The other tasks' trainers (segment, pose, obb) are in ``yolo_kd.tasks``: each is the mixin over Ultralytics' own
+task trainer, as ``SegmentationTrainer`` is ``DetectionTrainer`` plus a few overrides.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,17 @@ from copy import copy
 from pathlib import Path
 from typing import Any
 
-from ultralytics.models.yolo.detect import DetectionTrainer, DetectionValidator
+from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn.distill_model import DistillationModel
 from ultralytics.utils import DEFAULT_CFG, LOCAL_RANK, LOGGER, RANK, YAML
 from ultralytics.utils.torch_utils import unwrap_model
 
-from yolo_kd import callbacks
+from yolo_kd import callbacks, preflight
 from yolo_kd.cfg import KD_KEYS, split_overrides
 from yolo_kd.checkpoint import kd_state
 from yolo_kd.checkpoint.atomic import AtomicPath
 from yolo_kd.checkpoint.hooks import CheckpointHooks
-from yolo_kd.classmap import plan
 from yolo_kd.errors import KDError
-from yolo_kd.losses import needs_classes
 from yolo_kd.model import KDModel
 from yolo_kd.paths import resolve_data, resolve_weights
 from yolo_kd.pseudo import PseudoLabeler
@@ -27,16 +29,11 @@ from yolo_kd.teacher import check_teacher
 from yolo_kd.unlabeled import UnlabeledStream, find_images, merge, resolve_pool
 
 
-class KDTrainer(CheckpointHooks, DetectionTrainer):
-    """Detection trainer that distills a frozen teacher into the student with registry methods.
+class KDTrainerMixin(CheckpointHooks):
+    """The KD hooks of a task trainer: a frozen teacher distilled into the student with registry methods.
 
-    Takes every Ultralytics train argument plus ``teacher=`` (a detection .pt, stored as Ultralytics'
-    ``distill_model``), ``student=`` (alias of ``model=``), ``method=`` ('a+b' combines), ``kd_args=`` or flat
-    ``<method>_<param>=`` hyper-parameters, ``kd_decay=`` / ``kd_final=`` / ``kd_close_mosaic=`` and ``plugins=``.
-
-    Examples:
-        >>> from yolo_kd import KDTrainer
-        >>> KDTrainer(overrides={"teacher": "t.pt", "student": "yolov8n.yaml", "data": "kitti.yaml"}).train()
+    Mixed in before an Ultralytics task trainer (``class KDTrainer(KDTrainerMixin, DetectionTrainer)``); every hook
+    delegates to ``super()`` and adds only the KD part, so the task's own model, dataset and validator are kept.
     """
 
     def __init__(self, cfg=DEFAULT_CFG, overrides: dict[str, Any] | None = None, _callbacks=None):
@@ -57,9 +54,13 @@ class KDTrainer(CheckpointHooks, DetectionTrainer):
             safe = bool(kd.get("safe_load"))
             self.teacher_info = check_teacher(resolve_weights(kd["teacher"], "teacher"), ul["model"], safe=safe)
             self._teacher = self.teacher_info.pop("model")  # checked and loaded once; KDModel takes it over
+            preflight.check_task(self.kd_task, self.teacher_info["task"], ul["model"], kd)
             if not ul.get("data"):
                 raise KDError("no data given; pass data=path/to/data.yaml (e.g. data=kitti.yaml after convert)")
         ul["data"] = resolve_data(ul.get("data"))
+        self._data_checked = False  # masks, keypoints, angles: checked before the run folder exists
+        if self.kd_task != "detect" and not resume:
+            self._data_checked = preflight.check_task_data(self.kd_task, ul["data"], self.teacher_info)
         teacher = kd.pop("teacher")
         if teacher:  # on resume an explicit teacher= may point at a moved file; otherwise the checkpoint's is used
             ul["distill_model"] = resolve_weights(teacher, "teacher")
@@ -97,6 +98,8 @@ class KDTrainer(CheckpointHooks, DetectionTrainer):
         # checkpoints are written to a temporary file, then renamed: a kill during a save never truncates last.pt
         self.wdir, self.last, self.best = AtomicPath(self.wdir), AtomicPath(self.last), AtomicPath(self.best)
 
+    kd_task = "detect"  # the Ultralytics task of the trainer this mixin is combined with
+
     def get_dataset(self) -> dict:
         """Load and check the dataset; on a bad one, remove the run directory this trainer just made, then raise.
 
@@ -107,6 +110,10 @@ class KDTrainer(CheckpointHooks, DetectionTrainer):
                 data = super().get_dataset()
             except RuntimeError as e:  # Ultralytics' "Dataset 'x' error": one line instead of a traceback
                 raise KDError(f"{' '.join(str(e).split())}; pass data=path/to/data.yaml (see data/README.md)") from None
+            except KeyError as e:  # the pose trainer's missing kpt_shape
+                raise KDError(
+                    f"{e.args[0] if e.args else e}; a {self.kd_task} student needs a {self.kd_task} dataset"
+                ) from None
             self._check_data(data)
             if not self.resume:
                 src, conf = self._unlabeled_args
@@ -118,18 +125,12 @@ class KDTrainer(CheckpointHooks, DetectionTrainer):
         return data
 
     def _check_data(self, data: dict) -> None:
-        """Raise KDError for an empty split, a bad label, or a teacher whose classes cannot serve the data."""
-        if RANK in {-1, 0} and not self.resume:
+        """Raise KDError for an empty split, a bad label, or a teacher that cannot serve the data (preflight)."""
+        if RANK in {-1, 0} and not self.resume and not self._data_checked:
             from yolo_kd.data.check import check_dataset
 
-            check_dataset(data)
-        info = self.teacher_info
-        if info and needs_classes(self.kd_method):  # the model applies the same plan when it is built
-            names = data["names"] if isinstance(data["names"], dict) else dict(enumerate(data["names"]))
-            try:  # a teacher with other classes is fine when names match: logits are mapped by name
-                plan(info["names"], names, info["nc"], data["nc"], True, self.kd_method)
-            except KDError as e:
-                raise KDError(f"teacher has {info['nc']} classes but the dataset has {data['nc']} and {e}") from None
+            check_dataset(data, task=self.kd_task)
+        preflight.check_teacher_serves(self.teacher_info, data, self.kd_method)
 
     def set_model_attributes(self) -> None:
         """Attach dataset attributes, then wrap the student into a KDModel (before AMP check, DDP and EMA)."""
@@ -219,14 +220,31 @@ class KDTrainer(CheckpointHooks, DetectionTrainer):
         out = super().label_loss_items(loss_items, prefix)
         if prefix != "val":
             return out
-        det = {"val/box_loss", "val/cls_loss", "val/dfl_loss"}
-        return [k for k in out if k in det] if isinstance(out, list) else {k: v for k, v in out.items() if k in det}
+        kd = {f"val/{n}" for n in getattr(unwrap_model(self.model), "kd_names", ())}
+        if isinstance(out, list):
+            return [k for k in out if k not in kd]
+        return {k: v for k, v in out.items() if k not in kd}
 
-    def get_validator(self) -> DetectionValidator:
-        """Validator with KD keys removed from its args (Ultralytics re-checks every key)."""
-        return DetectionValidator(
-            self.test_loader, save_dir=self.save_dir, args=ultralytics_args(self.args), _callbacks=self.callbacks
-        )
+    def get_validator(self):
+        """The task trainer's own validator, built while the args hold no KD keys (Ultralytics re-checks every key)."""
+        args, self.args = self.args, ultralytics_args(self.args)
+        try:
+            return super().get_validator()
+        finally:
+            self.args = args
+
+
+class KDTrainer(KDTrainerMixin, DetectionTrainer):
+    """Detection trainer that distills a frozen teacher into the student with registry methods.
+
+    Takes every Ultralytics train argument plus ``teacher=`` (a detection .pt, stored as Ultralytics'
+    ``distill_model``), ``student=`` (alias of ``model=``), ``method=`` ('a+b' combines), ``kd_args=`` or flat
+    ``<method>_<param>=`` hyper-parameters, ``kd_decay=`` / ``kd_final=`` / ``kd_close_mosaic=`` and ``plugins=``.
+
+    Examples:
+        >>> from yolo_kd import KDTrainer
+        >>> KDTrainer(overrides={"teacher": "t.pt", "student": "yolov8n.yaml", "data": "kitti.yaml"}).train()
+    """
 
 
 def ultralytics_args(args):

@@ -25,11 +25,33 @@ def split_images(spec: str | list[str]) -> list[Path]:
     return out
 
 
-def check_dataset(data: dict[str, Any], splits: tuple[str, ...] = ("train", "val")) -> None:
-    """Raise a one-line KDError for an empty split or a label whose class id is outside ``data['names']``."""
+LABELS = {  # what one label line of each task holds, for the error message
+    "segment": "class x1 y1 x2 y2 ... (a polygon)",
+    "pose": "class x y w h and kpt_shape's keypoints",
+    "obb": "class x1 y1 x2 y2 x3 y3 x4 y4",
+}
+
+
+def _fits(task: str, n: int, kpt: int) -> bool:
+    """Whether a label line of ``n`` values is one of ``task``'s (any box or polygon line for detection)."""
+    if task == "segment":
+        return n >= 7 and n % 2 == 1
+    if task == "pose":
+        return n == 5 + kpt
+    if task == "obb":
+        return n == 9
+    return n == 5 or (n >= 7 and n % 2 == 1)
+
+
+def check_dataset(data: dict[str, Any], splits: tuple[str, ...] = ("train", "val"), task: str = "detect") -> None:
+    """Raise a one-line KDError for an empty split, a class id outside ``data['names']`` or a label not ``task``'s.
+
+    A segment student needs polygons (not boxes only), a pose student ``kpt_shape``'s keypoint count, obb 4 corners.
+    """
     from ultralytics.data.utils import img2label_paths
 
     nc = int(data["nc"])
+    kpt = int(data["kpt_shape"][0]) * int(data["kpt_shape"][1]) if data.get("kpt_shape") else 0
     for split in splits:
         if not data.get(split):
             continue
@@ -50,4 +72,10 @@ def check_dataset(data: dict[str, Any], splits: tuple[str, ...] = ("train", "val
                     raise KDError(
                         f"{lbl}:{n}: class {c} but the data yaml has {nc} classes (0-{nc - 1}); fix the label or "
                         "add the class to 'names'"
+                    )
+                if not _fits(task, len(line.split()), kpt):
+                    raise KDError(
+                        f"{lbl}:{n}: {len(line.split())} values, but a {task} student needs "
+                        f"'{LABELS.get(task, 'class x y w h')}' per line; pass a {task} dataset or a student of "
+                        "the labels' task"
                     )

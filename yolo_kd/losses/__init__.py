@@ -5,6 +5,7 @@ from yolo_kd.losses import aid, bckd, bmfi, builtin, crosskd, cwd, fgd, gkd, kd,
 from yolo_kd.losses.base import Assignment, DistillLoss, KDInputs
 from yolo_kd.losses.registry import (
     LOSSES,
+    axis_aligned,
     build_loss,
     check_method_args,
     describe,
@@ -14,5 +15,5 @@ from yolo_kd.losses.registry import (
     split_method,
 )
 
-__all__ = ["LOSSES", "Assignment", "DistillLoss", "KDInputs", "build_loss", "check_method_args", "describe",
-           "method_params", "needs_classes", "register", "split_method"]  # fmt: skip
+__all__ = ["LOSSES", "Assignment", "DistillLoss", "KDInputs", "axis_aligned", "build_loss", "check_method_args",
+           "describe", "method_params", "needs_classes", "register", "split_method"]  # fmt: skip

@@ -41,6 +41,7 @@ class AID(DistillLoss):
     earlier checkpoint of the same architecture as ``teacher=``.
     """
 
+    axis_aligned = True
     uses_head = True
 
     def __init__(

@@ -14,12 +14,19 @@ from yolo_kd.losses.layers import Conv1x1
 
 
 def batch_targets(batch: dict[str, Any]) -> tuple[Tensor, Tensor, Tensor]:
-    """An Ultralytics target batch as (batch_idx (N,), cls (N,), boxes (N, 4) xyxy in input-image pixels)."""
+    """An Ultralytics target batch as (batch_idx (N,), cls (N,), boxes (N, 4) xyxy in input-image pixels).
+
+    Rotated boxes (an obb batch's normalized ``x y w h`` plus the angle in radians) become the axis-aligned boxes
+    that enclose them: the foreground region feature methods mask.
+    """
     img = batch["img"]
     h, w = img.shape[-2:]
     b = batch["bboxes"].to(img.device).float()
     scale = b.new_tensor([w, h, w, h])
-    xy, wh = b[:, :2] * scale[:2], b[:, 2:] * scale[2:]
+    xy, wh = b[:, :2] * scale[:2], b[:, 2:4] * scale[2:]
+    if b.shape[1] == 5:  # enclosing box of a w x h rectangle turned by r: extents |w cos r| + |h sin r| ...
+        cos, sin = b[:, 4].cos().abs(), b[:, 4].sin().abs()
+        wh = torch.stack([wh[:, 0] * cos + wh[:, 1] * sin, wh[:, 0] * sin + wh[:, 1] * cos], 1)
     boxes = torch.cat([xy - wh / 2, xy + wh / 2], 1)
     return batch["batch_idx"].to(img.device).long().view(-1), batch["cls"].view(-1).long(), boxes
 
@@ -125,6 +132,7 @@ class DistillLoss(nn.Module):
     uses_head: bool = False
     needs_grads: bool = False
     needs_heads: bool = False  # reads x.s_detect / x.t_detect (only KDModel provides them)
+    axis_aligned: bool = False  # reads the axis-aligned box branch (assignment, teacher loss, head): not for obb
     reg_max_required: bool = False
 
     def __init__(self, s_channels: list[int], t_channels: list[int]) -> None:

@@ -31,6 +31,7 @@ class BCKD(DistillLoss):
     so its terms train the one-to-one head only, as its own detection loss does).
     """
 
+    axis_aligned = True
     names = ("bckd_cls", "bckd_box")
     uses_head = True
 

@@ -83,6 +83,7 @@ class CrossKD(DistillLoss):
     teacher predictions stay in the teacher's classes, so any class set works.
     """
 
+    axis_aligned = True
     names = ("crosskd_cls", "crosskd_box")
     needs_heads = True
 

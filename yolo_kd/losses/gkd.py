@@ -145,6 +145,7 @@ class GKD(DistillLoss):
     ``gkdpaper`` = the released one-stage beta 0.1 x ~6 (mmdet's summed loss is ~6x smaller than Ultralytics').
     """
 
+    axis_aligned = True
     uses_head = False
     needs_grads = True
     prefix = "gkd"

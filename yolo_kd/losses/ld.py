@@ -20,6 +20,7 @@ class LocalizationKD(DistillLoss):
     Ultralytics' DFL loss. Needs ``reg_max > 1`` (YOLO26 heads regress boxes directly and have no distribution).
     """
 
+    axis_aligned = True
     names = ("ld",)
     uses_head = True
     reg_max_required = True

@@ -47,6 +47,14 @@ def split_method(method: str) -> list[str]:
     return keys
 
 
+def axis_aligned(method: str) -> bool:
+    """Whether any method in ``'a+b'`` reads the axis-aligned box branch, which an obb head replaces.
+
+    The branch: task-aligned assignments, the teacher's detection loss, or its head's layers.
+    """
+    return any(LOSSES[k].axis_aligned for k in split_method(method))
+
+
 def needs_classes(method: str) -> bool:
     """Whether any method in ``'a+b'`` reads class-dependent teacher outputs: head scores, or its detection loss.
 

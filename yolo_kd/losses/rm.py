@@ -33,6 +33,7 @@ class RankMimic(DistillLoss):
     teacher, fresh and trained yolov8n); x10 gives ~1.4x late, the share of cwd. Set by gradient share, not mAP.
     """
 
+    axis_aligned = True
     names = ("rm",)
     uses_head = True
 

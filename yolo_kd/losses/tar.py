@@ -41,6 +41,7 @@ class TAR(DistillLoss):
       the trainer's ``kd_decay``.
     """
 
+    axis_aligned = True
     uses_head = True
 
     def __init__(

@@ -1,0 +1,112 @@
+"""Segment, pose and obb students end to end: the trainer the student's task picks, stock checkpoints, bad input."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from yolo_kd.cli import main
+
+SETS = {"segment": "coco8-seg", "pose": "coco8-pose", "obb": "dota8"}
+STUDENT = {"segment": "yolov8n-seg.yaml", "pose": "yolov8n-pose.yaml", "obb": "yolov8n-obb.yaml"}
+pytestmark = pytest.mark.train
+
+
+def save(path: Path, task: str, data: Path, **extra) -> Path:
+    """A random-weight ``task`` model for ``data`` saved in Ultralytics' checkpoint layout."""
+    from ultralytics.nn import tasks as t
+
+    d = yaml.safe_load(data.read_text())
+    kind = {"detect": t.DetectionModel, "segment": t.SegmentationModel, "pose": t.PoseModel, "obb": t.OBBModel}[task]
+    cfg = {"detect": "yolov8n.yaml"}.get(task, STUDENT.get(task))
+    torch.manual_seed(0)
+    m = kind(cfg, nc=len(d["names"]), verbose=False, **extra)
+    m.names = d["names"]
+    torch.save({"model": m.half(), "train_args": {}, "version": "8.4.190"}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sets(shared_assets, tmp_path_factory) -> dict[str, Path]:
+    """coco8-seg, coco8-pose and dota8 copied to a temp folder (Ultralytics writes label caches)."""
+    root = tmp_path_factory.mktemp("sets")
+    return {
+        task: Path(shutil.copytree(shared_assets / "datasets" / n, root / n)) / "data.yaml" for task, n in SETS.items()
+    }
+
+
+def argv(tmp_path: Path, **kv) -> list[str]:
+    """``yolo-kd train`` arguments for one tiny epoch in ``tmp_path/proj``."""
+    base = {"epochs": 1, "imgsz": 64, "batch": 4, "workers": 0, "device": "cpu", "plots": False, "amp": False,
+            "project": str(tmp_path / "proj"), "name": "run", "seed": 0}  # fmt: skip
+    return ["train", *(f"{k}={v}" for k, v in {**base, **kv}.items())]
+
+
+@pytest.mark.parametrize("task", ["segment", "pose", "obb"])
+def test_yolo_kd_train_picks_the_task_and_writes_a_stock_checkpoint(task, sets, tmp_path):
+    """``yolo-kd train student=yolov8n-<task>.yaml`` trains that task; stock Ultralytics, without yolo_kd, loads
+    best.pt, validates it with the task's metrics (mask / pose mAP) and predicts."""
+    teacher = save(tmp_path / "t.pt", "detect" if task == "segment" else task, sets[task],
+                   **({"data_kpt_shape": (17, 3)} if task == "pose" else {}))  # fmt: skip
+    method = "mimic" if task == "obb" else "crosskd"
+    assert main(argv(tmp_path, student=STUDENT[task], teacher=teacher, data=sets[task], method=method)) == 0
+    best = tmp_path / "proj" / "run" / "weights" / "best.pt"
+    metric = {"segment": "seg.map", "pose": "pose.map", "obb": "box.map"}[task]
+    code = f"""
+import sys
+from ultralytics import YOLO
+m = YOLO(r"{best}")
+assert m.task == "{task}", m.task
+r = m.val(data=r"{sets[task]}", imgsz=64, batch=4, device="cpu", plots=False, workers=0)
+print("metric", r.{metric})
+m.predict(__import__("torch").zeros(1, 3, 64, 64), verbose=False)
+assert "yolo_kd" not in sys.modules, "yolo_kd was imported"
+print("OK")
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert r.returncode == 0 and "OK" in r.stdout, r.stderr[-2000:]
+
+
+def test_bad_task_pairs_get_one_line_before_any_folder(sets, shared_assets, tmp_path, capsys):
+    """Issue 35 item 5: a pose set without kpt_shape, a teacher with another keypoint layout, an obb teacher for a
+    seg student, a box-branch method for an obb student, a detect teacher for an obb student: one line, exit 2."""
+    det = shared_assets / "weights" / "yolov8n.pt"
+    no_kpt = tmp_path / "nokpt.yaml"
+    d = yaml.safe_load(sets["pose"].read_text())
+    d.pop("kpt_shape")
+    no_kpt.write_text(yaml.safe_dump({**d, "path": str(sets["pose"].parent)}))
+    pose5 = save(tmp_path / "pose5.pt", "pose", sets["pose"], data_kpt_shape=(5, 3))
+    obb_t = save(tmp_path / "obb.pt", "obb", sets["obb"])
+    cases = [
+        ({"student": STUDENT["pose"], "teacher": det, "data": no_kpt}, "has no kpt_shape"),
+        ({"student": STUDENT["pose"], "teacher": pose5, "data": sets["pose"]}, "teacher has keypoints [5, 3]"),
+        (
+            {"student": STUDENT["segment"], "teacher": obb_t, "data": sets["segment"]},
+            "takes a segment or detect teacher",
+        ),
+        ({"student": STUDENT["obb"], "teacher": obb_t, "data": sets["obb"], "method": "crosskd"}, "rotates"),
+        ({"student": STUDENT["obb"], "teacher": det, "data": sets["obb"], "method": "mimic"}, "takes a obb teacher"),
+    ]
+    for kv, msg in cases:
+        assert main(argv(tmp_path, **kv)) == 2, kv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and msg in err[0], (kv, err)
+    assert not (tmp_path / "proj").exists()
+
+
+def test_the_detection_trainer_names_the_task_trainer(sets, shared_assets, tmp_path):
+    """The Python API: KDTrainer given a seg student says which trainer takes it, before any folder."""
+    from yolo_kd.errors import KDError
+    from yolo_kd.trainer import KDTrainer
+
+    over = {"student": STUDENT["segment"], "teacher": str(shared_assets / "weights" / "yolov8n.pt"),
+            "data": str(sets["segment"]), "project": str(tmp_path / "proj")}  # fmt: skip
+    with pytest.raises(KDError, match="train it with KDSegmentationTrainer"):
+        KDTrainer(overrides=over)
+    assert not (tmp_path / "proj").exists()

@@ -1,0 +1,81 @@
+"""Checks a KD trainer runs before its run folder exists: the student's task, its data, the teacher's fit to both.
+
+Each raises one ``KDError`` line naming the problem and the fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from yolo_kd.errors import KDError
+
+
+def check_task(trainer_task: str, task: str, student: str, kd: dict[str, Any]) -> None:
+    """Raise when the student's ``task`` is not the trainer's, or a KD setting does not apply to it."""
+    if task != trainer_task:
+        from yolo_kd.tasks import TRAINERS
+
+        raise KDError(
+            f"student '{student}' is a {task} model; train it with {TRAINERS[task].__name__} (yolo-kd train picks "
+            "the trainer from the student)"
+        )
+    if task != "detect" and kd.get("unlabeled"):
+        raise KDError(
+            f"unlabeled= is for detection students (the teacher's boxes become pseudo-labels); a {task} student "
+            "trains on labeled images only: drop unlabeled="
+        )
+    from yolo_kd.losses import LOSSES, axis_aligned
+
+    if task == "obb" and axis_aligned(kd["method"]):
+        raise KDError(
+            f"method '{kd['method']}' works on the axis-aligned detection branch, which an obb head rotates; for obb "
+            f"students pick one of {', '.join(k for k, v in sorted(LOSSES.items()) if not v.axis_aligned)}"
+        )
+
+
+def check_task_data(task: str, data_yaml: str, teacher: dict[str, Any] | None) -> bool:
+    """Raise when the dataset lacks what a ``task`` student learns from; True once its labels were all read.
+
+    Polygons for segment, ``kpt_shape`` (the teacher's, for a pose teacher) and its keypoints for pose, four corners
+    for obb. A dataset Ultralytics cannot read is left to the trainer's ``get_dataset`` (False).
+    """
+    from ultralytics.data.utils import check_det_dataset
+
+    from yolo_kd.data.check import check_dataset
+
+    try:
+        data = check_det_dataset(data_yaml)
+    except Exception:
+        return False
+    if task == "pose" and "kpt_shape" not in data:
+        raise KDError(
+            f"dataset '{data_yaml}' has no kpt_shape; a pose student needs a pose dataset (see "
+            "https://docs.ultralytics.com/datasets/pose)"
+        )
+    check_keypoints(teacher, data)
+    check_dataset(data, task=task)
+    return True
+
+
+def check_keypoints(teacher: dict[str, Any] | None, data: dict[str, Any]) -> None:
+    """Raise when a pose teacher's keypoint layout is not the dataset's ``kpt_shape``."""
+    kpt = teacher and teacher.get("kpt_shape")
+    if kpt and data.get("kpt_shape") and list(kpt) != list(data["kpt_shape"]):
+        raise KDError(
+            f"teacher has keypoints {list(kpt)} but the dataset kpt_shape is {list(data['kpt_shape'])}; pass a pose "
+            "teacher trained on this keypoint layout, or a detect teacher"
+        )
+
+
+def check_teacher_serves(teacher: dict[str, Any] | None, data: dict[str, Any], method: str) -> None:
+    """Raise when the teacher's keypoints or classes cannot serve the data for ``method``."""
+    from yolo_kd.classmap import plan
+    from yolo_kd.losses import needs_classes
+
+    check_keypoints(teacher, data)
+    if teacher and needs_classes(method):  # the model applies the same plan when it is built
+        names = data["names"] if isinstance(data["names"], dict) else dict(enumerate(data["names"]))
+        try:  # a teacher with other classes is fine when names match: logits are mapped by name
+            plan(teacher["names"], names, teacher["nc"], data["nc"], True, method)
+        except KDError as e:
+            raise KDError(f"teacher has {teacher['nc']} classes but the dataset has {data['nc']} and {e}") from None
