@@ -14,6 +14,7 @@ from yolo_kd.losses import LOSSES
 SETS = {"segment": "coco8-seg", "pose": "coco8-pose", "obb": "dota8"}
 CFG = {"detect": "yolov8n.yaml", "segment": "yolov8n-seg.yaml", "pose": "yolov8n-pose.yaml", "obb": "yolov8n-obb.yaml"}
 FLAT = [k for k in sorted(LOSSES) if not LOSSES[k].axis_aligned]  # what an obb student takes
+ANY = [k for k in sorted(LOSSES) if not LOSSES[k].task]  # methods for every task (not masks or keypoints only)
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +76,13 @@ def one_step(task: str, teacher_task: str, method: str, task_data) -> None:
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.student_model.parameters())
 
 
-@pytest.mark.parametrize("method", sorted(LOSSES))
+@pytest.mark.parametrize("method", ANY)
 def test_every_method_steps_a_segment_student_from_a_detect_teacher(method, task_data):
     """Segment heads extend Detect: box/class and feature methods all serve a seg student."""
     one_step("segment", "detect", method, task_data)
 
 
-@pytest.mark.parametrize("method", sorted(LOSSES))
+@pytest.mark.parametrize("method", [*ANY, "kptkd"])
 def test_every_method_steps_a_pose_student_from_a_pose_teacher(method, task_data):
     """Pose heads extend Detect: every method serves a pose student taught by a pose teacher."""
     one_step("pose", "pose", method, task_data)
@@ -93,10 +94,31 @@ def test_every_flat_method_steps_an_obb_student(method, task_data):
     one_step("obb", "obb", method, task_data)
 
 
-@pytest.mark.parametrize("pair", [("segment", "segment"), ("pose", "detect")])
-def test_the_default_method_on_the_other_teacher_kinds(pair, task_data):
-    """The default crosskd crosses into a seg teacher's head, and into a detector's for a pose student."""
-    one_step(*pair, "crosskd", task_data)
+PAIRS = [("segment", "segment", "crosskd"), ("pose", "detect", "crosskd"), ("segment", "segment", "maskkd"),
+         ("segment", "segment", "crosskd+maskkd")]  # fmt: skip
+
+
+@pytest.mark.parametrize("pair", PAIRS)
+def test_the_other_teacher_kinds_and_the_mask_term(pair, task_data):
+    """crosskd crosses into a seg teacher's head and into a detector's for a pose student; maskkd on a seg pair."""
+    one_step(*pair, task_data)
+
+
+def test_task_terms_need_their_task_on_both_sides(task_data):
+    """maskkd with a detect teacher, kptkd with a seg student: one line naming the method and what it needs."""
+    from yolo_kd.errors import KDError
+    from yolo_kd.model import KDModel
+
+    s, t = (
+        build("segment", str(task_data["segment"]), CFG["segment"]),
+        build("detect", str(task_data["segment"]), CFG["detect"]),
+    )
+    with pytest.raises(
+        KDError, match="method 'maskkd' distills segment outputs and needs a segment student and a segment teacher"
+    ):
+        KDModel(t, s, method="maskkd")
+    with pytest.raises(KDError, match="method 'kptkd' distills pose outputs"):
+        KDModel(t, s, method="mimic+kptkd")
 
 
 def test_obb_boxes_become_their_enclosing_boxes():

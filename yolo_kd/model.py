@@ -61,6 +61,10 @@ class KDModel(DistillationModel):
         self._teacher_feats.clear()
         self._student_feats.clear()
         self.kd_method, self.kd_args = method, dict(kd_args or {})
+        from yolo_kd.preflight import check_method_task
+        from yolo_kd.teacher import task_of_model
+
+        check_method_task(method, task_of_model(self.student_model), task_of_model(self.teacher_model))
         self.kd_loss = build_loss(method, self.kd_args, s_ch, t_ch)
         self.kd_loss.bind(s_det, t_det)
         self.kd_loss.to(device)

@@ -10,7 +10,20 @@ from typing import Any
 from yolo_kd.errors import KDError
 
 
-def check_task(trainer_task: str, task: str, student: str, kd: dict[str, Any]) -> None:
+def check_method_task(method: str, student_task: str | None, teacher_task: str | None) -> None:
+    """Raise when a method of ``method`` distills a task's own output (masks, keypoints) the pair does not both have."""
+    from yolo_kd.losses import LOSSES, split_method
+
+    for k in split_method(method):
+        need = LOSSES[k].task
+        if need and (student_task != need or teacher_task != need):
+            raise KDError(
+                f"method '{k}' distills {need} outputs and needs a {need} student and a {need} teacher (here a "
+                f"{student_task} student and a {teacher_task} teacher); drop '{k}' or pass a {need} teacher"
+            )
+
+
+def check_task(trainer_task: str, task: str, student: str, kd: dict[str, Any], teacher_task: str | None = None) -> None:
     """Raise when the student's ``task`` is not the trainer's, or a KD setting does not apply to it."""
     if task != trainer_task:
         from yolo_kd.tasks import TRAINERS
@@ -24,12 +37,14 @@ def check_task(trainer_task: str, task: str, student: str, kd: dict[str, Any]) -
             f"unlabeled= is for detection students (the teacher's boxes become pseudo-labels); a {task} student "
             "trains on labeled images only: drop unlabeled="
         )
+    check_method_task(kd["method"], task, teacher_task or task)
     from yolo_kd.losses import LOSSES, axis_aligned
 
     if task == "obb" and axis_aligned(kd["method"]):
+        flat = ", ".join(k for k, v in sorted(LOSSES.items()) if not v.axis_aligned and not v.task)
         raise KDError(
             f"method '{kd['method']}' works on the axis-aligned detection branch, which an obb head rotates; for obb "
-            f"students pick one of {', '.join(k for k, v in sorted(LOSSES.items()) if not v.axis_aligned)}"
+            f"students pick one of {flat}"
         )
 
 

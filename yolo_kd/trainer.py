@@ -54,7 +54,8 @@ class KDTrainerMixin(CheckpointHooks):
             safe = bool(kd.get("safe_load"))
             self.teacher_info = check_teacher(resolve_weights(kd["teacher"], "teacher"), ul["model"], safe=safe)
             self._teacher = self.teacher_info.pop("model")  # checked and loaded once; KDModel takes it over
-            preflight.check_task(self.kd_task, self.teacher_info["task"], ul["model"], kd)
+            info = self.teacher_info
+            preflight.check_task(self.kd_task, info["task"], ul["model"], kd, info["teacher_task"])
             if not ul.get("data"):
                 raise KDError("no data given; pass data=path/to/data.yaml (e.g. data=kitti.yaml after convert)")
         ul["data"] = resolve_data(ul.get("data"))

@@ -133,6 +133,7 @@ class DistillLoss(nn.Module):
     needs_grads: bool = False
     needs_heads: bool = False  # reads x.s_detect / x.t_detect (only KDModel provides them)
     axis_aligned: bool = False  # reads the axis-aligned box branch (assignment, teacher loss, head): not for obb
+    task: str | None = None  # the task student and teacher must both have (masks, keypoints); None: any
     reg_max_required: bool = False
 
     def __init__(self, s_channels: list[int], t_channels: list[int]) -> None:
