@@ -50,11 +50,10 @@ def argv(tmp_path: Path, **kv) -> list[str]:
 
 @pytest.mark.parametrize("task", ["segment", "pose", "obb"])
 def test_yolo_kd_train_picks_the_task_and_writes_a_stock_checkpoint(task, sets, tmp_path):
-    """``yolo-kd train student=yolov8n-<task>.yaml`` trains that task; stock Ultralytics, without yolo_kd, loads
-    best.pt, validates it with the task's metrics (mask / pose mAP) and predicts."""
-    teacher = save(tmp_path / "t.pt", "detect" if task == "segment" else task, sets[task],
-                   **({"data_kpt_shape": (17, 3)} if task == "pose" else {}))  # fmt: skip
-    method = "mimic" if task == "obb" else "crosskd"
+    """``yolo-kd train student=yolov8n-<task>.yaml`` trains that task (with its mask / keypoint term); stock
+    Ultralytics, without yolo_kd, loads best.pt, validates it with the task's metrics (mask / pose mAP), predicts."""
+    teacher = save(tmp_path / "t.pt", task, sets[task], **({"data_kpt_shape": (17, 3)} if task == "pose" else {}))
+    method = {"segment": "crosskd+maskkd", "pose": "crosskd+kptkd", "obb": "mimic"}[task]
     assert main(argv(tmp_path, student=STUDENT[task], teacher=teacher, data=sets[task], method=method)) == 0
     best = tmp_path / "proj" / "run" / "weights" / "best.pt"
     metric = {"segment": "seg.map", "pose": "pose.map", "obb": "box.map"}[task]
