@@ -91,6 +91,21 @@ def repaired(weights: Path, data: Path, out: Path, imgsz: int) -> Path:
     return fix_bn(model=str(weights), data=str(data), out=str(dst), imgsz=imgsz)
 
 
+def as_task(weights: Path, cfg: str, out: Path) -> Path:
+    """A ``cfg`` model (e.g. ``yolov8n-seg.yaml``) holding the detection ``weights``' matching layers, saved once.
+
+    Ultralytics' own transfer (``YOLO(cfg).load(weights)``): backbone, neck and box/class branches come from the
+    detector; the mask prototypes and coefficients (or keypoint branch) start from scratch.
+    """
+    dst = out / f"{Path(cfg).stem}-from-{weights.stem}.pt"
+    if not dst.exists():
+        from ultralytics import YOLO
+
+        out.mkdir(parents=True, exist_ok=True)
+        YOLO(cfg).load(str(weights)).save(str(dst))
+    return dst
+
+
 def real_footing(s: dict[str, Any], out: Path) -> tuple[Path, Path, Path, Path]:
     """(full data yaml, student data yaml, student .pt, teacher start .pt) for ``preset=real``, made once in ``out``."""
     from yolo_kd.paths import resolve_data, resolve_weights
@@ -98,7 +113,8 @@ def real_footing(s: dict[str, Any], out: Path) -> tuple[Path, Path, Path, Path]:
     if s["data"]:
         full = Path(resolve_data(s["data"]))
     else:
-        full = copy_dataset(asset("datasets/helmet", "the helmet photos"), out / "data")
+        rel = s.get("dataset", "datasets/helmet")
+        full = copy_dataset(asset(rel, f"the {Path(rel).name} photos"), out / "data")
     wdir = out / "weights"
 
     def weights(name: str, kind: str) -> Path:
@@ -109,5 +125,9 @@ def real_footing(s: dict[str, Any], out: Path) -> tuple[Path, Path, Path, Path]:
 
     student = weights(s["student"], "student")
     teacher_start = weights(s["teacher_cfg"], "teacher start") if s["teacher"] is None else Path(s["teacher_cfg"])
+    if s.get("student_cfg"):  # a seg / pose student from the detection weights' matching layers
+        student = as_task(student, s["student_cfg"], wdir)
+    if s.get("teacher_task_cfg") and s["teacher"] is None:
+        teacher_start = as_task(teacher_start, s["teacher_task_cfg"], wdir)
     n = int(s.get("train_images") or 0)
     return full, (subset(full, n) if n > 0 else full), student, teacher_start

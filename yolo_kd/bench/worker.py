@@ -51,35 +51,44 @@ class StepTimer:
         return statistics.median(self.steps) * 1e3 if self.steps else float("nan")
 
 
+METRIC = {"segment": ("seg", "M"), "pose": ("pose", "P")}  # the task's own metric: mask / pose mAP (results.csv)
+
+
 def validate(weights: str | Path, data: str, imgsz: int, batch: int, device) -> dict:
-    """Validate a checkpoint with stock Ultralytics; mAP50, mAP50-95 and per-class AP (by class name)."""
+    """Validate a checkpoint with stock Ultralytics: the task's own mAP50, mAP50-95 and per-class AP.
+
+    The task's own: mask mAP for a seg model, pose mAP for a pose model, box mAP otherwise; ``box_mAP50-95`` always.
+    """
     from ultralytics import YOLO
 
     m = YOLO(str(weights))
     r = m.val(data=data, imgsz=imgsz, batch=batch, device=device, plots=False, verbose=False, workers=0)
-    names = r.names
+    names, main = r.names, getattr(r, METRIC.get(m.task, ("box",))[0])
     return {
-        "mAP50": float(r.box.map50),
-        "mAP50-95": float(r.box.map),
-        "per_class": {names[int(c)]: float(ap) for c, ap in zip(r.ap_class_index, r.box.maps[r.ap_class_index])},
+        "task": m.task,
+        "mAP50": float(main.map50),
+        "mAP50-95": float(main.map),
+        "box_mAP50-95": float(r.box.map),
+        "per_class": {names[int(c)]: float(ap) for c, ap in zip(r.ap_class_index, main.maps[r.ap_class_index])},
         "params": sum(p.numel() for p in m.model.parameters()),
     }
 
 
-def curve(results_csv: Path) -> list[dict]:
-    """Per-epoch mAP50 / mAP50-95 from an Ultralytics results.csv (empty when validation was off)."""
+def curve(results_csv: Path, task: str = "detect") -> list[dict]:
+    """Per-epoch mAP50 / mAP50-95 of the task's metric from an Ultralytics results.csv (empty without validation)."""
     if not results_csv.exists():
         return []
+    k = METRIC.get(task, ("box", "B"))[1]
     rows = []
     with open(results_csv) as f:
         for r in csv.DictReader(f):
             r = {k.strip(): v for k, v in r.items()}
-            if "metrics/mAP50-95(B)" in r:
+            if f"metrics/mAP50-95({k})" in r:
                 rows.append(
                     {
                         "epoch": int(float(r["epoch"])),
-                        "mAP50": float(r["metrics/mAP50(B)"]),
-                        "mAP50-95": float(r["metrics/mAP50-95(B)"]),
+                        "mAP50": float(r[f"metrics/mAP50({k})"]),
+                        "mAP50-95": float(r[f"metrics/mAP50-95({k})"]),
                     }
                 )
     return rows
@@ -101,10 +110,10 @@ def train(spec: dict, timer: StepTimer) -> Path:
             args["distill_model"] = spec["teacher"]
         model.train(**args)
         return Path(model.trainer.save_dir)
-    from yolo_kd.trainer import KDTrainer
+    from yolo_kd.tasks import trainer_for
 
-    trainer = KDTrainer(
-        overrides={**args, "student": spec["student"], "teacher": spec["teacher"], "method": method, **spec["kd"]}
+    trainer = trainer_for(
+        {**args, "student": spec["student"], "teacher": spec["teacher"], "method": method, **spec["kd"]}
     )
     trainer.add_callback("on_train_epoch_start", timer.epoch_start)
     trainer.add_callback("on_train_batch_end", timer.batch_end)
@@ -121,14 +130,15 @@ def run(spec: dict) -> dict:
     save_dir = train(spec, timer)
     wall = time.time() - t0
     ta = spec["train_args"]
+    scores = validate(save_dir / "weights" / "best.pt", spec["data"], ta["imgsz"], ta["batch"], ta.get("device"))
     record = {
         "method": spec["method"],
         "seed": spec["seed"],
         "train_s": wall,
         "step_ms": timer.median_ms(),
         "steps": len(timer.steps),
-        **validate(save_dir / "weights" / "best.pt", spec["data"], ta["imgsz"], ta["batch"], ta.get("device")),
-        "curve": curve(save_dir / "results.csv"),
+        **scores,
+        "curve": curve(save_dir / "results.csv", scores["task"]),
     }
     if torch.cuda.is_available() and torch.cuda.max_memory_allocated() > 0:
         record["peak_mem_mb"], record["peak_mem_kind"] = torch.cuda.max_memory_allocated() / 2**20, "CUDA allocated"

@@ -1,0 +1,119 @@
+"""The footings of ``yolo-kd benchmark kd``: data, teacher, student and schedule per preset, with what each costs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # about 3 minutes per run on 2 CPU cores: synthetic KITTI (240 train / 300 val), yolov8s teacher trained here
+    "cpu-small": {
+        "images": 540,
+        "val_images": 300,  # 60 val images swung mAP50-95 by several points; validation is cheap
+        "teacher_cfg": "yolov8s.yaml",
+        "teacher_epochs": 15,
+        "student": "yolov8n.yaml",
+        "epochs": 12,
+        "imgsz": 160,
+        "batch": 16,
+        "seeds": [0, 1, 2, 3],
+        "close_mosaic": 2,
+        "val": False,  # validate the final epoch only: every run is scored on its last weights, not a best-of-12 pick
+        "device": "cpu",
+        "workers": 0,
+        "jobs": 1,  # runs at once; each gets its own process (on a GPU machine, several seeds share the card)
+        "methods": ["none", "ultralytics", "builtin", "mimic", "gkd", "bmfi", "gkd+bmfi"],
+    },
+    # real photos, the recipe users follow (bench/footing.py): the helmet set from ../shared/assets (any data=), the
+    # COCO-pretrained yolov8n student, a yolo11n teacher fine-tuned once on all 1,868 train images for 6 epochs (~15
+    # min here). Students: a fixed 400 of those images, 5 epochs at 320 (2,000 images a run: ~4 min plain, ~6 min
+    # with KD on a 2-core Xeon), 1 warm-up epoch instead of 3 (3 of 5 epochs would be warm-up), scored on the 300 val
+    # images; 5 methods x 4 seeds ~ 2 h. train_images=0 trains on every image (~4.7x the time).
+    "real": {
+        "images": 0,
+        "val_images": 0,
+        "teacher_cfg": "yolo11n.pt",
+        "teacher_epochs": 6,
+        "student": "yolov8n.pt",
+        "train_images": 400,
+        "epochs": 5,
+        "imgsz": 320,
+        "batch": 16,
+        "seeds": [0, 1, 2, 3],
+        "close_mosaic": 1,
+        "val": False,
+        "device": "cpu",
+        "workers": 0,
+        "jobs": 1,
+        "warmup_epochs": 1,
+        "methods": ["none", "ultralytics", "builtin", "crosskd", "gkd+bmfi"],
+    },
+    # real car photos with instance masks (carparts-seg, 23 part classes): seg students yolov8n-seg from the COCO
+    # yolov8n detector's layers (masks from scratch), a yolo11n-seg teacher made the same way and trained once on all
+    # 579 train images for 10 epochs (~15 min here); students on a fixed 200, 5 epochs at 256 (~3-4 min a run on a
+    # 2-core Xeon), scored by mask mAP50-95 on the 401 val images; 4 methods x 4 seeds ~ 1 h with jobs=2
+    "real-seg": {
+        "images": 0,
+        "val_images": 0,
+        "dataset": "datasets/carparts-seg",
+        "teacher_cfg": "yolo11n.pt",
+        "teacher_task_cfg": "yolo11n-seg.yaml",
+        "teacher_epochs": 10,
+        "student": "yolov8n.pt",
+        "student_cfg": "yolov8n-seg.yaml",
+        "train_images": 200,
+        "epochs": 5,
+        "imgsz": 256,
+        "batch": 16,
+        "seeds": [0, 1, 2, 3],
+        "close_mosaic": 1,
+        "val": False,
+        "device": "cpu",
+        "workers": 0,
+        "jobs": 1,
+        "warmup_epochs": 1,
+        "methods": ["none", "ultralytics", "crosskd", "crosskd+maskkd"],
+    },
+    # real salmon video frames with 11 keypoints (salmon-pose): pose students yolov8n-pose from the COCO detector's
+    # layers, a yolo11n-pose teacher made the same way and trained once for 15 epochs on all 238 train images;
+    # students on all 238, 5 epochs at 320, scored by pose mAP50-95 on the 106 val images (another recording)
+    "real-pose": {
+        "images": 0,
+        "val_images": 0,
+        "dataset": "datasets/salmon-pose",
+        "teacher_cfg": "yolo11n.pt",
+        "teacher_task_cfg": "yolo11n-pose.yaml",
+        "teacher_epochs": 15,
+        "student": "yolov8n.pt",
+        "student_cfg": "yolov8n-pose.yaml",
+        "train_images": 0,
+        "epochs": 5,
+        "imgsz": 320,
+        "batch": 16,
+        "seeds": [0, 1, 2, 3],
+        "close_mosaic": 1,
+        "val": False,
+        "device": "cpu",
+        "workers": 0,
+        "jobs": 1,
+        "warmup_epochs": 1,
+        "methods": ["none", "ultralytics", "crosskd", "crosskd+kptkd"],
+    },
+    # a GPU machine: real data at 640, tens of epochs; pass data= and teacher= (e.g. KITTI and a trained yolov8l)
+    "gpu": {
+        "images": 0,
+        "val_images": 0,
+        "teacher_cfg": "yolov8m.yaml",
+        "teacher_epochs": 60,
+        "student": "yolov8n.yaml",
+        "epochs": 40,
+        "imgsz": 640,
+        "batch": 32,
+        "seeds": [0, 1, 2],
+        "close_mosaic": 10,
+        "val": False,  # final-epoch scoring, as in cpu-small: a best-of-N pick on the scoring set flatters noise
+        "device": 0,
+        "workers": 4,
+        "jobs": 4,
+        "methods": ["none", "ultralytics", "builtin", "crosskd", "bckd", "crosskd+bckd", "gkd+bmfi"],
+    },
+}
