@@ -31,3 +31,17 @@ def test_aid_weights_and_logit_term():
     assert aid(x)["aid_logit"].item() == pytest.approx(logit.item(), rel=1e-5)
     lvl = build_loss("aid", {"aid": {"mode": "level"}}, [2], [2]).weights(x)[2]
     assert lvl.tolist() == pytest.approx([math.exp(-0.1)], rel=1e-5)  # one level: its D normalises to 1
+
+
+def test_aid_documented_defaults():
+    """Every documented default of aid is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("aid") == {
+        "alpha": 0.1,
+        "mode": "instance",
+        "feat_weight": 2.0,
+        "logit_weight": 1.0,
+        "temperature": 2.0,
+        "adapter": "conv",
+    }

@@ -115,3 +115,10 @@ def test_bckd_yolo26_pair_distills_both_branches():
     o2o = [p.grad for p in model.student_model.model[-1].one2one_cv3.parameters()]
     assert any(g is not None and g.abs().sum() > 0 for g in o2o)
     assert all(p.grad is None for p in model.teacher_model.parameters())
+
+
+def test_bckd_documented_defaults():
+    """Every documented default of bckd is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("bckd") == {"weight": 20.0, "cls_weight": 1.0, "box_weight": 4.0, "beta": 1.0}

@@ -83,3 +83,18 @@ def test_bmfi_terms_golden():
     s_s = 2 * torch.softmax(torch.tensor([1.0, 0.0]) / 0.5, 0)
     assert out["bmfi_att"].item() == pytest.approx((s_s - s_t).abs().sum().item(), rel=1e-5)  # C att: 1 vs 1
     assert out["bmfi_glob"].item() == pytest.approx(d.sum().item() / 2, rel=1e-5)
+
+
+def test_bmfi_documented_defaults():
+    """Every documented default of bmfi is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("bmfi") == {
+        "alpha": 0.0625,
+        "beta": 0.0,
+        "gamma": 0.006,
+        "lam": 0.0,
+        "tau": 1.0,
+        "expand": 1.0,
+        "adapter": "mlp",
+    }

@@ -222,3 +222,17 @@ def test_cls_norm_score_is_the_teacher_score_weighted_mean():
     assert terms["crosskd_cls"].item() == pytest.approx(20 * cls.item(), rel=1e-3)
     with pytest.raises(KDError, match="cls_norm"):
         kd_model(cls_norm="mean")
+
+
+def test_crosskd_documented_defaults():
+    """Every documented default of crosskd is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("crosskd") == {
+        "weight": 20.0,
+        "cls_weight": 1.0,
+        "box_weight": 1.0,
+        "layer": 1,
+        "align": False,
+        "cls_norm": "pos",
+    }

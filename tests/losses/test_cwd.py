@@ -32,3 +32,10 @@ def test_cwd_norm_makes_it_scale_invariant():
     loss = build_loss("cwd", {"cwd": {"norm": True}}, [4], [4])
     a, b = loss(peer_level(s, t))["cwd"], loss(peer_level(s, 7 * t + 3))["cwd"]
     assert a.item() == pytest.approx(b.item(), rel=1e-4) and a > 0
+
+
+def test_cwd_documented_defaults():
+    """Every documented default of cwd is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("cwd") == {"weight": 10.0, "tau": 1.0, "norm": False}

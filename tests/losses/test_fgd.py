@@ -31,3 +31,10 @@ def test_fgd_terms_golden():
     assert out["fgd_att"].item() == pytest.approx(0.0, abs=1e-6) and out["fgd_rela"].item() == pytest.approx(32.0)
     default = build_loss("fgd", {}, [2], [4])
     assert default.names == ("fgd_fg", "fgd_bg", "fgd_att", "fgd_rela") and default.align[0].out_channels == 4
+
+
+def test_fgd_documented_defaults():
+    """Every documented default of fgd is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("fgd") == {"alpha": 0.001, "beta": 0.0005, "gamma": 0.0005, "lam": 5e-06, "tau": 0.5}

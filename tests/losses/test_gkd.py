@@ -220,3 +220,20 @@ def test_default_gkd_map_selects_objects_on_a_real_teacher(tmp_path):
     assert box["cell"] > 2 * chance and box["cell"] > box["pooled"] + 0.1, (box, chance)
     assert box["gated"] > 0.99, box
     assert box["score"] > chance + 0.05 and box["score"] > box["pooled"] + 0.05, (box, chance)  # 0.50 / 0.37 / 0.37
+
+
+def test_gkd_documented_defaults():
+    """Every documented default of gkd is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("gkd") == {
+        "weight": 12.0,
+        "cam_weight": 0.0,
+        "map": "cell",
+        "gate": True,
+        "source": "teacher",
+        "targets": "labels",
+        "conf": 0.3,
+        "max_det": 10,
+        "adapter": "mlp",
+    }

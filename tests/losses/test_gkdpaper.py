@@ -22,3 +22,10 @@ def test_gkd_paper_is_the_cam_l1_alone():
     m_t = grad_cam(t[0], torch.stack([-torch.ones(3, 3), torch.ones(3, 3)])[None])
     m_s = grad_cam(s[0].detach(), torch.stack([3 * torch.ones(3, 3), -torch.ones(3, 3)])[None])
     assert loss(x)["gkdpaper_cam"].item() == pytest.approx(0.6 * (m_t - m_s).abs().mean().item(), rel=1e-5)
+
+
+def test_gkdpaper_documented_defaults():
+    """Every documented default of gkdpaper is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("gkdpaper") == {"cam_weight": 0.6, "map": "pooled"}

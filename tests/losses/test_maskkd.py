@@ -81,3 +81,10 @@ def test_maskkd_without_positives_is_zero():
     a = x.assign("teacher")
     x = dataclasses.replace(x, assign=lambda side: a._replace(fg=torch.zeros_like(a.fg)))
     assert build_loss("maskkd", {}, [4], [4])(x)["maskkd"].item() == 0.0
+
+
+def test_maskkd_documented_defaults():
+    """Every documented default of maskkd is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("maskkd") == {"weight": 7.5}

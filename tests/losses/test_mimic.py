@@ -19,3 +19,10 @@ def test_mimic_golden():
     x = KDInputs(s_feats=s, t_feats=t, s_head={}, t_head={}, batch={})
     # level 0: diffs (1, 0 | 1, -1) -> mean 3/4; level 1: 1; level 2: 0
     assert loss(x)["mimic"].item() == pytest.approx(0.75 + 1.0)
+
+
+def test_mimic_documented_defaults():
+    """Every documented default of mimic is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("mimic") == {"weight": 2.0, "adapter": "conv"}

@@ -21,3 +21,10 @@ def test_pfi_golden(logits):
     f = (x.t_feats[0] - x.s_feats[0].detach()).pow(2).mean(1)[0, 0]  # (A,)
     p = torch.tensor([(2.0 - 0.0) ** 2 if logits else (sig(2.0) - sig(0.0)) ** 2, 0.0])
     assert loss(x)["pfi"].item() == pytest.approx(9.0 * (p * f).mean().item(), rel=1e-5)
+
+
+def test_pfi_documented_defaults():
+    """Every documented default of pfi is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("pfi") == {"weight": 9.0, "detach": True, "logits": True, "adapter": "conv"}

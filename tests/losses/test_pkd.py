@@ -24,3 +24,10 @@ def test_pkd_standardise_and_pearson_identity():
     want = 10 * (n - 1) / n * sum(1 - rc for rc in r) / 2
     assert build_loss("pkd", {}, [2], [2])(peer_level(s, t))["pkd"].item() == pytest.approx(want.item(), rel=1e-4)
     assert build_loss("pkd", {}, [2], [2])(peer_level(s, 5 * s + 1))["pkd"].item() == pytest.approx(0, abs=1e-6)
+
+
+def test_pkd_documented_defaults():
+    """Every documented default of pkd is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("pkd") == {"weight": 10.0}

@@ -33,3 +33,10 @@ def test_rm_golden_one_instance_and_single_anchor():
     assert build_loss("rm", {}, [2], [2])(two)["rm"].item() == pytest.approx(want / 2, rel=1e-5)  # mean over 2
     none = build_loss("rm", {}, [2], [2])(seed_level(s, t, [False] * 3))["rm"]
     assert none.item() == 0.0 and none.requires_grad
+
+
+def test_rm_documented_defaults():
+    """Every documented default of rm is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("rm") == {"weight": 240.0, "temperature": 1.0, "assigner": "student"}

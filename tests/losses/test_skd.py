@@ -27,3 +27,10 @@ def test_skd_golden_uniform_maps_and_identity_nonlocal():
     nl = NonLocal(4, 2)
     x = torch.randn(2, 4, 4, 4)
     assert torch.equal(nl(x), x)  # zero-initialised output projection: identity at start
+
+
+def test_skd_documented_defaults():
+    """Every documented default of skd is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("skd") == {"alpha": 0.0014, "gamma": 0.08, "beta": 0.0014, "tau": 0.1}

@@ -22,3 +22,10 @@ def test_tar_masks_and_decay():
     # anchor 0 (GT 0): teacher IoU 1 > student 0.5, L1 of decoded boxes = 1 cell; anchor 1 (GT 1): student IoU 1
     assert out["tar_box"].item() == pytest.approx(0.5 * 0.25 * 1.0 / 2, rel=1e-5)
     assert build_loss("tar", {}, [2], [2])(seed_level([0.0], [1.0], [True], progress=1.0))["tar_cls"].item() == 0.0
+
+
+def test_tar_documented_defaults():
+    """Every documented default of tar is pinned: a drift would change the benchmarked configuration."""
+    from yolo_kd.losses import method_params
+
+    assert method_params("tar") == {"feat_weight": 2.0, "cls_weight": 1.0, "box_weight": 0.25, "final": 0.0}
