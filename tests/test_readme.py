@@ -79,3 +79,12 @@ def test_readme_cells_are_short_and_first_screen_has_the_essentials():
     assert cells and max(map(len, cells)) <= 250, max(cells, key=len)
     first = README[: README.index("## More commands")]
     assert "pip install" in first and "pytest" in first and "yolo-kd train" in first and "KDTrainer" in first
+
+
+def test_readme_methods_table_is_the_registry():
+    """Issue 39 item 4: the README's methods table is what `yolo-kd methods format=md` prints (one source: the
+    method classes' docstrings), so a method added, renamed or re-described cannot leave the README behind."""
+    from yolo_kd.losses.registry import methods_markdown
+
+    table = README.split("<!-- methods:start -->\n", 1)[1].split("\n<!-- methods:end -->", 1)[0]
+    assert table == methods_markdown()

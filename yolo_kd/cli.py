@@ -21,7 +21,7 @@ Usage: yolo-kd COMMAND [key=value ...]
   train-teacher model=yolov8l.pt data=D.yaml [epochs=100 imgsz=640 ...]: fine-tune the teacher (plain Ultralytics)
   fix-bn   model=IN.pt data=D.yaml [out=IN-bn.pt images=64 imgsz=640]: re-estimate BatchNorm statistics of
            weights rebuilt from fused/INT8 exports (identity BatchNorm collapses when fine-tuned)
-  methods  list the distillation methods and their hyper-parameters
+  methods  list the distillation methods and their hyper-parameters [format=md: the README's table]
   inspect  teacher=T.pt data=D.yaml [student=S method=builtin batches=8 imgsz=(the .pt's) batch=8 out=DIR]: per KD term
            its gradient share vs the detection loss, where its maps put their mass, teacher vs student mAP, PNG
   convert  kitti src=KITTI_ROOT dst=OUT [classes=all] [map={Van: Car}] [val_fraction=0.2] [dontcare=drop|mask]
@@ -109,11 +109,19 @@ def cmd_train(kv: dict[str, Any]) -> None:
 
 
 def cmd_methods(kv: dict[str, Any]) -> None:
-    """Print registered methods with paper line and hyper-parameters."""
+    """Print registered methods with paper line and hyper-parameters (``format=md``: the README's table)."""
     from yolo_kd.losses import describe, method_params
     from yolo_kd.plugins import import_plugins
 
+    check_keys(kv, ("plugins", "format"), "methods")
+    if kv.get("format", "text") not in {"text", "md"}:
+        raise KDError(f"format={kv['format']} is not one of text, md")
     import_plugins(kv.get("plugins"))
+    if kv.get("format") == "md":
+        from yolo_kd.losses.registry import methods_markdown
+
+        print(methods_markdown())
+        return
     for key, doc in describe():
         params = ", ".join(f"{key}_{p}={v}" for p, v in method_params(key).items())
         print(f"{key:9s} {doc}\n{'':9s} {params}")

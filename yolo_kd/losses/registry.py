@@ -121,3 +121,9 @@ def build_loss(method: str, kd_args: dict, s_channels: list[int], t_channels: li
 def describe() -> list[tuple[str, str]]:
     """Return ``(key, first docstring line)`` for every registered method, sorted by key."""
     return [(k, (LOSSES[k].__doc__ or "").strip().splitlines()[0]) for k in sorted(LOSSES)]
+
+
+def methods_markdown() -> str:
+    """The README's methods table: one row per method, its class docstring's first line (the one source)."""
+    rows = [f"| `{k}` | {doc} |" for k, doc in describe()]
+    return "\n".join(["| method | what it distils (paper) |", "|---|---|", *rows])
