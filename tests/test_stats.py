@@ -68,3 +68,15 @@ def test_one_line_errors(folders, tmp_path):
         stats.scores([str(tmp_path / "nowhere")])
     with pytest.raises(KDError, match="level=2"):
         stats.diff([a], ["x:none"], level=2)
+
+
+def test_diff_plot_draws_the_pairs(tmp_path):
+    """``benchmark diff ... plot=F.png``: a forest plot of the A:B pairs is written; a plot of no A:B pair says so."""
+    from yolo_kd.bench.forest import forest
+    from yolo_kd.errors import KDError
+
+    runs = {"a": {"0": 41.0, "1": 40.0, "2": 42.5}, "b": {"0": 40.0, "1": 40.5, "2": 41.0}}
+    out = forest(runs, ["a:b", "b:a", "a:b:a"], tmp_path / "p" / "f.png", title="t")
+    assert out.stat().st_size > 1000 and out.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(KDError, match="plot= draws A:B pairs"):
+        forest(runs, ["a:b:a"], tmp_path / "g.png")

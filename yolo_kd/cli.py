@@ -183,18 +183,25 @@ def cmd_benchmark(args: list[str]) -> None:
 def bench_stats(cmd: str, kv: dict[str, Any]) -> None:
     """``benchmark diff``, ``benchmark merge`` and ``benchmark pick`` (yolo_kd/bench/stats.py).
 
-    ``diff folders=F[:SUFFIX],... pairs="A:B A:LOW:HIGH A:B,C:D" [level= seeds=]``; ``merge out=DIR folders=...``;
-    ``pick ref=F/METHOD TAG=F/METHOD ...``.
+    ``diff folders=F[:SUFFIX],... pairs="A:B A:LOW:HIGH A:B,C:D" [level= seeds= plot=F.png title=]``;
+    ``merge out=DIR folders=...``; ``pick ref=F/METHOD TAG=F/METHOD ...``.
     """
     from pathlib import Path
 
     from yolo_kd.bench import stats
 
     if cmd == "diff":
-        check_keys(kv, ("folders", "pairs", "level", "seeds"), "benchmark diff")
+        check_keys(kv, ("folders", "pairs", "level", "seeds", "plot", "title"), "benchmark diff")
         if "folders" not in kv or "pairs" not in kv:
             raise KDError('benchmark diff needs folders=F1[,F2:SUFFIX] and pairs="A:B [A:LOW:HIGH] [A:B,C:D]"')
         print(stats.diff(str(kv["folders"]), str(kv["pairs"]), kv.get("level", 0.95), kv.get("seeds")))
+        if "plot" in kv:
+            from yolo_kd.bench.forest import forest
+
+            runs = stats.scores(str(kv["folders"]).split(","))
+            out = forest(runs, str(kv["pairs"]).split(), Path(str(kv["plot"])), float(kv.get("level", 0.95)),
+                         str(kv.get("title", "")))  # fmt: skip
+            print(f"plot: {out}")
     elif cmd == "merge":
         check_keys(kv, ("out", "folders"), "benchmark merge")
         if "out" not in kv or "folders" not in kv:
