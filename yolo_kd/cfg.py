@@ -91,6 +91,9 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
     return ul, kd
 
 
+OPTIMIZERS = ("auto", "SGD", "MuSGD", "Adam", "Adamax", "AdamW", "NAdam", "RAdam", "RMSprop")  # Ultralytics' own list
+
+
 def check_ultralytics(ul: dict[str, Any]) -> None:
     """Ultralytics' own type and range checks of its train arguments, plus sizes and devices, as one-line errors.
 
@@ -104,6 +107,14 @@ def check_ultralytics(ul: dict[str, Any]) -> None:
     except (TypeError, ValueError) as e:
         why = " ".join(str(e).split()).rstrip(".")
         raise KDError(f"{why}; see `yolo task=detect mode=train help` for its arguments") from None
+    opt = ul.get("optimizer")
+    if opt is not None and str(opt) not in OPTIMIZERS:
+        from difflib import get_close_matches
+
+        hint = get_close_matches(str(opt), OPTIMIZERS, n=1)
+        raise KDError(
+            f"optimizer={opt} is not one of {', '.join(OPTIMIZERS)}" + (f"; did you mean {hint[0]}?" if hint else "")
+        )
     size = ul.get("imgsz")
     sizes = size if isinstance(size, (list, tuple)) else [size]
     if size is not None and not all(isinstance(v, (int, float)) and v >= 32 for v in sizes):
@@ -116,6 +127,24 @@ def check_ultralytics(ul: dict[str, Any]) -> None:
         want = [int(d) for d in dev.replace("cuda:", "").split(",") if d.strip().isdigit()]
         if n == 0 or any(d >= n for d in want):
             raise KDError(f"device={ul['device']} asks for CUDA GPU(s) but torch sees {n}; pass device=cpu")
+
+
+def whole(v: Any, key: str, cmd: str, low: int = 1) -> int:
+    """``v`` as a whole number >= ``low``, or one line naming the command's key and what it takes."""
+    try:
+        n = int(v)
+        if n != float(v) or n < low:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise KDError(f"{cmd} {key}={v!r} must be a whole number >= {low} (e.g. {key}={max(low, 8)})") from None
+    return n
+
+
+def flag(v: Any, key: str, cmd: str) -> bool:
+    """``v`` as True/False (YAML already parsed ``true``/``false``), or one line naming the key."""
+    if not isinstance(v, bool):
+        raise KDError(f"{cmd} {key}={v!r} must be True or False")
+    return v
 
 
 def _number(kd: dict[str, Any], key: str, kind: type = float) -> float:

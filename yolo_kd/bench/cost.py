@@ -129,6 +129,11 @@ def run_cost_benchmark(**kv: Any) -> str:
     if unknown:
         raise KDError(f"unknown cost-benchmark argument(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     s = {**DEFAULTS, **kv}
+    from yolo_kd.cfg import whole
+
+    for k in ("imgsz", "batch", "steps", "warmup"):
+        if k in s:
+            s[k] = whole(s[k], k, "benchmark cost", low=32 if k == "imgsz" else 0 if k == "warmup" else 1)
     if isinstance(s["methods"], str):
         s["methods"] = s["methods"].split(",")
     for m in s["methods"]:

@@ -33,7 +33,9 @@ def settings(preset: str, kv: dict[str, Any]) -> dict[str, Any]:
     for k in ("methods", "seeds"):
         if isinstance(s[k], (str, int)):
             s[k] = [v for v in str(s[k]).split(",") if v]
-    s["seeds"] = [int(v) for v in s["seeds"]]
+    from yolo_kd.cfg import whole
+
+    s["seeds"] = [whole(v, "seeds", "benchmark kd", low=0) for v in s["seeds"]]
     if not str(s["jobs"]).isdigit() or int(s["jobs"]) < 1:
         raise KDError(f"jobs={s['jobs']} is not a count; pass jobs=N (runs at once, 1 or more)")
     s["jobs"] = int(s["jobs"])
@@ -187,7 +189,9 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
     check_folder(out, config)
     tfile = out / "teacher.json"
     if not tfile.exists():
-        tfile.write_text(json.dumps(validate(teacher, data, s["imgsz"], s["batch"], s["device"]), indent=2))
+        tfile.write_text(
+            json.dumps(validate(teacher, data, s["imgsz"], s["batch"], s["device"], project=out), indent=2)
+        )
     base = {"student": s["student"], "teacher": teacher, "data": data, "project": str(out / "runs"), "kd": s["kd"]}
     specs = [
         {

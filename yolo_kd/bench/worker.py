@@ -54,7 +54,7 @@ class StepTimer:
 METRIC = {"segment": ("seg", "M"), "pose": ("pose", "P")}  # the task's own metric: mask / pose mAP (results.csv)
 
 
-def validate(weights: str | Path, data: str, imgsz: int, batch: int, device) -> dict:
+def validate(weights: str | Path, data: str, imgsz: int, batch: int, device, project: str | Path | None = None) -> dict:
     """Validate a checkpoint with stock Ultralytics: the task's own mAP50, mAP50-95 and per-class AP.
 
     The task's own: mask mAP for a seg model, pose mAP for a pose model, box mAP otherwise; ``box_mAP50-95`` always.
@@ -62,7 +62,8 @@ def validate(weights: str | Path, data: str, imgsz: int, batch: int, device) -> 
     from ultralytics import YOLO
 
     m = YOLO(str(weights))
-    r = m.val(data=data, imgsz=imgsz, batch=batch, device=device, plots=False, verbose=False, workers=0)
+    where = {"project": str(project), "name": "val", "exist_ok": True} if project else {}  # not ./runs/<task>/val*
+    r = m.val(data=data, imgsz=imgsz, batch=batch, device=device, plots=False, verbose=False, workers=0, **where)
     names, main = r.names, getattr(r, METRIC.get(m.task, ("box",))[0])
     return {
         "task": m.task,
@@ -130,7 +131,8 @@ def run(spec: dict) -> dict:
     save_dir = train(spec, timer)
     wall = time.time() - t0
     ta = spec["train_args"]
-    scores = validate(save_dir / "weights" / "best.pt", spec["data"], ta["imgsz"], ta["batch"], ta.get("device"))
+    best = save_dir / "weights" / "best.pt"
+    scores = validate(best, spec["data"], ta["imgsz"], ta["batch"], ta.get("device"), project=save_dir)
     record = {
         "method": spec["method"],
         "seed": spec["seed"],

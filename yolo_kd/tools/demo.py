@@ -57,6 +57,9 @@ def run_demo(fast: bool = False, dir: str = "runs/demo", method: str | None = No
     """
     import os
 
+    from yolo_kd.cfg import flag
+
+    fast = flag(fast, "fast", "demo")
     os.environ.setdefault("YOLO_OFFLINE", "1")
     from ultralytics import YOLO
 

@@ -97,9 +97,14 @@ def run_inspect(teacher: str, data: str, student: str = "yolov8n.yaml", method: 
     ``imgsz`` defaults to the student checkpoint's training size, else the teacher's, else 640 (a 160-px pair
     inspected at 640 reports a weak teacher and misleading gradient shares).
     """
+    from yolo_kd.cfg import whole
     from yolo_kd.checkpoint.safe_load import train_imgsz
+    from yolo_kd.paths import resolve_weights
     from yolo_kd.trainer import KDTrainer
 
+    batches, batch = whole(batches, "batches", "inspect"), whole(batch, "batch", "inspect")
+    imgsz = whole(imgsz, "imgsz", "inspect", low=32) if imgsz is not None else None
+    teacher = resolve_weights(teacher, "teacher")  # a missing file: one line, before any network or folder
     imgsz = imgsz or train_imgsz(student) or train_imgsz(teacher) or 640
 
     with tempfile.TemporaryDirectory() as tmp:
