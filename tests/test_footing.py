@@ -58,3 +58,23 @@ def test_assets_dir_follows_the_environment(tmp_path, monkeypatch):
 
     with pytest.raises(KDError, match="YOLO_KD_ASSETS"):
         asset("datasets/helmet", "the helmet photos")
+
+
+@pytest.mark.parametrize(("task", "cfg"), [("segment", "yolov8n-seg.yaml"), ("pose", "yolov8n-pose.yaml")])
+def test_task_students_start_from_the_detectors_layers(task, cfg, tmp_path, make_ckpt):
+    """real-seg / real-pose build their students with Ultralytics' transfer: a task checkpoint whose backbone equals
+    the detector's, made once and reused."""
+    import torch
+    from ultralytics import YOLO
+
+    from yolo_kd.bench.footing import as_task
+    from yolo_kd.bench.presets import PRESETS
+
+    assert PRESETS[f"real-{'seg' if task == 'segment' else task}"]["student_cfg"] == cfg
+    det = make_ckpt(tmp_path / "det.pt", cfg="yolov8n.yaml", nc=3)
+    out = as_task(det, cfg, tmp_path / "w")
+    m = YOLO(str(out))
+    assert m.task == task and as_task(det, cfg, tmp_path / "w") == out
+    a = torch.load(det, weights_only=False)["model"].float().state_dict()
+    b = m.model.state_dict()
+    assert torch.equal(a["model.0.conv.weight"], b["model.0.conv.weight"])  # first conv transferred

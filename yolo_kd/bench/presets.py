@@ -4,6 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+REAL: dict[str, Any] = {  # preset=real (below); real-seg and real-pose change only what they name
+    "images": 0,
+    "val_images": 0,
+    "teacher_cfg": "yolo11n.pt",
+    "teacher_epochs": 6,
+    "student": "yolov8n.pt",
+    "train_images": 400,
+    "epochs": 5,
+    "imgsz": 320,
+    "batch": 16,
+    "seeds": [0, 1, 2, 3],
+    "close_mosaic": 1,
+    "val": False,
+    "device": "cpu",
+    "workers": 0,
+    "jobs": 1,
+    "warmup_epochs": 1,
+    "methods": ["none", "ultralytics", "builtin", "crosskd", "gkd+bmfi"],
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # about 3 minutes per run on 2 CPU cores: synthetic KITTI (240 train / 300 val), yolov8s teacher trained here
     "cpu-small": {
@@ -28,74 +48,31 @@ PRESETS: dict[str, dict[str, Any]] = {
     # min here). Students: a fixed 400 of those images, 5 epochs at 320 (2,000 images a run: ~4 min plain, ~6 min
     # with KD on a 2-core Xeon), 1 warm-up epoch instead of 3 (3 of 5 epochs would be warm-up), scored on the 300 val
     # images; 5 methods x 4 seeds ~ 2 h. train_images=0 trains on every image (~4.7x the time).
-    "real": {
-        "images": 0,
-        "val_images": 0,
-        "teacher_cfg": "yolo11n.pt",
-        "teacher_epochs": 6,
-        "student": "yolov8n.pt",
-        "train_images": 400,
-        "epochs": 5,
-        "imgsz": 320,
-        "batch": 16,
-        "seeds": [0, 1, 2, 3],
-        "close_mosaic": 1,
-        "val": False,
-        "device": "cpu",
-        "workers": 0,
-        "jobs": 1,
-        "warmup_epochs": 1,
-        "methods": ["none", "ultralytics", "builtin", "crosskd", "gkd+bmfi"],
-    },
+    "real": REAL,
     # real car photos with instance masks (carparts-seg, 23 part classes): seg students yolov8n-seg from the COCO
     # yolov8n detector's layers (masks from scratch), a yolo11n-seg teacher made the same way and trained once on all
     # 579 train images for 10 epochs (~15 min here); students on a fixed 200, 5 epochs at 256 (~3-4 min a run on a
     # 2-core Xeon), scored by mask mAP50-95 on the 401 val images; 4 methods x 4 seeds ~ 1 h with jobs=2
     "real-seg": {
-        "images": 0,
-        "val_images": 0,
+        **REAL,
         "dataset": "datasets/carparts-seg",
-        "teacher_cfg": "yolo11n.pt",
         "teacher_task_cfg": "yolo11n-seg.yaml",
         "teacher_epochs": 10,
-        "student": "yolov8n.pt",
         "student_cfg": "yolov8n-seg.yaml",
         "train_images": 200,
-        "epochs": 5,
         "imgsz": 256,
-        "batch": 16,
-        "seeds": [0, 1, 2, 3],
-        "close_mosaic": 1,
-        "val": False,
-        "device": "cpu",
-        "workers": 0,
-        "jobs": 1,
-        "warmup_epochs": 1,
         "methods": ["none", "ultralytics", "crosskd", "crosskd+maskkd"],
     },
     # real salmon video frames with 11 keypoints (salmon-pose): pose students yolov8n-pose from the COCO detector's
     # layers, a yolo11n-pose teacher made the same way and trained once for 15 epochs on all 238 train images;
     # students on all 238, 5 epochs at 320, scored by pose mAP50-95 on the 106 val images (another recording)
     "real-pose": {
-        "images": 0,
-        "val_images": 0,
+        **REAL,
         "dataset": "datasets/salmon-pose",
-        "teacher_cfg": "yolo11n.pt",
         "teacher_task_cfg": "yolo11n-pose.yaml",
         "teacher_epochs": 15,
-        "student": "yolov8n.pt",
         "student_cfg": "yolov8n-pose.yaml",
         "train_images": 0,
-        "epochs": 5,
-        "imgsz": 320,
-        "batch": 16,
-        "seeds": [0, 1, 2, 3],
-        "close_mosaic": 1,
-        "val": False,
-        "device": "cpu",
-        "workers": 0,
-        "jobs": 1,
-        "warmup_epochs": 1,
         "methods": ["none", "ultralytics", "crosskd", "crosskd+kptkd"],
     },
     # a GPU machine: real data at 640, tens of epochs; pass data= and teacher= (e.g. KITTI and a trained yolov8l)
