@@ -28,3 +28,26 @@ def test_pfi_documented_defaults():
     from yolo_kd.losses import method_params
 
     assert method_params("pfi") == {"weight": 9.0, "detach": True, "logits": True, "adapter": "conv"}
+
+
+def test_pfi_weights_are_detached_by_default_and_levels_averaged():
+    """The prediction-difference map is a weight (no gradient reaches the student scores with detach=True, the
+    default) and the term is the mean over levels: three identical levels give one level's value."""
+    from yolo_kd.losses.base import KDInputs
+
+    torch.manual_seed(0)
+    feats_s = [torch.randn(1, 2, 2, 2) for _ in range(3)]
+    feats_t = [f.clone() + 1.0 for f in feats_s]
+    scores = torch.randn(1, 1, 12, requires_grad=True)
+    x = KDInputs(s_feats=feats_s, t_feats=feats_t, s_head={"scores": scores},
+                 t_head={"scores": torch.zeros(1, 1, 12)}, batch={})  # fmt: skip
+    loss = build_loss("pfi", {"pfi": {"weight": 1.0}}, [2, 2, 2], [2, 2, 2])
+    for a in loss.adapt:  # identity adapters: each level's imitation error is 1 per cell
+        torch.nn.init.zeros_(a.bias)
+        with torch.no_grad():
+            a.weight.copy_(torch.eye(2).view(2, 2, 1, 1))
+    out = loss(x)["pfi"]
+    w = scores.detach()[0, 0] ** 2  # logits=True: (t - s)^2 with t = 0, one class
+    assert out.item() == pytest.approx(float(sum(w[i * 4 : i * 4 + 4].mean() for i in range(3)) / 3), rel=1e-5)
+    out.backward()
+    assert scores.grad is None
