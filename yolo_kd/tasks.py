@@ -13,7 +13,6 @@ from ultralytics.models.yolo.obb import OBBTrainer
 from ultralytics.models.yolo.pose import PoseTrainer
 from ultralytics.models.yolo.segment import SegmentationTrainer
 
-from yolo_kd.errors import KDError
 from yolo_kd.trainer import KDTrainer, KDTrainerMixin
 
 
@@ -46,7 +45,7 @@ TRAINERS: dict[str, type[KDTrainerMixin]] = {
 def task_of(overrides: dict[str, Any]) -> str:
     """The task of the run ``overrides`` describe: the resumed checkpoint's, else the student's (detect by default)."""
     from yolo_kd.paths import resolve_weights
-    from yolo_kd.teacher import PAIRS, student_task
+    from yolo_kd.teacher import check_student_task, student_task
 
     if overrides.get("resume"):
         from ultralytics.nn.tasks import torch_safe_load
@@ -57,11 +56,7 @@ def task_of(overrides: dict[str, Any]) -> str:
         return (torch_safe_load(path)[0].get("train_args") or {}).get("task") or "detect"
     student = overrides.get("student") or overrides.get("model")
     task = student_task(resolve_weights(student, "student"), bool(overrides.get("safe_load"))) if student else None
-    if task is not None and task not in PAIRS:
-        raise KDError(
-            f"student '{student}' is a {task} model; yolo-kd distills {', '.join(PAIRS)} students: pass one such as "
-            "student=yolov8n.yaml or student=yolov8n-seg.yaml"
-        )
+    check_student_task(student, task)
     return task or "detect"
 
 

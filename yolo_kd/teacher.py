@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from yolo_kd.errors import KDError
@@ -20,9 +21,26 @@ def _levels_of(student: str) -> int | None:
     return None
 
 
+@functools.lru_cache(maxsize=8)
+def _pt_task(path: str, stamp: tuple[int, int], safe: bool) -> str:
+    """The task of a .pt file, read once per file version (``stamp``: mtime and size).
+
+    ``yolo-kd train`` asks it to pick the trainer, then the teacher check asks again.
+    """
+    from ultralytics.nn.tasks import guess_model_task, load_checkpoint
+
+    if safe:
+        from yolo_kd.checkpoint.safe_load import safe_model
+
+        m = safe_model(path)
+    else:
+        m = load_checkpoint(path)[0]
+    return guess_model_task(getattr(m, "yaml", None) or m)  # the yaml's head: a loaded model's args say detect
+
+
 def student_task(student: str | None, safe: bool = False) -> str | None:
     """The Ultralytics task of a student .yaml or .pt (``detect``, ``classify`` ...), None when it cannot be read."""
-    from ultralytics.nn.tasks import guess_model_task, load_checkpoint, yaml_model_load
+    from ultralytics.nn.tasks import guess_model_task, yaml_model_load
 
     if not student:
         return None
@@ -30,13 +48,8 @@ def student_task(student: str | None, safe: bool = False) -> str | None:
         if str(student).endswith((".yaml", ".yml")):
             return guess_model_task(yaml_model_load(student))
         if str(student).endswith(".pt") and Path(student).exists():
-            if safe:
-                from yolo_kd.checkpoint.safe_load import safe_model
-
-                m = safe_model(student)
-            else:
-                m = load_checkpoint(student)[0]
-            return guess_model_task(getattr(m, "yaml", None) or m)  # the yaml's head: a loaded model's args say detect
+            st = Path(student).stat()
+            return _pt_task(str(student), (st.st_mtime_ns, st.st_size), safe)
     except KDError:
         raise
     except Exception as e:
@@ -51,6 +64,15 @@ PAIRS: dict[str, tuple[str, ...]] = {  # student task: the teacher tasks it lear
     "pose": ("pose", "detect"),
     "obb": ("obb",),  # rotated boxes: an axis-aligned detector's head answers another question
 }
+
+
+def check_student_task(student: str | None, task: str | None) -> None:
+    """Raise when the student's ``task`` (None: unknown) is not one yolo-kd distills."""
+    if task is not None and task not in PAIRS:
+        raise KDError(
+            f"student '{student}' is a {task} model; yolo-kd distills {', '.join(PAIRS)} students: pass one such as "
+            "student=yolov8n.yaml, yolov8n-seg.yaml, yolov8n-pose.yaml or yolov8n-obb.yaml"
+        )
 
 
 def task_of_model(model) -> str | None:
@@ -93,11 +115,7 @@ def check_teacher(path: str | Path, student: str | None = None, safe: bool = Fal
             "checkpoint of one of those tasks (e.g. one trained with `yolo detect train`)"
         )
     task = student_task(student, safe)
-    if task is not None and task not in PAIRS:
-        raise KDError(
-            f"student '{student}' is a {task} model; yolo-kd distills {', '.join(PAIRS)} students: pass one such as "
-            "student=yolov8n.yaml, yolov8n-seg.yaml, yolov8n-pose.yaml or yolov8n-obb.yaml"
-        )
+    check_student_task(student, task)
     if t_task not in PAIRS.get(task or t_task, ()):
         raise KDError(
             f"teacher '{path}' is a {t_task} model but student '{student}' is a {task} model; a {task} student takes "
