@@ -58,7 +58,7 @@ CASES = [  # (argv with {T} teacher, {D} data yaml, {TMP} the test folder; what 
     ("methods format=html", "format=html is not one of text, md"),
     ("methods nosuch=1", "'nosuch' is not a key of `yolo-kd methods`"),
     ("inspect teacher={TMP}/nosuch.pt data={D}", "teacher '"),
-    ("inspect teacher={T} data={D} batches=abc", "inspect batches='abc' must be a whole number"),
+    ("inspect teacher={T} data={D} batches=abc", "inspect batches='abc' must be a positive whole number"),
     ("inspect teacher={T}", "inspect needs teacher=T.pt and data=D.yaml"),
     ("convert kitti src={TMP}/nosuch dst={TMP}/out", "no image_2/ and label_2/"),
     ("convert kitti src={TMP} dst={TMP}/out val_frac=0.3", "Did you mean 'val_fraction'"),

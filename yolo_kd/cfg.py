@@ -129,14 +129,15 @@ def check_ultralytics(ul: dict[str, Any]) -> None:
             raise KDError(f"device={ul['device']} asks for CUDA GPU(s) but torch sees {n}; pass device=cpu")
 
 
-def whole(v: Any, key: str, cmd: str, low: int = 1) -> int:
+def whole(v: Any, key: str, cmd: str, low: int = 1, example: int | None = None) -> int:
     """``v`` as a whole number >= ``low``, or one line naming the command's key and what it takes."""
     try:
         n = int(v)
-        if n != float(v) or n < low:
+        if isinstance(v, (bool, float)) or n < low:  # 8.0 or True is not a count
             raise ValueError
     except (TypeError, ValueError):
-        raise KDError(f"{cmd} {key}={v!r} must be a whole number >= {low} (e.g. {key}={max(low, 8)})") from None
+        what = "a positive whole number" if low == 1 else f"a whole number >= {low}"
+        raise KDError(f"{cmd} {key}={v!r} must be {what} (e.g. {key}={example or max(low, 8)})") from None
     return n
 
 

@@ -111,9 +111,11 @@ def fix_bn(**kv: Any) -> Path:
 
     if "model" not in kv or "data" not in kv:
         raise KDError("fix-bn needs model=IN.pt and data=D.yaml (images to measure BatchNorm statistics on)")
+    from yolo_kd.cfg import whole
+
     for k in ("images", "imgsz"):
-        if k in kv and (not str(kv[k]).isdigit() or int(kv[k]) < 1):
-            raise KDError(f"fix-bn {k}={kv[k]!r} must be a positive whole number (e.g. {k}={FIX_BN_DEFAULTS[k]})")
+        if k in kv:
+            kv[k] = whole(kv[k], k, "fix-bn", example=FIX_BN_DEFAULTS[k])
     src = Path(resolve_weights(kv["model"], "model"))
     out = Path(kv.get("out") or src.with_name(f"{src.stem}-bn.pt"))
     try:
