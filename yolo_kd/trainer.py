@@ -36,6 +36,8 @@ class KDTrainerMixin(CheckpointHooks):
     delegates to ``super()`` and adds only the KD part, so the task's own model, dataset and validator are kept.
     """
 
+    kd_task = "detect"  # the Ultralytics task of the trainer this mixin is combined with
+
     def __init__(self, cfg=DEFAULT_CFG, overrides: dict[str, Any] | None = None, _callbacks=None):
         """Validate KD settings before any run directory exists, then initialise the Ultralytics trainer."""
         ul, kd = split_overrides(dict(overrides or {}))
@@ -98,8 +100,6 @@ class KDTrainerMixin(CheckpointHooks):
         self.add_callback("on_pretrain_routine_end", callbacks.say_teacher_frozen)
         # checkpoints are written to a temporary file, then renamed: a kill during a save never truncates last.pt
         self.wdir, self.last, self.best = AtomicPath(self.wdir), AtomicPath(self.last), AtomicPath(self.best)
-
-    kd_task = "detect"  # the Ultralytics task of the trainer this mixin is combined with
 
     def get_dataset(self) -> dict:
         """Load and check the dataset; on a bad one, remove the run directory this trainer just made, then raise.
