@@ -64,7 +64,7 @@ def main(ir: str, images: str) -> None:
     for _ in range(5):
         for x, f in zip(xs, frames):
             t = time.perf_counter()
-            det.model(x)
+            det.backend.model(x)
             bare.append(time.perf_counter() - t)
             t = time.perf_counter()
             fused(f[None])

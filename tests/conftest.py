@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -24,7 +25,8 @@ def save_checkpoint(path: Path, cfg: str = "yolov8s.yaml", nc: int = 3, seed: in
     return path
 
 
-HEAVY = {"train_args", "tiny_data", "exported", "coco_ir", "task_data"}  # fixtures that train, export or build datasets
+# fixtures that train, export or build datasets
+HEAVY = {"train_args", "tiny_data", "exported", "coco_ir", "coco_onnx", "task_data"}
 
 
 def pytest_collection_modifyitems(items) -> None:
@@ -117,3 +119,20 @@ def exported(tmp_path_factory, tiny_data):
 def images_of(data: Path) -> list[Path]:
     """Val images of the tiny dataset."""
     return sorted((data.parent / "images" / "val").glob("*.png"))
+
+
+def matched_boxes(ref, cls, conf, boxes, classes, scores, scale: float) -> int:
+    """Assert every box in (ref, cls, conf) has one box of the same class in (boxes, ...) with IoU > 0.98, corners
+    within ``scale`` px and score within 2e-3; return how many were checked."""
+    if not len(ref):
+        return 0
+    assert len(boxes), "no detections where the reference has some"
+    lt, rb = np.maximum(ref[:, None, :2], boxes[None, :, :2]), np.minimum(ref[:, None, 2:], boxes[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area_r, area_b = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) for b in (ref, boxes))
+    iou = inter / (area_r[:, None] + area_b[None] - inter)
+    j = iou.argmax(1)
+    assert len(set(j.tolist())) == len(ref) and iou.max(1).min() > 0.98  # one-to-one, the same boxes
+    assert np.abs(boxes[j] - ref).max() <= scale and (classes[j] == cls).all()
+    assert np.abs(scores[j] - conf).max() < 2e-3
+    return len(ref)

@@ -174,8 +174,8 @@ def test_tiny_benchmark_end_to_end_and_resume(tiny_data, teacher_pt, tmp_path, c
 
 
 def test_edge_benchmark_tiny(tiny_data, tmp_path):
-    """PyTorch vs OpenVINO FP32 at one small size: one row each, mAP columns, end-to-end (numpy, in-graph,
-    Ultralytics; from a decoded frame) and first-result timings."""
+    """PyTorch, OpenVINO FP32 and ONNX Runtime at one small size: one row each, mAP columns, end-to-end (numpy,
+    in-graph on the IR, Ultralytics; from a decoded frame) and first-result timings."""
     import torch
     from ultralytics.nn.tasks import DetectionModel
 
@@ -185,14 +185,17 @@ def test_edge_benchmark_tiny(tiny_data, tmp_path):
     m.names = {0: "Car", 1: "Pedestrian", 2: "Cyclist"}
     torch.save({"model": m.half(), "train_args": {}}, tmp_path / "s.pt")
     table = run_edge_benchmark(
-        str(tmp_path / "s.pt"), str(tiny_data), imgsz=64, formats="pytorch,openvino-fp32", runs=3, warmup=1,
+        str(tmp_path / "s.pt"), str(tiny_data), imgsz=64, formats="pytorch,openvino-fp32,onnx", runs=3, warmup=1,
         e2e_images=2, out=str(tmp_path / "edge.md"),
     )  # fmt: skip
-    rows = [ln for ln in table.splitlines() if ln.startswith(("| pytorch", "| openvino"))]
-    assert len(rows) == 2 and rows[0].split("|")[4].strip() == "1.00"
+    rows = [ln for ln in table.splitlines() if ln.startswith(("| pytorch", "| openvino", "| onnx"))]
+    assert len(rows) == 3 and rows[0].split("|")[4].strip() == "1.00"
     cells = rows[1].split("|")
     assert float(cells[3]) > 0 and cells[9].count("/") == 2 and float(cells[10]) > 0
     assert cells[11].count("/") == 2 and float(cells[12]) > 0 and float(cells[13]) > 0  # from a frame; first result
+    ort = rows[2].split("|")  # ONNX Runtime: no in-graph model ("-"), the Detector against InferenceSession.run
+    assert ort[9].split("/")[1].strip() == "-" and ort[11].split("/")[1].strip() == "-" and float(ort[12]) > 0
+    assert float(ort[13]) > 0
     assert (tmp_path / "edge.md").read_text().strip() == table.strip()
     with pytest.raises(KDError, match="unknown edge format"):
         run_edge_benchmark(str(tmp_path / "s.pt"), str(tiny_data), formats="tflite")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import EDGE_IMGSZ as IMGSZ
-from tests.conftest import images_of
+from tests.conftest import images_of, matched_boxes
 from yolo_kd.errors import KDError
 from yolo_kd.tools.parity import within_fp32
 
@@ -69,23 +69,6 @@ def coco_ir(tmp_path_factory, shared_assets):
     return {"plain": r["export"], "in_graph": r["in_graph"]["export"], "files": sorted(val.glob("*.jpg"))[:32]}
 
 
-def _matched(ref, cls, conf, boxes, classes, scores, scale: float) -> int:
-    """Assert every box in (ref, cls, conf) has one box of the same class in (boxes, ...) with IoU > 0.98, corners
-    within ``scale`` px and score within 2e-3; return how many were checked."""
-    if not len(ref):
-        return 0
-    assert len(boxes), "no detections where the reference has some"
-    lt, rb = np.maximum(ref[:, None, :2], boxes[None, :, :2]), np.minimum(ref[:, None, 2:], boxes[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area_r, area_b = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) for b in (ref, boxes))
-    iou = inter / (area_r[:, None] + area_b[None] - inter)
-    j = iou.argmax(1)
-    assert len(set(j.tolist())) == len(ref) and iou.max(1).min() > 0.98  # one-to-one, the same boxes
-    assert np.abs(boxes[j] - ref).max() <= scale and (classes[j] == cls).all()
-    assert np.abs(scores[j] - conf).max() < 2e-3
-    return len(ref)
-
-
 def test_runtime_matches_ultralytics_predict(coco_ir):
     """Same boxes, classes and scores as YOLO(ir).predict on real images with a trained model.
 
@@ -107,8 +90,8 @@ def test_runtime_matches_ultralytics_predict(coco_ir):
         ref, cls, conf = r.boxes.xyxy.numpy(), r.boxes.cls.numpy(), r.boxes.conf.numpy()
         scale = 0.5 * max(r.orig_shape) / 320 + 0.01
         hi, dhi = conf >= 0.3, d.scores >= 0.3
-        total += _matched(ref[hi], cls[hi], conf[hi], d.boxes, d.classes, d.scores, scale)
-        _matched(d.boxes[dhi], d.classes[dhi], d.scores[dhi], ref, cls, conf, scale)
+        total += matched_boxes(ref[hi], cls[hi], conf[hi], d.boxes, d.classes, d.scores, scale)
+        matched_boxes(d.boxes[dhi], d.classes[dhi], d.scores[dhi], ref, cls, conf, scale)
     assert total > 10
 
 
@@ -263,7 +246,7 @@ def test_in_graph_ir_structure_and_refusals(exported, tmp_path):
                e2e=True, conf=0.1)  # fmt: skip
     fused = Detector(r["in_graph"]["export"], precision="f32", conf=0.1)
     assert fused.in_graph == {"conf": 0.1, "iou": 0.7, "max_det": 300}
-    assert fused.model.input(0).get_element_type().to_string() == "u8"
+    assert fused.backend.model.input(0).get_element_type().to_string() == "u8"
     files = images_of(exported["data"])
     sync = [fused(f) for f in files]
     assert sum(len(d.boxes) for d in sync) > 0 and agreement(sync, fused.predict_many(files))["matched"] == 1.0

@@ -36,9 +36,10 @@ Usage: yolo-kd COMMAND [key=value ...]
            latency, throughput, size, mAP per runtime/precision; torch-free end-to-end vs Ultralytics predict
   export   model=best.pt format=openvino|onnx [imgsz=640] [half=True] [int8=True data=D.yaml fraction=1.0]
            Ultralytics' exporter + parity report (raw outputs and mAP vs PyTorch); KD last.pt accepted
-  predict  model=X_openvino_model source=IMG|DIR|VIDEO [conf=0.25 iou=0.7 imgsz= classes=0,car max_det=300
+  predict  model=X_openvino_model|X.onnx source=IMG|DIR|VIDEO [conf=0.25 iou=0.7 imgsz= classes=0,car max_det=300
            save=True project=runs/predict device=CPU out=preds.json]
-           torch-free OpenVINO runtime (yolo_kd.edge; pip install "yolo-kd[edge]")
+           torch-free runtime (yolo_kd.edge): OpenVINO for an IR (pip install "yolo-kd[edge]"), ONNX Runtime for an
+           .onnx (pip install "yolo-kd[edge-onnx]"; device= names its provider: CPU, CUDA, TensorRT, ...)
   demo     [fast=True] [dir=runs/demo]: synthetic KITTI -> teacher -> student with and without KD -> table
   help     this text
 """
@@ -247,7 +248,7 @@ COMMANDS: dict[str, Callable[[list[str]], None]] = {
         "tools.predict",
         "predict",
         ("model", "source"),
-        "model=X_openvino_model and source=image|directory|video",
+        "model=X_openvino_model (or X.onnx) and source=image|directory|video",
     ),  # fmt: skip
     "demo": cmd_tool("demo", "tools.demo", "run_demo"),
 }
@@ -268,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
             raise KDError(f"unknown command '{cmd}'; use one of {', '.join(COMMANDS)}, help")
         COMMANDS[cmd](rest)
     except ModuleNotFoundError as e:
+        if cmd == "predict" and e.name and e.name.split(".")[0] == "onnxruntime":
+            print("yolo-kd: error: predict on an .onnx needs onnxruntime; pip install 'yolo-kd[edge-onnx]'",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         if e.name and e.name.split(".")[0] in {"torch", "torchvision", "ultralytics", "onnx", "onnxruntime", "nncf"}:
             print(f"yolo-kd: error: '{cmd}' needs {e.name}; install the training extras: pip install 'yolo-kd[train]'",
                   file=sys.stderr)  # fmt: skip

@@ -101,13 +101,14 @@ def interleaved_ms(fns: dict[str, Any], xs: list, rounds: int = 3) -> dict[str, 
     return {k: statistics.median(v) * 1000 for k, v in ts.items()}
 
 
-def end_to_end(ir: Path, images: list[Path], imgsz: int) -> dict[str, float]:
-    """Median ms per image of three paths from the image file, and of the Detector paths from a decoded frame.
+def end_to_end(model: Path, images: list[Path], imgsz: int) -> dict[str, float]:
+    """Median ms per image of the paths from the image file, and of the Detector paths from a decoded frame.
 
-    From the file (decode included): the torch-free Detector with numpy pre/post-processing, the same with
-    pre-processing and NMS inside the graph (``*_openvino_e2e_model``), and Ultralytics' ``YOLO(ir).predict``.
-    From a decoded BGR frame, as a camera delivers it: both Detector paths interleaved call by call with the bare
-    compiled model on a prepared input (``frame_bare``), so their ratio to it is not skewed by CPU drift.
+    From the file (decode included): the torch-free Detector with numpy pre/post-processing, on an IR also the same
+    with pre-processing and NMS inside the graph (``*_openvino_e2e_model``), and Ultralytics' ``YOLO(model).predict``.
+    From a decoded BGR frame, as a camera delivers it: the Detector paths interleaved call by call with the bare model
+    call on a prepared input (``frame_bare``: the compiled IR, or ``InferenceSession.run`` for an .onnx), so their
+    ratio to it is not skewed by CPU drift.
     """
     from ultralytics import YOLO
 
@@ -115,19 +116,18 @@ def end_to_end(ir: Path, images: list[Path], imgsz: int) -> dict[str, float]:
     from yolo_kd.edge.graph import write_in_graph
     from yolo_kd.edge.runtime import read_image
 
-    det, fused, ul = Detector(ir), Detector(write_in_graph(ir)), YOLO(str(ir), task="detect")
+    det, ul = Detector(model), YOLO(str(model), task="detect")
+    fused = Detector(write_in_graph(model)) if det.backend.name == "openvino" else None
     frames = [read_image(f) for f in images]
     x = det.to_input(det.preprocess(frames[0])[0])
 
     def med(fn, xs: list) -> float:
         return statistics.median(median_ms(lambda v=v: fn(v), 3, 1) for v in xs)
 
-    out = {
-        "e2e_ours": med(det, images),
-        "e2e_graph": med(fused, images),
-        "e2e_ul": med(lambda f: ul.predict(str(f), imgsz=imgsz, verbose=False), images),
-    }
-    fns = {"frame_bare": lambda _: det.infer(x), "frame_ours": det, "frame_graph": fused}
+    out = {"e2e_ours": med(det, images), "e2e_ul": med(lambda f: ul.predict(str(f), imgsz=imgsz, verbose=False), images)}
+    fns = {"frame_bare": lambda _: det.infer(x), "frame_ours": det}
+    if fused is not None:
+        out["e2e_graph"], fns["frame_graph"] = med(fused, images), fused
     return out | interleaved_ms(fns, frames)
 
 
@@ -191,7 +191,7 @@ def run_edge_benchmark(
             )
             row: dict[str, Any] = {"format": fmt, "imgsz": sz, "ms": ms, "ips": ips, "mb": size_mb(path),
                                    "map50": float(r.box.map50), "map": float(r.box.map)}  # fmt: skip
-            if fmt.startswith("openvino") and files:
+            if (fmt.startswith("openvino") or fmt == "onnx") and files:
                 row |= end_to_end(path, files[:e2e_images], sz)
                 row["first_s"] = first_result_s(path, files[0])
             rows.append(row)
@@ -201,15 +201,17 @@ def run_edge_benchmark(
         "",
         "| format | imgsz | latency (ms) | x PyTorch | throughput (img/s) | size (MB) | mAP50 | mAP50-95 | "
         "end-to-end torch-free numpy / in-graph / Ultralytics (ms) | in-graph / latency | "
-        "from a decoded frame numpy / in-graph / bare, interleaved (ms) | frame in-graph / bare | first result (s) |",
+        "from a decoded frame numpy / in-graph / bare, interleaved (ms) | frame best / bare | first result (s) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         speed = f"{base[r['imgsz']]['ms'] / r['ms']:.2f}" if r["imgsz"] in base else ""
-        e2e = f"{r['e2e_ours']:.1f} / {r['e2e_graph']:.1f} / {r['e2e_ul']:.1f}" if "e2e_ours" in r else ""
+        graph, fgraph = (f"{r[k]:.1f}" if k in r else "-" for k in ("e2e_graph", "frame_graph"))
+        e2e = f"{r['e2e_ours']:.1f} / {graph} / {r['e2e_ul']:.1f}" if "e2e_ours" in r else ""
         ratio = f"{r['e2e_graph'] / r['ms']:.2f}" if "e2e_graph" in r else ""
-        frame = f"{r['frame_ours']:.1f} / {r['frame_graph']:.1f} / {r['frame_bare']:.1f}" if "frame_ours" in r else ""
-        fratio = f"{r['frame_graph'] / r['frame_bare']:.2f}" if "frame_graph" in r else ""
+        frame = f"{r['frame_ours']:.1f} / {fgraph} / {r['frame_bare']:.1f}" if "frame_ours" in r else ""
+        fbest = r.get("frame_graph", r.get("frame_ours"))  # the in-graph IR where there is one, else the numpy path
+        fratio = f"{fbest / r['frame_bare']:.2f}" if "frame_bare" in r else ""
         first = f"{r['first_s']:.2f}" if "first_s" in r else ""
         lines.append(
             f"| {r['format']} | {r['imgsz']} | {r['ms']:.1f} | {speed} | {r['ips']:.1f} | {r['mb']:.1f} | "

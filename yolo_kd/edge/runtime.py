@@ -1,8 +1,7 @@
-"""Torch-free detector on the OpenVINO runtime: image in, boxes out (numpy, openvino, opencv, pyyaml only)."""
+"""Torch-free detector on OpenVINO or ONNX Runtime: image in, boxes out (numpy, pyyaml, a runtime; OpenCV optional)."""
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,17 +76,20 @@ def list_images(source: str | Path) -> list[Path]:
 
 
 class Detector:
-    """A YOLO detector exported to OpenVINO IR by Ultralytics (``yolo-kd export`` or ``YOLO.export``).
+    """A YOLO detector exported by Ultralytics (``yolo-kd export`` or ``YOLO.export``) to OpenVINO IR or ONNX.
+
+    The backend follows the model path (``yolo_kd.edge.backend.open_backend``): an ``*_openvino_model`` folder or
+    ``.xml`` runs on OpenVINO, a ``.onnx`` file on ONNX Runtime; letterboxing, decoding, NMS and results are shared.
 
     Args:
-        model (str | Path): The ``*_openvino_model`` folder (with ``metadata.yaml``) or its ``.xml`` file.
-        device (str): OpenVINO device: CPU, GPU, NPU or AUTO.
+        model (str | Path): An ``*_openvino_model`` folder (with ``metadata.yaml``), its ``.xml``, or an ``.onnx``.
+        device (str): OpenVINO device (CPU, GPU, NPU, AUTO) or ONNX Runtime provider(s) (CPU, CUDA, TensorRT, ...).
         conf (float): Confidence threshold (Ultralytics' predict default 0.25).
         iou (float): NMS IoU threshold (Ultralytics' default 0.7).
         max_det (int): Maximum detections per image.
         hint (str): OpenVINO PERFORMANCE_HINT: LATENCY (one image at a time) or THROUGHPUT (``predict_many``).
-        precision (str): INFERENCE_PRECISION_HINT, e.g. ``f32``; empty keeps the device default (bf16 on CPUs that
-            have it, which moves raw outputs by up to a few pixels; use ``f32`` for bit-close parity).
+        precision (str): OpenVINO INFERENCE_PRECISION_HINT, e.g. ``f32``; empty keeps the device default (bf16 on CPUs
+            that have it, which moves raw outputs by up to a few pixels; use ``f32`` for bit-close parity).
     """
 
     def __init__(
@@ -101,20 +103,11 @@ class Detector:
         precision: str = "",
     ):
         """Read metadata, compile the model on ``device``."""
-        import openvino as ov
-        import yaml
+        from yolo_kd.edge.backend import open_backend
 
-        p = Path(model)
-        folder = p.parent if p.suffix == ".xml" else p
-        xml = p if p.suffix == ".xml" else next(iter(sorted(folder.glob("*.xml"))), None)
-        if xml is None or not xml.exists():
-            raise KDError(f"no OpenVINO .xml model in '{folder}'; export one with `yolo-kd export format=openvino`")
-        meta_file = folder / "metadata.yaml"
-        if not meta_file.exists():
-            raise KDError(f"'{folder}' has no metadata.yaml (class names, imgsz); export it with Ultralytics/yolo-kd")
-        meta = yaml.safe_load(meta_file.read_text())
-        names = meta.get("names", {})
-        self.names = {int(k): v for k, v in (ast.literal_eval(names) if isinstance(names, str) else names).items()}
+        self.backend = open_backend(model, device, hint, precision)
+        meta = self.backend.meta
+        self.names = {int(k): v for k, v in meta.get("names", {}).items()}
         imgsz = meta.get("imgsz", [640, 640])
         self.imgsz = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)
         self.end2end = bool(meta.get("end2end", False))
@@ -126,40 +119,36 @@ class Detector:
                 "use conf >= that, the same iou and max_det <= that, or the plain *_openvino_model folder"
             )
         self.conf, self.iou, self.max_det = conf, iou, max_det
-        self.core = ov.Core()
-        config = {"PERFORMANCE_HINT": hint} | ({"INFERENCE_PRECISION_HINT": precision} if precision else {})
-        self.model = self.core.compile_model(str(xml), device, config)
-        # The in-place path's own request. ``infer`` (fallback and benchmarks) uses the compiled model's request: its
-        # share_inputs call swaps in a tensor around ``x``, which would detach ``_buffer`` from this one.
-        self._request = self.model.create_infer_request()
-        self._buffer = self._input_buffer()
-        self._canvas = np.empty((*self.imgsz, 3), np.uint8)  # the plain IR's letterbox, before conversion
+        # The in-place path's own request. ``infer`` (fallback and benchmarks) is the backend's bare call: OpenVINO's
+        # share_inputs call swaps in a tensor around ``x``, which would detach ``_buffer`` from this request.
+        self._request = self.backend.request()
+        self._buffer = self._usable(self._request.buffer)
+        self._canvas = np.empty((*self.imgsz, 3), np.uint8)  # the plain model's letterbox, before conversion
 
-    def _input_buffer(self) -> np.ndarray | None:
-        """The sync request's input array, written in place per frame (None: dynamic or unexpected input)."""
-        port = self.model.input(0)
-        if port.get_partial_shape().is_dynamic:
-            return None
-        buf = self._request.get_input_tensor().data
+    def _usable(self, buf: np.ndarray | None) -> np.ndarray | None:
+        """A request's input array if letterboxing can write into it (None: dynamic or unexpected input)."""
         h, w = self.imgsz
-        want = ((1, h, w, 3), np.uint8) if self.in_graph else ((1, 3, h, w), np.float32)
-        return buf if (buf.shape, buf.dtype) == want else None
+        if buf is None:
+            return None
+        if self.in_graph:
+            return buf if (buf.shape, buf.dtype) == ((1, h, w, 3), np.uint8) else None
+        return buf if buf.shape == (1, 3, h, w) and buf.dtype in (np.float32, np.float16) else None
 
     def preprocess(self, img: np.ndarray) -> tuple[np.ndarray, tuple]:
         """Letterbox one BGR image to the model's input size."""
         return letterbox(img, self.imgsz)
 
     def to_input(self, x: np.ndarray) -> np.ndarray:
-        """The letterboxed uint8 BGR image as the IR wants it (as is for an in-graph IR, else RGB NCHW float)."""
+        """The letterboxed uint8 BGR image as the model wants it (as is for an in-graph IR, else RGB NCHW float)."""
         return x[None] if self.in_graph else to_input([x])
 
     def infer(self, x: np.ndarray) -> np.ndarray:
-        """The bare model call on a prepared input, without copies (0.13-0.18 ms less per frame at 320).
+        """The bare model call on a prepared input; its first output, valid until the next call.
 
-        ``x`` is read in place and the returned array is OpenVINO's own output buffer, valid until the next call
-        (``postprocess`` copies what it keeps).
+        Without copies where the backend allows (0.13-0.18 ms less per frame at 320 on OpenVINO); ``postprocess``
+        copies what it keeps.
         """
-        return self.model(x, share_inputs=True, share_outputs=True)[0]
+        return self.backend(x)[0]
 
     def first(self, output: np.ndarray) -> np.ndarray:
         """One image's raw output: the in-graph IR's (n, 6) rows, or batch element 0 of the plain output."""
@@ -167,6 +156,7 @@ class Detector:
 
     def postprocess(self, raw: np.ndarray, ratio_pad: tuple, shape0: tuple, path: str = "") -> Detections:
         """Decode one image's raw output into Detections in original pixels."""
+        raw = raw if raw.dtype == np.float32 else raw.astype(np.float32)
         if self.in_graph:  # rows [class, score, x1, y1, x2, y2], already suppressed and sorted
             r = raw[raw[:, 1] > self.conf][: self.max_det]
             box, score, cls = r[:, 2:6], r[:, 1], r[:, 0]
@@ -178,10 +168,9 @@ class Detector:
     def __call__(self, image: np.ndarray | str | Path) -> Detections:
         """Synchronous inference on one image (array in BGR, or a path): lowest latency.
 
-        A BGR uint8 frame is letterboxed straight into the infer request's own input buffer (no per-frame canvas or
-        input copy: ~1 ms less per frame on a plain IR at 640, 0.05-0.08 ms on an in-graph IR at 320;
-        docs/benchmarks.md 4g). One Detector runs one synchronous call at a time, as OpenVINO's compiled-model call
-        does; use ``predict_many`` or one Detector per thread.
+        A BGR uint8 frame is letterboxed straight into the request's own input buffer (no per-frame canvas or input
+        copy: ~1 ms less per frame on a plain IR at 640, 0.05-0.08 ms on an in-graph IR at 320; docs/benchmarks.md 4g).
+        One Detector runs one synchronous call at a time; use ``predict_many`` or one Detector per thread.
         """
         path = "" if isinstance(image, np.ndarray) else str(image)
         img = image if isinstance(image, np.ndarray) else read_image(image)
@@ -190,16 +179,15 @@ class Detector:
             raw = self.first(self.infer(self.to_input(x)))
         else:
             rp = self._fill(self._buffer, img)
-            self._request.infer()
-            raw = self.first(self._request.get_output_tensor(0).data)
+            raw = self.first(self._request.run()[0])
         return self.postprocess(raw, rp, img.shape[:2], path)
 
     def _fits(self, img: np.ndarray) -> bool:
-        """Whether ``img`` can be letterboxed into an infer request's input array (a BGR uint8 frame, fixed shape)."""
+        """Whether ``img`` can be letterboxed into a request's input array (a BGR uint8 frame, fixed shape)."""
         return self._buffer is not None and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
 
     def _fill(self, buf: np.ndarray, img: np.ndarray) -> tuple:
-        """Letterbox ``img`` into a request's input array ``buf`` (converted on a plain IR); returns the ratio/pad."""
+        """Letterbox ``img`` into a request's input array ``buf`` (converted on a plain model); return the ratio/pad."""
         if self.in_graph:
             return letterbox(img, self.imgsz, out=buf[0])[1]
         rp = letterbox(img, self.imgsz, out=self._canvas)[1]
@@ -207,25 +195,26 @@ class Detector:
         return rp
 
     def predict_many(self, images: list, jobs: int = 0) -> list[Detections]:
-        """Throughput mode: several OpenVINO infer requests in flight over many images; results in input order.
+        """Throughput mode: several requests in flight over many images; results in input order.
 
         The requests are started and waited for in turn (no ``AsyncInferQueue``: with it and post-processing callbacks,
         6 of 48 processes here aborted at exit, "terminate called without an active exception"; docs/benchmarks.md 4g).
 
         Args:
             images (list): BGR arrays or paths.
-            jobs (int): Requests in flight (0: the number the device asks for; use ``hint="THROUGHPUT"``).
+            jobs (int): Requests in flight (0: the number the backend asks for; on OpenVINO use
+                ``hint="THROUGHPUT"``).
         """
-        n = jobs or int(self.model.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-        requests = [self.model.create_infer_request() for _ in range(max(n, 1))]
+        n = jobs or self.backend.requests_wanted()
+        requests = [self.backend.request() for _ in range(max(n, 1))]
         running: list[tuple | None] = [None] * len(requests)  # (index, original shape, ratio/pad, path) per request
         out: list[Detections | None] = [None] * len(images)
 
         def collect(k: int) -> None:
             if running[k] is not None:
-                requests[k].wait()
+                raw = requests[k].wait()[0]
                 i, shape0, rp, path = running[k]
-                out[i] = self.postprocess(self.first(requests[k].get_output_tensor(0).data), rp, shape0, path)
+                out[i] = self.postprocess(self.first(raw), rp, shape0, path)
                 running[k] = None
 
         try:
@@ -233,17 +222,18 @@ class Detector:
                 k = i % len(requests)
                 collect(k)  # the oldest request in flight
                 img = im if isinstance(im, np.ndarray) else read_image(im)
-                if self._fits(img):
-                    rp = self._fill(requests[k].get_input_tensor().data, img)
-                    requests[k].start_async()
+                if self._fits(img) and self._usable(requests[k].buffer) is not None:
+                    rp = self._fill(requests[k].buffer, img)
+                    requests[k].start()
                 else:
                     x, rp = self.preprocess(img)
-                    requests[k].start_async(self.to_input(x))
+                    requests[k].start(self.to_input(x))
                 running[k] = (i, img.shape[:2], rp, "" if isinstance(im, np.ndarray) else str(im))
-        finally:  # an unreadable image: no request is left running when its error propagates
+        except BaseException:  # an unreadable image: no request is left running when its error propagates
             for k, r in enumerate(running):
                 if r is not None:
                     requests[k].wait()
+            raise
         for k in range(len(requests)):
             collect(k)
         return out

@@ -63,11 +63,14 @@ def sample_images(data: str | None, n: int) -> list[np.ndarray]:
     return [cv2.imread(str(f)) for f in files[:n]]
 
 
-def raw_outputs(model_path: str, images: list[np.ndarray], imgsz: int, fmt: str, ov_precision: str = "") -> np.ndarray:
+def raw_outputs(
+    model_path: str, images: list[np.ndarray], imgsz: int, fmt: str, ov_precision: str = "", end2end: bool = False
+) -> np.ndarray:
     """Raw (N, 4 + nc, A) outputs of the exported model or, for ``fmt='pt'``, the PyTorch student in FP32.
 
     ``ov_precision`` sets OpenVINO's INFERENCE_PRECISION_HINT (``f32``); empty keeps the device default, which is
-    bf16 on CPUs with native bf16 (e.g. AMD Zen 4, Intel Sapphire Rapids) even for an FP32 IR.
+    bf16 on CPUs with native bf16 (e.g. AMD Zen 4, Intel Sapphire Rapids) even for an FP32 IR. ``end2end``: the
+    PyTorch model answers with its one-to-one head's (N, 300, 6) rows, as an NMS-free export (``nms=False``) does.
     """
     from yolo_kd.edge.ops import letterbox, to_input
 
@@ -77,6 +80,8 @@ def raw_outputs(model_path: str, images: list[np.ndarray], imgsz: int, fmt: str,
         from ultralytics.nn.tasks import load_checkpoint
 
         m = load_checkpoint(model_path)[0].float().eval()
+        if hasattr(m, "end2end"):
+            m.end2end = end2end
         with torch.no_grad():
             return np.concatenate([m(torch.from_numpy(xi[None]))[0].numpy() for xi in x])
     if fmt == "onnx":
@@ -89,6 +94,18 @@ def raw_outputs(model_path: str, images: list[np.ndarray], imgsz: int, fmt: str,
     xml = next(Path(model_path).glob("*.xml"))
     c = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": ov_precision} if ov_precision else {})
     return np.concatenate([c(xi[None])[0] for xi in x])
+
+
+def export_metadata(path: str | Path) -> dict:
+    """Ultralytics' metadata of an export, typed: an .onnx file's own, else the ``metadata.yaml`` beside it."""
+    from yolo_kd.edge.backend import typed_meta
+    from yolo_kd.edge.graph import read_metadata
+
+    if str(path).endswith(".onnx"):
+        import onnx
+
+        return typed_meta({p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props})
+    return typed_meta(read_metadata(path))
 
 
 def onnxsim_module():
@@ -210,7 +227,7 @@ def export(
     nodes = onnx_nodes(out, simplifier) if format == "onnx" else None
     precision = "INT8-QAT" if qat else "INT8" if int8 else ("FP16" if half and format == "openvino" else "FP32")
     images = sample_images(data, parity_images)
-    ref = raw_outputs(str(pt), images, imgsz, "pt")
+    ref = raw_outputs(str(pt), images, imgsz, "pt", end2end=bool(export_metadata(out).get("end2end", False)))
     got = raw_outputs(str(out), images, imgsz, format, "f32" if precision == "FP32" and format == "openvino" else "")
     diff = np.abs(ref - got)
     report: dict[str, Any] = {
@@ -229,9 +246,7 @@ def export(
     if format == "openvino" and precision == "FP32":  # what the device default (maybe bf16) does to the outputs
         dd = raw_outputs(str(out), images, imgsz, format)
         report["device_default"] = compare(ref, dd)
-    from yolo_kd.edge.graph import read_metadata
-
-    nms_free = bool(read_metadata(out).get("end2end", False))
+    nms_free = bool(export_metadata(out).get("end2end", False))
     if e2e and nms_free:
         print("e2e: this model's head is NMS-free (end-to-end); its IR already returns final boxes, none written")
     if (e2e if e2e is not None else format == "openvino") and not nms_free:

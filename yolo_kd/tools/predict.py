@@ -1,4 +1,4 @@
-"""``yolo-kd predict``: the torch-free OpenVINO runtime on images, a directory or a video; prints and saves results."""
+"""``yolo-kd predict``: the torch-free runtime (OpenVINO or ONNX Runtime) on images, a directory or a video."""
 
 from __future__ import annotations
 
@@ -73,15 +73,15 @@ def predict(
 ) -> list[dict[str, Any]]:
     """Run ``yolo_kd.edge.Detector`` on ``source``; return (and with ``out=`` save as JSON) one record per image.
 
-    ``imgsz`` must match the IR (OpenVINO IRs have a fixed input size); ``classes`` keeps only those ids or names;
+    ``imgsz`` must match the export's (its input size is fixed); ``classes`` keeps only those ids or names;
     ``save=True`` writes annotated images into ``project``; one summary line per image, as ``yolo predict``.
     """
     from yolo_kd.edge import Detector, list_images, read_image
 
     det = Detector(model, device=device, conf=conf, iou=iou, max_det=max_det)
     if imgsz is not None and tuple(det.imgsz) != (int(imgsz), int(imgsz)):
-        raise KDError(f"this IR was exported at imgsz={det.imgsz[0]}; export it again with imgsz={imgsz} "
-                      "(OpenVINO IRs have a fixed input size)")  # fmt: skip
+        raise KDError(f"this model was exported at imgsz={det.imgsz[0]}; export it again with imgsz={imgsz} "
+                      "(exports have a fixed input size)")  # fmt: skip
     classes = [c.strip() for c in classes.split(",")] if isinstance(classes, str) else classes
     classes = [classes] if isinstance(classes, int) else classes
     unknown = [c for c in classes or [] if c not in det.names.values() and str(c) not in map(str, det.names)]
