@@ -79,7 +79,7 @@ def test_bad_input_sweep(train_args, tmp_path, capsys):
         (["train", f"teacher={t}", "kd_args=[1, 2]"], "kd_args must be a dict"),
         (["convert", "kitti", f"src={tmp_path / 'kitti'}", f"dst={tmp_path / 'out'}"], "expected 15"),
         (["convert", "pascal", "src=a", "dst=b"], "usage: yolo-kd convert"),
-        (["export", "model=" + str(tmp_path / "lin.pt")], "holds no detection model"),
+        (["export", "model=" + str(tmp_path / "lin.pt")], "holds no YOLO detect/segment/pose/obb model"),
         (["export", "model=" + str(tmp_path / "missing.pt")], "not found"),
         (["predict", f"model={tmp_path}", f"source={tmp_path / 'bad.jpg'}"], "no OpenVINO .xml model"),
         (["benchmark", "kd", "preset=tpu"], "unknown benchmark preset 'tpu'"),

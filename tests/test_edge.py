@@ -195,7 +195,7 @@ def test_export_bad_input_and_kd_checkpoint(tmp_path, make_ckpt):
     with pytest.raises(KDError, match="not found"):
         student_checkpoint(tmp_path / "nope.pt")
     torch.save({"model": torch.nn.Linear(2, 2)}, tmp_path / "lin.pt")
-    with pytest.raises(KDError, match="holds no detection model"):
+    with pytest.raises(KDError, match="holds no YOLO detect/segment/pose/obb model"):
         student_checkpoint(tmp_path / "lin.pt")
     with pytest.raises(KDError, match="int8=True needs data"):
         export(str(tmp_path / "lin.pt"), int8=True)

@@ -124,7 +124,8 @@ def end_to_end(model: Path, images: list[Path], imgsz: int) -> dict[str, float]:
     def med(fn, xs: list) -> float:
         return statistics.median(median_ms(lambda v=v: fn(v), 3, 1) for v in xs)
 
-    out = {"e2e_ours": med(det, images), "e2e_ul": med(lambda f: ul.predict(str(f), imgsz=imgsz, verbose=False), images)}
+    out = {"e2e_ours": med(det, images)}
+    out["e2e_ul"] = med(lambda f: ul.predict(str(f), imgsz=imgsz, verbose=False), images)
     fns = {"frame_bare": lambda _: det.infer(x), "frame_ours": det}
     if fused is not None:
         out["e2e_graph"], fns["frame_graph"] = med(fused, images), fused

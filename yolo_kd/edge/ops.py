@@ -94,22 +94,35 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
-def decode(pred: np.ndarray, conf: float, iou: float, max_det: int = 300, agnostic: bool = False) -> np.ndarray:
-    """One image's raw output (4 + nc, A), xywh + class scores -> (n, 6) xyxy, score, class after NMS.
+def decode(
+    pred: np.ndarray,
+    conf: float,
+    iou: float,
+    max_det: int = 300,
+    agnostic: bool = False,
+    nc: int | None = None,
+    end2end: bool = False,
+) -> np.ndarray:
+    """One image's raw output (4 + nc + extra, A) -> (n, 6 + extra) rows xyxy, score, class, extra after NMS.
 
-    End-to-end exports (YOLO26, or ``nms=True``) already give (A, 6) xyxy/score/class rows: those are only filtered.
+    The extra rows (mask coefficients or keypoints) follow the class scores; ``nc`` None: there are none.
+
+    End-to-end exports (YOLO26 with ``nms=False``, or ``nms=True``; ``end2end`` or an (A, 6) output) already give
+    (A, 6 + extra) xyxy/score/class/extra rows: those are only filtered.
     """
-    if pred.ndim == 2 and pred.shape[-1] == 6 and pred.shape[0] != 6:
+    if end2end or (pred.ndim == 2 and pred.shape[-1] == 6 and pred.shape[0] != 6):
         return pred[pred[:, 4] > conf][:max_det]
-    scores = pred[4:]  # (nc, A): reduce along the contiguous class rows, not a transposed view
+    nc = pred.shape[0] - 4 if nc is None else nc
+    scores = pred[4 : 4 + nc]  # (nc, A): reduce along the contiguous class rows, not a transposed view
     s = scores.max(0)
     m = np.flatnonzero(s > conf)
     s, j, xywh = s[m], scores[:, m].argmax(0), pred[:4, m].T  # best class of the candidates only
     boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
     order = s.argsort()[::-1][:30000]
-    boxes, s, j = boxes[order], s[order], j[order]
+    boxes, s, j, m = boxes[order], s[order], j[order], m[order]
     keep = nms(boxes + (0 if agnostic else j[:, None] * MAX_WH), s, iou)[:max_det]
-    return np.concatenate([boxes[keep], s[keep, None], j[keep, None].astype(np.float32)], 1)
+    extra = pred[4 + nc :, m[keep]].T
+    return np.concatenate([boxes[keep], s[keep, None], j[keep, None].astype(np.float32), extra], 1)
 
 
 def scale_boxes(boxes: np.ndarray, ratio_pad: tuple, shape0: tuple[int, int]) -> np.ndarray:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from yolo_kd.edge.ops import decode, letterbox, scale_boxes, to_input
+from yolo_kd.edge.task_ops import process_mask, rle, scale_keypoints, unletterbox_masks
 from yolo_kd.errors import KDError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -23,6 +24,8 @@ class Detections:
         classes (np.ndarray): (n,) class indices.
         names (dict[int, str]): Class names from the model's metadata.
         path (str): Source file, when read from disk.
+        masks (np.ndarray | None): (n, h, w) bool instance masks on the original image (segmentation models).
+        keypoints (np.ndarray | None): (n, K, 2 or 3) x, y (and visibility) per keypoint (pose models).
     """
 
     boxes: np.ndarray
@@ -30,18 +33,24 @@ class Detections:
     classes: np.ndarray
     names: dict[int, str]
     path: str = ""
+    masks: np.ndarray | None = None
+    keypoints: np.ndarray | None = None
 
     def to_dicts(self) -> list[dict]:
-        """One dict per detection: name, class, confidence, box (x1, y1, x2, y2)."""
-        return [
-            {
-                "name": self.names.get(int(c), str(int(c))),
-                "class": int(c),
-                "confidence": float(s),
-                "box": [round(float(v), 2) for v in b],
-            }  # fmt: skip
-            for b, s, c in zip(self.boxes, self.scores, self.classes)
-        ]
+        """One dict per detection: name, class, confidence, box (x1, y1, x2, y2), and ``mask`` or ``keypoints``.
+
+        ``mask`` is COCO's uncompressed run-length encoding on the original image; ``keypoints`` [x, y(, visibility)].
+        """
+        out = []
+        for i, (b, s, c) in enumerate(zip(self.boxes, self.scores, self.classes)):
+            d = {"name": self.names.get(int(c), str(int(c))), "class": int(c), "confidence": float(s),
+                 "box": [round(float(v), 2) for v in b]}  # fmt: skip
+            if self.masks is not None:
+                d["mask"] = rle(self.masks[i])
+            if self.keypoints is not None:
+                d["keypoints"] = [[round(float(v), 3) for v in k] for k in self.keypoints[i]]
+            out.append(d)
+        return out
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -111,6 +120,11 @@ class Detector:
         imgsz = meta.get("imgsz", [640, 640])
         self.imgsz = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)
         self.end2end = bool(meta.get("end2end", False))
+        self.task = meta.get("task", "detect")
+        if self.task not in ("detect", "segment", "pose"):
+            raise KDError(f"the runtime decodes detect, segment and pose models; this one is '{self.task}' "
+                          "(run it with Ultralytics: YOLO(model).predict)")  # fmt: skip
+        self.kpt_shape = tuple(meta.get("kpt_shape", ())) if self.task == "pose" else ()
         self.in_graph = meta.get("in_graph")  # pre/post-processing built into the IR (yolo-kd export e2e=True)
         g = self.in_graph
         if g and (conf < g["conf"] or max_det > g["max_det"] or abs(iou - g["iou"]) > 1e-6):
@@ -154,16 +168,36 @@ class Detector:
         """One image's raw output: the in-graph IR's (n, 6) rows, or batch element 0 of the plain output."""
         return output if self.in_graph else output[0]
 
-    def postprocess(self, raw: np.ndarray, ratio_pad: tuple, shape0: tuple, path: str = "") -> Detections:
-        """Decode one image's raw output into Detections in original pixels."""
+    def postprocess(
+        self, raw: np.ndarray, ratio_pad: tuple, shape0: tuple, path: str = "", proto: np.ndarray | None = None
+    ) -> Detections:
+        """Decode one image's raw output (and a segmentation model's prototypes) into Detections in original pixels.
+
+        Masks are made at the input size as Ultralytics' predictor makes them (``task_ops.process_mask``; detections
+        whose mask is empty are dropped, as there), then mapped onto the original image.
+        """
         raw = raw if raw.dtype == np.float32 else raw.astype(np.float32)
         if self.in_graph:  # rows [class, score, x1, y1, x2, y2], already suppressed and sorted
             r = raw[raw[:, 1] > self.conf][: self.max_det]
-            box, score, cls = r[:, 2:6], r[:, 1], r[:, 0]
+            box, score, cls, extra = r[:, 2:6], r[:, 1], r[:, 0], r[:, 6:]
         else:
-            d = decode(raw, self.conf, self.iou, self.max_det)
-            box, score, cls = d[:, :4], d[:, 4], d[:, 5]
-        return Detections(scale_boxes(box, ratio_pad, shape0), score, cls.astype(int), self.names, path)
+            d = decode(raw, self.conf, self.iou, self.max_det, nc=len(self.names), end2end=self.end2end)
+            box, score, cls, extra = d[:, :4], d[:, 4], d[:, 5], d[:, 6:]
+        masks = kpts = None
+        if self.task == "segment" and proto is not None:
+            m = self.input_masks(proto, extra, box)
+            keep = m.any((1, 2))
+            box, score, cls, m = box[keep], score[keep], cls[keep], m[keep]
+            masks = unletterbox_masks(m, ratio_pad, shape0)
+        elif self.task == "pose":
+            kpts = scale_keypoints(extra.reshape(len(extra), *self.kpt_shape), ratio_pad, shape0)
+        boxes = scale_boxes(box, ratio_pad, shape0)
+        return Detections(boxes, score, cls.astype(int), self.names, path, masks, kpts)
+
+    def input_masks(self, proto: np.ndarray, coefs: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """(n, H, W) uint8 masks at the input size (Ultralytics' ``Results.masks.data``) for boxes in input pixels."""
+        proto = proto if proto.dtype == np.float32 else proto.astype(np.float32)
+        return process_mask(proto, coefs, boxes, self.imgsz)
 
     def __call__(self, image: np.ndarray | str | Path) -> Detections:
         """Synchronous inference on one image (array in BGR, or a path): lowest latency.
@@ -176,11 +210,15 @@ class Detector:
         img = image if isinstance(image, np.ndarray) else read_image(image)
         if not self._fits(img):
             x, rp = self.preprocess(img)
-            raw = self.first(self.infer(self.to_input(x)))
+            outs = self.backend(self.to_input(x))
         else:
             rp = self._fill(self._buffer, img)
-            raw = self.first(self._request.run()[0])
-        return self.postprocess(raw, rp, img.shape[:2], path)
+            outs = self._request.run()
+        return self.postprocess(self.first(outs[0]), rp, img.shape[:2], path, self._proto(outs))
+
+    def _proto(self, outs: list[np.ndarray]) -> np.ndarray | None:
+        """A segmentation model's (32, mh, mw) prototypes of image 0 (its second output); None for other tasks."""
+        return outs[1][0] if self.task == "segment" and len(outs) > 1 else None
 
     def _fits(self, img: np.ndarray) -> bool:
         """Whether ``img`` can be letterboxed into a request's input array (a BGR uint8 frame, fixed shape)."""
@@ -212,9 +250,9 @@ class Detector:
 
         def collect(k: int) -> None:
             if running[k] is not None:
-                raw = requests[k].wait()[0]
+                outs = requests[k].wait()
                 i, shape0, rp, path = running[k]
-                out[i] = self.postprocess(self.first(raw), rp, shape0, path)
+                out[i] = self.postprocess(self.first(outs[0]), rp, shape0, path, self._proto(outs))
                 running[k] = None
 
         try:

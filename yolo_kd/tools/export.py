@@ -35,10 +35,14 @@ def student_checkpoint(path: str | Path) -> Path:
         ckpt = torch.load(p, map_location="cpu", weights_only=False)
     except Exception as e:
         raise KDError(f"'{p}' is not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from e
+    from ultralytics.nn.tasks import DetectionModel
+
     model = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
     student = getattr(model, "student_model", model)
-    if type(student).__name__ != "DetectionModel":
-        raise KDError(f"'{p}' holds no detection model ({type(model).__name__}); export needs a YOLO detector .pt")
+    if not isinstance(student, DetectionModel):  # detect, segment, pose and obb models (their subclasses)
+        raise KDError(
+            f"'{p}' holds no YOLO detect/segment/pose/obb model ({type(model).__name__}); export needs such a .pt"
+        )
     if student is model:
         return p
     out = p.with_name(f"{p.stem}-student.pt")
@@ -83,7 +87,8 @@ def raw_outputs(
         if hasattr(m, "end2end"):
             m.end2end = end2end
         with torch.no_grad():
-            return np.concatenate([m(torch.from_numpy(xi[None]))[0].numpy() for xi in x])
+            outs = [m(torch.from_numpy(xi[None]))[0] for xi in x]  # a seg model's is (predictions, prototypes)
+            return np.concatenate([(o[0] if isinstance(o, tuple) else o).numpy() for o in outs])
     if fmt == "onnx":
         import onnxruntime as ort
 
@@ -247,15 +252,17 @@ def export(
         dd = raw_outputs(str(out), images, imgsz, format)
         report["device_default"] = compare(ref, dd)
     nms_free = bool(export_metadata(out).get("end2end", False))
-    if e2e and nms_free:
-        print("e2e: this model's head is NMS-free (end-to-end); its IR already returns final boxes, none written")
-    if (e2e if e2e is not None else format == "openvino") and not nms_free:
+    task = export_metadata(out).get("task", "detect")
+    if e2e and (nms_free or task != "detect"):
+        why = "head is NMS-free (end-to-end); its IR already returns final boxes" if nms_free else f"task is {task}"
+        print(f"e2e: this model's {why}; in-graph NMS is built for detection IRs only, none written")
+    if (e2e if e2e is not None else format == "openvino") and not nms_free and task == "detect":
         report["in_graph"] = check_in_graph(out, images, nms_args)
     where = Path(out) if Path(out).is_dir() else Path(out).parent
     if val and data:
         for key, path in (("pytorch", str(pt)), ("exported", str(out))):
-            r = YOLO(path, task="detect").val(data=data, imgsz=imgsz, batch=1, device="cpu", plots=False, verbose=False,
-                                              project=str(where), name=f"val-{key}", exist_ok=True)  # fmt: skip
+            r = YOLO(path, task=task).val(data=data, imgsz=imgsz, batch=1, device="cpu", plots=False, verbose=False,
+                                          project=str(where), name=f"val-{key}", exist_ok=True)  # fmt: skip
             report[key] = {"mAP50": float(r.box.map50), "mAP50-95": float(r.box.map)}
         report["map50_95_drop"] = report["pytorch"]["mAP50-95"] - report["exported"]["mAP50-95"]
     (where / f"{Path(out).stem}-parity.json" if Path(out).is_file() else where / "parity.json").write_text(

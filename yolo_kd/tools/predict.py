@@ -42,18 +42,26 @@ def keep_classes(d, classes: list | None):
 
     ids = {k for k, v in d.names.items() if v in classes or k in classes or str(k) in map(str, classes)}
     m = np.isin(d.classes.astype(int), list(ids))
-    return Detections(d.boxes[m], d.scores[m], d.classes[m], d.names, d.path)
+    masks = None if d.masks is None else d.masks[m]
+    kpts = None if d.keypoints is None else d.keypoints[m]
+    return Detections(d.boxes[m], d.scores[m], d.classes[m], d.names, d.path, masks, kpts)
 
 
 def draw(img: np.ndarray, d, path: Path) -> None:
-    """Save ``img`` (BGR) with boxes and labels drawn (Pillow: part of the edge install)."""
+    """Save ``img`` (BGR) with masks, boxes, labels and keypoints drawn (Pillow: part of the edge installs)."""
     from PIL import Image, ImageDraw
 
-    im = Image.fromarray(img[..., ::-1].copy())
+    rgb = img[..., ::-1].astype(np.float32)
+    for m in d.masks if d.masks is not None else []:  # instance masks blended at 40 % in the box colour
+        rgb[m] = 0.6 * rgb[m] + 0.4 * np.array([255, 56, 56], np.float32)
+    im = Image.fromarray(rgb.astype(np.uint8))
     g = ImageDraw.Draw(im)
     for x in d.to_dicts():
         g.rectangle(x["box"], outline=(255, 56, 56), width=2)
         g.text((x["box"][0] + 2, x["box"][1] + 1), f"{x['name']} {x['confidence']:.2f}", fill=(255, 255, 255))
+        for k in x.get("keypoints", []):
+            if len(k) < 3 or k[2] >= 0.5:  # Ultralytics draws keypoints whose visibility is at least 0.5
+                g.ellipse([k[0] - 3, k[1] - 3, k[0] + 3, k[1] + 3], fill=(56, 255, 56))
     im.save(path)
 
 

@@ -1,0 +1,178 @@
+"""Masks and keypoints in the torch-free runtime: numpy decoding against Ultralytics' own ops and predictions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.conftest import matched_boxes
+from yolo_kd.edge.task_ops import crop_mask, process_mask, rle, scale_keypoints, unletterbox_masks, upsample_bilinear
+from yolo_kd.errors import KDError
+
+SEG_TEACHER = Path(__file__).resolve().parents[1] / "docs/bench/t1-seg-xeon/teacher-yolo11n-seg-carparts256.pt"
+
+
+def test_upsample_and_process_mask_equal_ultralytics():
+    """Bilinear upsampling = F.interpolate (half-pixel centres, edge clamp); masks = ops.process_mask(upsample=True)
+    bit for bit, boxes on and off pixel edges; crop_mask keeps columns x1 <= c < x2 only."""
+    import torch.nn.functional as F
+    from ultralytics.utils import ops
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 7, 9, generator=g)
+    ref_up = F.interpolate(x[None], (20, 31), mode="bilinear")[0]
+    np.testing.assert_allclose(upsample_bilinear(x.numpy(), 20, 31), ref_up, atol=1e-5)
+    protos, coefs = torch.randn(32, 16, 16, generator=g), torch.randn(5, 32, generator=g)
+    boxes = torch.tensor([[0, 0, 64, 64], [3.5, 7.2, 40.1, 50.9], [10, 10, 11, 12], [60, 2, 64, 30], [5, 5, 5, 5.0]])
+    ref = ops.process_mask(protos, coefs, boxes.clone(), (64, 64), upsample=True).numpy()
+    got = process_mask(protos.numpy(), coefs.numpy(), boxes.numpy(), (64, 64))
+    assert got.dtype == np.uint8 and got.shape == (5, 64, 64) and got.any()
+    np.testing.assert_array_equal(got, ref)
+    m = crop_mask(np.ones((1, 4, 6), np.uint8), np.array([[1.0, 1.0, 3.0, 2.5]]))
+    assert m[0].tolist() == [[0] * 6, [0, 1, 1, 0, 0, 0], [0, 1, 1, 0, 0, 0], [0] * 6]
+
+
+def test_keypoints_masks_and_rle_geometry():
+    """Keypoints as ops.scale_coords (padding off, / gain, clipped; visibility kept); masks back on the original image
+    by nearest pixel centre; COCO run-length counts written out by hand."""
+    from ultralytics.utils import ops
+
+    k = torch.tensor([[[10.0, 30.0, 0.9], [200.0, -5.0, 0.1], [100.0, 70.0, 0.5]]])
+    rp = (0.5, 0.5, 0, 20)  # a 320x320 input from a 200x400 (h, w) image: gain 0.5, 20 rows of padding on top
+    ref = ops.scale_coords((160, 200), k.clone(), (200, 400), ratio_pad=((0.5, 0.5), (0, 20)))
+    got = scale_keypoints(k.numpy(), rp, (200, 400))
+    np.testing.assert_allclose(got[..., :2], ref[..., :2].numpy(), atol=1e-5)
+    np.testing.assert_array_equal(got[..., 2], k[..., 2].numpy())
+    assert got[0, 1].tolist()[:2] == [400.0, 0.0]  # (200 - 0) / 0.5 = 400 = width: on the edge; y clipped to 0
+    m = np.zeros((1, 8, 8), np.uint8)
+    m[0, 3:5, 2:6] = 1  # input rows 3-4 (1-2 after 2 rows of padding), columns 2-5
+    back = unletterbox_masks(m, (0.5, 0.5, 0, 2), (8, 16))  # image 8x16 -> 4x8 content, 2 rows of padding
+    rows, cols = np.nonzero(back[0])
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (2, 5, 4, 11)
+    assert rle(np.array([[0, 1], [1, 1]], bool)) == {"size": [2, 2], "counts": [1, 3]}  # column-major: 0, 1 | 1, 1
+    assert rle(np.array([[1, 0, 0]], bool)) == {"size": [1, 3], "counts": [0, 1, 2]}  # starts with a zero run
+
+
+@pytest.fixture(scope="module")
+def task_models(tmp_path_factory, shared_assets):
+    """The trained carparts seg model (T1's teacher, committed) and a yolov8n-pose carrying the COCO yolov8n's trained
+    layers (keypoint branch untrained), exported to ONNX, with real images of their data."""
+    from ultralytics import YOLO
+
+    from yolo_kd.tools.export import export
+
+    carparts, coco = shared_assets / "datasets/carparts-seg/images/val", shared_assets / "datasets/coco128/images"
+    if not carparts.is_dir() or not (shared_assets / "weights/yolov8n.pt").exists():
+        pytest.skip(f"{carparts} or weights/yolov8n.pt not available")
+    root = tmp_path_factory.mktemp("task_models")
+    shutil.copy(SEG_TEACHER, root / "seg.pt")
+    torch.manual_seed(0)  # the class and keypoint branches start from random weights
+    pose = YOLO("yolov8n-pose.yaml").load(str(shared_assets / "weights/yolov8n.pt")).model
+    torch.save({"model": pose.half(), "train_args": {}, "version": "8.4.190"}, root / "pose.pt")
+    kw = {"format": "onnx", "parity_images": 1, "val": False}
+    return {
+        "seg": export(str(root / "seg.pt"), imgsz=256, **kw)["export"],
+        "seg_ov": export(str(root / "seg.pt"), imgsz=256, format="openvino", parity_images=1, val=False),
+        "pose": export(str(root / "pose.pt"), imgsz=320, **kw)["export"],
+        "seg_images": sorted(carparts.glob("*.jpg"))[:6],
+        "pose_images": sorted((coco / "val2017").glob("*.jpg"))[:6],
+    }
+
+
+def test_masks_equal_ultralytics_predict(task_models):
+    """A trained seg model on real carparts photos: Ultralytics' boxes and, for each, its mask (masks.data mapped onto
+    the image the same way) within 0.5 % of the mask's pixels; the same on OpenVINO."""
+    from ultralytics import YOLO
+
+    from yolo_kd.edge import Detector
+    from yolo_kd.edge.ops import letterbox
+    from yolo_kd.edge.runtime import read_image
+
+    assert "in_graph" not in task_models["seg_ov"]  # in-graph NMS is built for detection IRs only
+    for model in (task_models["seg"], task_models["seg_ov"]["export"]):
+        det = Detector(model, conf=0.2)  # OpenVINO at the device default precision, as Ultralytics runs the IR
+        ul = YOLO(model, task="segment")
+        assert det.task == "segment"
+        masks = 0
+        for f in task_models["seg_images"]:
+            r, d, img = ul.predict(str(f), imgsz=256, conf=0.2, verbose=False)[0], det(f), read_image(f)
+            assert d.masks is not None and d.masks.shape == (len(d.boxes), *img.shape[:2])
+            if not len(r.boxes):
+                continue
+            ref, cls, conf = r.boxes.xyxy.numpy(), r.boxes.cls.numpy(), r.boxes.conf.numpy()
+            hi = conf >= 0.3
+            matched_boxes(ref[hi], cls[hi], conf[hi], d.boxes, d.classes, d.scores, 0.5 * max(img.shape) / 256 + 0.01)
+            ref_m = unletterbox_masks(
+                r.masks.data.numpy().astype(np.uint8), letterbox(img, (256, 256))[1], img.shape[:2]
+            )
+            for i in np.flatnonzero(hi):
+                j = np.abs(d.boxes - ref[i]).sum(1).argmin()
+                assert (d.masks[j] ^ ref_m[i]).sum() <= 0.005 * max(ref_m[i].sum(), 1)
+                masks += 1
+        assert masks >= 5
+
+
+def test_keypoints_equal_ultralytics_predict(task_models, tmp_path):
+    """A pose export on real COCO images: Ultralytics' boxes and each box's keypoints (x, y within half an input pixel
+    in the original image, visibility within 1e-4); `yolo-kd predict` writes them and draws them."""
+    from ultralytics import YOLO
+
+    from yolo_kd.cli import main
+    from yolo_kd.edge import Detector
+
+    det, ul = Detector(task_models["pose"], conf=0.2), YOLO(task_models["pose"], task="pose")
+    assert det.task == "pose" and det.kpt_shape == (17, 3)
+    n, most = 0, (0, None)
+    for f in task_models["pose_images"]:
+        r, d = ul.predict(str(f), imgsz=320, conf=0.2, verbose=False)[0], det(f)
+        most = max(most, (len(d.boxes), f), key=lambda t: t[0])
+        assert d.keypoints.shape == (len(d.boxes), 17, 3)
+        ref, conf = r.boxes.xyxy.numpy(), r.boxes.conf.numpy()
+        scale = 0.5 * max(r.orig_shape) / 320 + 0.01
+        for i in np.flatnonzero(conf >= 0.3):
+            j = np.abs(d.boxes - ref[i]).sum(1).argmin()
+            assert np.abs(d.boxes[j] - ref[i]).max() <= scale
+            np.testing.assert_allclose(d.keypoints[j, :, :2], r.keypoints.data[i, :, :2].numpy(), atol=scale)
+            np.testing.assert_allclose(d.keypoints[j, :, 2], r.keypoints.data[i, :, 2].numpy(), atol=1e-4)
+            n += 1
+    assert n >= 3
+    src = most[1]  # the image with the most detections
+    out = tmp_path / "p.json"
+    assert main(["predict", f"model={task_models['pose']}", f"source={src}", f"out={out}", "save=True",
+                 f"project={tmp_path / 'vis'}", "conf=0.2"]) == 0  # fmt: skip
+    rec = json.loads(out.read_text())[0]["detections"]
+    assert rec and all(len(x["keypoints"]) == 17 and len(x["keypoints"][0]) == 3 for x in rec)
+    assert (tmp_path / "vis" / f"{src.stem}.jpg").is_file()
+
+
+def test_seg_json_and_refusals(task_models, tmp_path, make_ckpt):
+    """`yolo-kd predict` on a seg export writes each mask as COCO run-length counts that decode to the mask; an obb
+    export is refused in one line."""
+    from yolo_kd.cli import main
+    from yolo_kd.edge import Detector
+    from yolo_kd.edge.runtime import read_image
+
+    src = task_models["seg_images"][0]
+    out = tmp_path / "s.json"
+    assert main(["predict", f"model={task_models['seg']}", f"source={src}", f"out={out}", "conf=0.2"]) == 0
+    rec, d = json.loads(out.read_text())[0], Detector(task_models["seg"], conf=0.2)(src)
+    assert len(rec["detections"]) == len(d.boxes) > 0
+    m = rec["detections"][0]["mask"]
+    flat = np.repeat(np.arange(len(m["counts"])) % 2, m["counts"]).astype(bool)  # runs alternate 0, 1, 0, ...
+    np.testing.assert_array_equal(flat.reshape(m["size"][::-1]).T, d.masks[0])
+    assert m["size"] == list(read_image(src).shape[:2])
+    obb = tmp_path / "obb.onnx"
+    shutil.copy(task_models["pose"], obb)
+    import onnx
+
+    g = onnx.load(str(obb))
+    for p in g.metadata_props:
+        p.value = "obb" if p.key == "task" else p.value
+    onnx.save(g, str(obb))
+    with pytest.raises(KDError, match="decodes detect, segment and pose models; this one is 'obb'"):
+        Detector(obb)
