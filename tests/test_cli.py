@@ -16,6 +16,7 @@ def test_parse_kv_yaml_values():
     """Values are parsed like Ultralytics' CLI: numbers, bools, dicts."""
     kv = parse_kv(["epochs=3", "amp=False", "kd_args={mimic: {weight: 2}}", "name=run1"])
     assert kv == {"epochs": 3, "amp": False, "kd_args": {"mimic": {"weight": 2}}, "name": "run1"}
+    assert parse_kv(["title=R1 helmet: paired gains"]) == {"title": "R1 helmet: paired gains"}  # text, not a mapping
     with pytest.raises(KDError, match="not key=value"):
         parse_kv(["epochs"])
 

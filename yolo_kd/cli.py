@@ -55,9 +55,11 @@ def parse_kv(items: list[str]) -> dict[str, Any]:
             raise KDError(f"argument '{tok}' is not key=value (e.g. epochs=10); see `yolo-kd help`")
         k, v = tok.split("=", 1)
         try:
-            out[k.strip()] = yaml.safe_load(v) if v != "" else None
+            val = yaml.safe_load(v) if v != "" else None
         except yaml.YAMLError:
-            out[k.strip()] = v
+            val = v
+        # a dict only when written as one ({...}): "title=R1: helmet" is text, not the mapping {R1: helmet}
+        out[k.strip()] = v if isinstance(val, dict) and not v.lstrip().startswith("{") else val
     return out
 
 
