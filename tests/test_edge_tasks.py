@@ -11,7 +11,17 @@ import pytest
 import torch
 
 from tests.conftest import matched_boxes
-from yolo_kd.edge.task_ops import crop_mask, process_mask, rle, scale_keypoints, unletterbox_masks, upsample_bilinear
+from yolo_kd.edge.task_ops import (
+    corners,
+    crop_mask,
+    nms_rotated,
+    probiou,
+    process_mask,
+    rle,
+    scale_keypoints,
+    unletterbox_masks,
+    upsample_bilinear,
+)
 from yolo_kd.errors import KDError
 
 SEG_TEACHER = Path(__file__).resolve().parents[1] / "docs/bench/t1-seg-xeon/teacher-yolo11n-seg-carparts256.pt"
@@ -58,6 +68,33 @@ def test_keypoints_masks_and_rle_geometry():
     assert rle(np.array([[1, 0, 0]], bool)) == {"size": [1, 3], "counts": [0, 1, 2]}  # starts with a zero run
 
 
+def test_probiou_and_rotated_nms_by_hand_and_against_ultralytics():
+    """probiou: 1 for a box with itself, by hand for two equal axis-aligned squares 2 apart (Gaussians with variance
+    s^2 / 12 = 1/3: BD = 1/8 * 4 / (1/3) = 1.5, probiou = 1 - sqrt(1 - e^-1.5)), symmetric under a 90-degree turn of
+    a square; equal to Ultralytics' batch_probiou; Fast-NMS keeps what TorchNMS.fast_nms keeps; corners as
+    xywhr2xyxyxyxy."""
+    from ultralytics.utils import ops
+    from ultralytics.utils.metrics import batch_probiou
+    from ultralytics.utils.nms import TorchNMS
+
+    sq = np.array([[0, 0, 2, 2, 0.0], [2, 0, 2, 2, 0.0], [0, 0, 2, 2, np.pi / 2]], np.float64)
+    p = probiou(sq, sq)
+    assert p[0, 0] == pytest.approx(1.0, abs=1e-3) and p[0, 1] == pytest.approx(1 - np.sqrt(1 - np.exp(-1.5)), abs=1e-6)
+    assert p[0, 2] == pytest.approx(1.0, abs=1e-3) and p[1, 0] == pytest.approx(p[0, 1], abs=1e-9)
+    g = torch.Generator().manual_seed(1)
+    b = torch.cat([torch.rand(40, 2, generator=g) * 50, torch.rand(40, 2, generator=g) * 20 + 2,
+                   torch.rand(40, 1, generator=g) * 3.14], 1)  # fmt: skip
+    got, ref = probiou(b.numpy(), b.numpy()), batch_probiou(b, b).numpy()
+    off = ~np.eye(40, dtype=bool)  # the diagonal is 1 - sqrt(~eps): float32 rounding there is ~1e-4
+    np.testing.assert_allclose(got[off], ref[off], atol=1e-5)
+    np.testing.assert_allclose(np.diag(got), np.diag(ref), atol=2e-4)
+    scores = torch.rand(40, generator=g)
+    ref = TorchNMS.fast_nms(b, scores, 0.3, iou_func=batch_probiou).numpy()
+    got = nms_rotated(b.numpy(), scores.numpy(), 0.3)
+    assert 2 < len(got) < 40 and got.tolist() == ref.tolist()
+    np.testing.assert_allclose(corners(b.numpy()), ops.xywhr2xyxyxyxy(b).numpy(), atol=1e-4)
+
+
 @pytest.fixture(scope="module")
 def task_models(tmp_path_factory, shared_assets):
     """The trained carparts seg model (T1's teacher, committed) and a yolov8n-pose carrying the COCO yolov8n's trained
@@ -74,11 +111,15 @@ def task_models(tmp_path_factory, shared_assets):
     torch.manual_seed(0)  # the class and keypoint branches start from random weights
     pose = YOLO("yolov8n-pose.yaml").load(str(shared_assets / "weights/yolov8n.pt")).model
     torch.save({"model": pose.half(), "train_args": {}, "version": "8.4.190"}, root / "pose.pt")
+    obb = YOLO("yolov8n-obb.yaml").load(str(shared_assets / "weights/yolov8n.pt")).model
+    torch.save({"model": obb.half(), "train_args": {}, "version": "8.4.190"}, root / "obb.pt")
     kw = {"format": "onnx", "parity_images": 1, "val": False}
     return {
         "seg": export(str(root / "seg.pt"), imgsz=256, **kw)["export"],
         "seg_ov": export(str(root / "seg.pt"), imgsz=256, format="openvino", parity_images=1, val=False),
         "pose": export(str(root / "pose.pt"), imgsz=320, **kw)["export"],
+        "obb": export(str(root / "obb.pt"), imgsz=320, **kw)["export"],
+        "obb_images": sorted((shared_assets / "datasets/dota8/images").rglob("*.jpg")),
         "seg_images": sorted(carparts.glob("*.jpg"))[:6],
         "pose_images": sorted((coco / "val2017").glob("*.jpg"))[:6],
     }
@@ -151,8 +192,8 @@ def test_keypoints_equal_ultralytics_predict(task_models, tmp_path):
 
 
 def test_seg_json_and_refusals(task_models, tmp_path, make_ckpt):
-    """`yolo-kd predict` on a seg export writes each mask as COCO run-length counts that decode to the mask; an obb
-    export is refused in one line."""
+    """`yolo-kd predict` on a seg export writes each mask as COCO run-length counts that decode to the mask; a
+    classification export is refused in one line."""
     from yolo_kd.cli import main
     from yolo_kd.edge import Detector
     from yolo_kd.edge.runtime import read_image
@@ -166,13 +207,43 @@ def test_seg_json_and_refusals(task_models, tmp_path, make_ckpt):
     flat = np.repeat(np.arange(len(m["counts"])) % 2, m["counts"]).astype(bool)  # runs alternate 0, 1, 0, ...
     np.testing.assert_array_equal(flat.reshape(m["size"][::-1]).T, d.masks[0])
     assert m["size"] == list(read_image(src).shape[:2])
-    obb = tmp_path / "obb.onnx"
-    shutil.copy(task_models["pose"], obb)
+    cls = tmp_path / "cls.onnx"
     import onnx
 
-    g = onnx.load(str(obb))
+    g = onnx.load(str(task_models["pose"]))
     for p in g.metadata_props:
-        p.value = "obb" if p.key == "task" else p.value
-    onnx.save(g, str(obb))
-    with pytest.raises(KDError, match="decodes detect, segment and pose models; this one is 'obb'"):
-        Detector(obb)
+        p.value = "classify" if p.key == "task" else p.value
+    onnx.save(g, str(cls))
+    with pytest.raises(KDError, match="decodes detect, segment, pose and obb models; this one is 'classify'"):
+        Detector(cls)
+
+
+def test_rotated_boxes_equal_ultralytics_predict(task_models, tmp_path):
+    """An obb export (yolov8n-obb with the COCO yolov8n's layers, head untrained) on the real DOTA8 aerial tiles: every
+    rotated box, score and class of YOLO(onnx).predict, in its order; `yolo-kd predict` writes polygons and draws."""
+    from ultralytics import YOLO
+
+    from yolo_kd.cli import main
+    from yolo_kd.edge import Detector
+
+    files = task_models["obb_images"]
+    if not files:
+        pytest.skip("dota8 images not available")
+    ul = YOLO(task_models["obb"], task="obb")
+    scores = np.concatenate([Detector(task_models["obb"], conf=0.0, max_det=1000)(f).scores for f in files[:2]])
+    conf = float(np.quantile(scores, 0.9))  # the untrained class branch scores low: its top tenth
+    det, n = Detector(task_models["obb"], conf=conf), 0
+    for f in files[:4]:
+        r, d = ul.predict(str(f), imgsz=320, conf=conf, verbose=False)[0], det(f)
+        assert len(d.xywhr) == len(r.obb) and d.boxes.shape == (len(d.xywhr), 4)
+        np.testing.assert_allclose(d.xywhr, r.obb.xywhr.numpy(), atol=2e-3, rtol=1e-5)
+        np.testing.assert_allclose(d.scores, r.obb.conf.numpy(), atol=1e-5)
+        np.testing.assert_array_equal(d.classes, r.obb.cls.numpy().astype(int))
+        np.testing.assert_allclose(d.boxes, r.obb.xyxy.numpy(), atol=2e-2)
+        n += len(d.xywhr)
+    assert n >= 10
+    out = tmp_path / "o.json"
+    assert main(["predict", f"model={task_models['obb']}", f"source={files[0]}", f"out={out}", f"conf={conf}",
+                 "save=True", f"project={tmp_path / 'vis'}"]) == 0  # fmt: skip
+    rec = json.loads(out.read_text())[0]["detections"]
+    assert rec and all(len(x["polygon"]) == 4 and len(x["xywhr"]) == 5 for x in rec)

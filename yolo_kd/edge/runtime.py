@@ -2,55 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from yolo_kd.edge.ops import decode, letterbox, scale_boxes, to_input
-from yolo_kd.edge.task_ops import process_mask, rle, scale_keypoints, unletterbox_masks
+from yolo_kd.edge.results import Detections
+from yolo_kd.edge.task_ops import (
+    corners,
+    decode_rotated,
+    process_mask,
+    scale_keypoints,
+    scale_rotated,
+    unletterbox_masks,
+)
 from yolo_kd.errors import KDError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
-@dataclass
-class Detections:
-    """Detections of one image in original-image pixels.
-
-    Attributes:
-        boxes (np.ndarray): (n, 4) xyxy.
-        scores (np.ndarray): (n,) confidences.
-        classes (np.ndarray): (n,) class indices.
-        names (dict[int, str]): Class names from the model's metadata.
-        path (str): Source file, when read from disk.
-        masks (np.ndarray | None): (n, h, w) bool instance masks on the original image (segmentation models).
-        keypoints (np.ndarray | None): (n, K, 2 or 3) x, y (and visibility) per keypoint (pose models).
-    """
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    classes: np.ndarray
-    names: dict[int, str]
-    path: str = ""
-    masks: np.ndarray | None = None
-    keypoints: np.ndarray | None = None
-
-    def to_dicts(self) -> list[dict]:
-        """One dict per detection: name, class, confidence, box (x1, y1, x2, y2), and ``mask`` or ``keypoints``.
-
-        ``mask`` is COCO's uncompressed run-length encoding on the original image; ``keypoints`` [x, y(, visibility)].
-        """
-        out = []
-        for i, (b, s, c) in enumerate(zip(self.boxes, self.scores, self.classes)):
-            d = {"name": self.names.get(int(c), str(int(c))), "class": int(c), "confidence": float(s),
-                 "box": [round(float(v), 2) for v in b]}  # fmt: skip
-            if self.masks is not None:
-                d["mask"] = rle(self.masks[i])
-            if self.keypoints is not None:
-                d["keypoints"] = [[round(float(v), 3) for v in k] for k in self.keypoints[i]]
-            out.append(d)
-        return out
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -121,8 +89,8 @@ class Detector:
         self.imgsz = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)
         self.end2end = bool(meta.get("end2end", False))
         self.task = meta.get("task", "detect")
-        if self.task not in ("detect", "segment", "pose"):
-            raise KDError(f"the runtime decodes detect, segment and pose models; this one is '{self.task}' "
+        if self.task not in ("detect", "segment", "pose", "obb"):
+            raise KDError(f"the runtime decodes detect, segment, pose and obb models; this one is '{self.task}' "
                           "(run it with Ultralytics: YOLO(model).predict)")  # fmt: skip
         self.kpt_shape = tuple(meta.get("kpt_shape", ())) if self.task == "pose" else ()
         self.in_graph = meta.get("in_graph")  # pre/post-processing built into the IR (yolo-kd export e2e=True)
@@ -177,6 +145,8 @@ class Detector:
         whose mask is empty are dropped, as there), then mapped onto the original image.
         """
         raw = raw if raw.dtype == np.float32 else raw.astype(np.float32)
+        if self.task == "obb":
+            return self._rotated(raw, ratio_pad, path)
         if self.in_graph:  # rows [class, score, x1, y1, x2, y2], already suppressed and sorted
             r = raw[raw[:, 1] > self.conf][: self.max_det]
             box, score, cls, extra = r[:, 2:6], r[:, 1], r[:, 0], r[:, 6:]
@@ -193,6 +163,17 @@ class Detector:
             kpts = scale_keypoints(extra.reshape(len(extra), *self.kpt_shape), ratio_pad, shape0)
         boxes = scale_boxes(box, ratio_pad, shape0)
         return Detections(boxes, score, cls.astype(int), self.names, path, masks, kpts)
+
+    def _rotated(self, raw: np.ndarray, ratio_pad: tuple, path: str) -> Detections:
+        """An obb model's output -> Detections with ``xywhr`` (and their enclosing boxes) in original pixels."""
+        if self.end2end:  # NMS-free rows: x, y, w, h, score, class, angle
+            d = raw[raw[:, 4] > self.conf][: self.max_det]
+        else:
+            d = decode_rotated(raw, self.conf, self.iou, self.max_det, len(self.names))
+        xywhr = scale_rotated(np.concatenate([d[:, :4], d[:, 6:7]], 1), ratio_pad)
+        pts = corners(xywhr)
+        boxes = np.concatenate([pts.min(1), pts.max(1)], 1)
+        return Detections(boxes, d[:, 4], d[:, 5].astype(int), self.names, path, xywhr=xywhr)
 
     def input_masks(self, proto: np.ndarray, coefs: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """(n, H, W) uint8 masks at the input size (Ultralytics' ``Results.masks.data``) for boxes in input pixels."""

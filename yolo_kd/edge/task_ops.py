@@ -73,3 +73,80 @@ def rle(mask: np.ndarray) -> dict:
     runs = np.diff(np.concatenate([[0], edges, [flat.size]]))
     counts = ([0] if flat.size and flat[0] else []) + runs.tolist()
     return {"size": list(mask.shape), "counts": counts}
+
+
+def _covariance(b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entries a, b, c of the covariance [[a, c], [c, b]] of the uniform distribution over each xywhr box.
+
+    Var of a uniform side of length s is s^2 / 12; rotated by r: a = w' cos^2 + h' sin^2, b = w' sin^2 + h' cos^2,
+    c = (w' - h') cos sin with w' = w^2 / 12, h' = h^2 / 12.
+    """
+    w, h = b[:, 2] ** 2 / 12, b[:, 3] ** 2 / 12
+    cos, sin = np.cos(b[:, 4]), np.sin(b[:, 4])
+    return w * cos**2 + h * sin**2, w * sin**2 + h * cos**2, (w - h) * cos * sin
+
+
+def probiou(b1: np.ndarray, b2: np.ndarray, eps: float = 1e-7) -> np.ndarray:
+    """(n, m) probabilistic IoU of xywhr boxes (Llerena et al., arXiv 2106.06072).
+
+    1 - the Hellinger distance of their Gaussians, from the Bhattacharyya distance
+    BD = 1/8 d^T S^-1 d + 1/2 ln(det S / sqrt(det S1 det S2)), S = (S1 + S2) / 2; BD clamped to [eps, 100], eps
+    placed as Ultralytics' ``batch_probiou`` places it.
+    """
+    a1, bb1, c1 = (v[:, None] for v in _covariance(b1))
+    a2, bb2, c2 = (v[None] for v in _covariance(b2))
+    dx, dy = b1[:, None, 0] - b2[None, :, 0], b1[:, None, 1] - b2[None, :, 1]
+    a, b, c = a1 + a2, bb1 + bb2, c1 + c2
+    det = a * b - c**2
+    t1 = (a * dy**2 + b * dx**2) / (det + eps) * 0.25
+    t2 = (c * -dx * dy) / (det + eps) * 0.5
+    own = np.sqrt(np.clip(a1 * bb1 - c1**2, 0, None) * np.clip(a2 * bb2 - c2**2, 0, None))
+    t3 = np.log(det / (4 * own + eps) + eps) * 0.5
+    bd = np.clip(t1 + t2 + t3, eps, 100.0)
+    return 1 - np.sqrt(1.0 - np.exp(-bd) + eps)
+
+
+def nms_rotated(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Fast-NMS (Bolya et al., arXiv 1904.02689) on xywhr boxes, as Ultralytics' rotated NMS.
+
+    A box is dropped when any higher-scoring box (kept or not) overlaps it by probiou > ``iou``; returns the kept
+    indices by descending score.
+    """
+    order = scores.argsort()[::-1]
+    ious = np.triu(probiou(boxes[order], boxes[order]), 1)
+    return order[(ious > iou).sum(0) == 0]
+
+
+def decode_rotated(pred: np.ndarray, conf: float, iou: float, max_det: int, nc: int, max_wh: int = 7680) -> np.ndarray:
+    """One image's raw obb output (4 + nc + 1, A) -> (n, 7) x, y, w, h, score, class, angle after rotated NMS.
+
+    Rows: xywh, class scores, angle; classes are kept apart by an offset on the centre, as Ultralytics does.
+    """
+    scores = pred[4 : 4 + nc]
+    s = scores.max(0)
+    m = np.flatnonzero(s > conf)
+    s, j = s[m], scores[:, m].argmax(0).astype(np.float32)
+    order = s.argsort()[::-1][:30000]
+    m, s, j = m[order], s[order], j[order]
+    xywhr = np.concatenate([pred[:4, m].T, pred[4 + nc :, m].T], 1)
+    shifted = xywhr.copy()
+    shifted[:, :2] += j[:, None] * max_wh
+    keep = nms_rotated(shifted, s, iou)[:max_det]
+    return np.concatenate([xywhr[keep, :4], s[keep, None], j[keep, None], xywhr[keep, 4:5]], 1)
+
+
+def scale_rotated(xywhr: np.ndarray, ratio_pad: tuple) -> np.ndarray:
+    """Xywhr boxes from the letterboxed input to original pixels (centre less the padding, sides over the gain)."""
+    gy, gx, px, py = ratio_pad
+    out = xywhr.astype(np.float32, copy=True)
+    out[:, 0], out[:, 1] = (out[:, 0] - px) / gx, (out[:, 1] - py) / gy
+    out[:, 2], out[:, 3] = out[:, 2] / gx, out[:, 3] / gy
+    return out
+
+
+def corners(xywhr: np.ndarray) -> np.ndarray:
+    """(n, 4, 2) corner points of xywhr boxes, in Ultralytics' ``xywhr2xyxyxyxy`` order."""
+    c, w, h, r = xywhr[:, None, :2], xywhr[:, 2:3], xywhr[:, 3:4], xywhr[:, 4:5]
+    v1 = np.concatenate([w / 2 * np.cos(r), w / 2 * np.sin(r)], 1)[:, None]
+    v2 = np.concatenate([-h / 2 * np.sin(r), h / 2 * np.cos(r)], 1)[:, None]
+    return np.concatenate([c + v1 + v2, c + v1 - v2, c - v1 - v2, c - v1 + v2], 1)

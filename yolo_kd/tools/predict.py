@@ -44,11 +44,12 @@ def keep_classes(d, classes: list | None):
     m = np.isin(d.classes.astype(int), list(ids))
     masks = None if d.masks is None else d.masks[m]
     kpts = None if d.keypoints is None else d.keypoints[m]
-    return Detections(d.boxes[m], d.scores[m], d.classes[m], d.names, d.path, masks, kpts)
+    xywhr = None if d.xywhr is None else d.xywhr[m]
+    return Detections(d.boxes[m], d.scores[m], d.classes[m], d.names, d.path, masks, kpts, xywhr)
 
 
 def draw(img: np.ndarray, d, path: Path) -> None:
-    """Save ``img`` (BGR) with masks, boxes, labels and keypoints drawn (Pillow: part of the edge installs)."""
+    """Save ``img`` (BGR) with masks, boxes (oriented ones as polygons), labels and keypoints drawn (Pillow)."""
     from PIL import Image, ImageDraw
 
     rgb = img[..., ::-1].astype(np.float32)
@@ -57,7 +58,10 @@ def draw(img: np.ndarray, d, path: Path) -> None:
     im = Image.fromarray(rgb.astype(np.uint8))
     g = ImageDraw.Draw(im)
     for x in d.to_dicts():
-        g.rectangle(x["box"], outline=(255, 56, 56), width=2)
+        if "polygon" in x:  # an oriented box: its four corners
+            g.polygon([tuple(pt) for pt in x["polygon"]], outline=(255, 56, 56), width=2)
+        else:
+            g.rectangle(x["box"], outline=(255, 56, 56), width=2)
         g.text((x["box"][0] + 2, x["box"][1] + 1), f"{x['name']} {x['confidence']:.2f}", fill=(255, 255, 255))
         for k in x.get("keypoints", []):
             if len(k) < 3 or k[2] >= 0.5:  # Ultralytics draws keypoints whose visibility is at least 0.5
