@@ -91,6 +91,25 @@ def test_checkpoint_write_killed_midway_leaves_old_file(tmp_path):
     assert last.read_bytes() == b"previous checkpoint"
 
 
+def test_failed_checkpoint_write_removes_its_temporary_file(tmp_path, monkeypatch):
+    """Issue 37 item 6: a write that fails (a full disk: ENOSPC at fsync) raises, leaves the previous last.pt as it
+    was and no .last.pt.tmp behind."""
+    import errno
+
+    from yolo_kd.checkpoint import atomic
+
+    last = tmp_path / "last.pt"
+    last.write_bytes(b"previous checkpoint")
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    with pytest.raises(OSError, match="No space left"):
+        atomic.AtomicPath(last).write_bytes(b"new checkpoint")
+    assert last.read_bytes() == b"previous checkpoint" and sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
 class _Evil:
     def __reduce__(self):
         return (os.system, ("echo pwned",))
