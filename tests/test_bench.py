@@ -185,9 +185,16 @@ def test_edge_benchmark_tiny(tiny_data, tmp_path):
     m.names = {0: "Car", 1: "Pedestrian", 2: "Cyclist"}
     torch.save({"model": m.half(), "train_args": {}}, tmp_path / "s.pt")
     table = run_edge_benchmark(
-        str(tmp_path / "s.pt"), str(tiny_data), imgsz=64, formats="pytorch,openvino-fp32,onnx", runs=3, warmup=1,
-        e2e_images=2, out=str(tmp_path / "edge.md"),
-    )  # fmt: skip
+        str(tmp_path / "s.pt"),
+        str(tiny_data),
+        imgsz=64,
+        formats="pytorch,openvino-fp32,onnx",
+        runs=3,
+        warmup=1,
+        e2e_images=2,
+        images=str(tiny_data.parent / "images" / "val"),
+        out=str(tmp_path / "edge.md"),
+    )  # fmt: skip  (images=: the end-to-end columns on a folder of frames)
     rows = [ln for ln in table.splitlines() if ln.startswith(("| pytorch", "| openvino", "| onnx"))]
     assert len(rows) == 3 and rows[0].split("|")[4].strip() == "1.00"
     cells = rows[1].split("|")
@@ -199,6 +206,8 @@ def test_edge_benchmark_tiny(tiny_data, tmp_path):
     assert (tmp_path / "edge.md").read_text().strip() == table.strip()
     with pytest.raises(KDError, match="unknown edge format"):
         run_edge_benchmark(str(tmp_path / "s.pt"), str(tiny_data), formats="tflite")
+    with pytest.raises(KDError, match="does not exist"):
+        run_edge_benchmark(str(tmp_path / "s.pt"), str(tiny_data), images=str(tmp_path / "no-frames"))
 
 
 def test_labeled_split_and_variants(tiny_data):

@@ -32,7 +32,8 @@ Usage: yolo-kd COMMAND [key=value ...]
   benchmark cost [teacher=yolov8s.yaml student=yolov8n.yaml imgsz=320 batch=8 methods=... out=FILE.md
                   teacher_precision=fp32|auto|bf16|fp16]
            step time and peak memory per method vs. the student alone and the lower bound
-  benchmark edge model=best.pt data=D.yaml [imgsz=320,640 formats=pytorch,onnx,openvino-fp32,... out=FILE.md]
+  benchmark edge model=best.pt data=D.yaml [imgsz=320,640 formats=pytorch,onnx,openvino-fp32,... images=DIR
+                  out=FILE.md]
            latency, throughput, size, mAP per runtime/precision; torch-free end-to-end vs Ultralytics predict
   export   model=best.pt format=openvino|onnx [imgsz=640] [half=True] [int8=True data=D.yaml fraction=1.0]
            Ultralytics' exporter + parity report (raw outputs and mAP vs PyTorch); KD last.pt accepted

@@ -141,9 +141,14 @@ def run_edge_benchmark(
     warmup: int = 5,
     fraction: float = 1.0,
     e2e_images: int = 10,
+    images: str = "",
     out: str = "",
 ) -> str:
-    """Export, time and validate every format at every size; print and (``out=``) save a markdown table."""
+    """Export, time and validate every format at every size; print and (``out=``) save a markdown table.
+
+    The end-to-end columns time ``e2e_images`` of the val split's images, or of ``images`` (a folder or file: e.g.
+    the camera's own frames, such as ../shared's 1242x375 KITTI raw drive) when given.
+    """
     import os
     import shutil
     import tempfile
@@ -172,6 +177,10 @@ def run_edge_benchmark(
 
     val = Path(check_det_dataset(data)["val"])
     files = sorted(p for p in (val.rglob("*") if val.is_dir() else []) if p.suffix.lower() in {".jpg", ".png"})
+    if images:
+        from yolo_kd.edge.runtime import list_images
+
+        files = list_images(images)  # checked before any export: one line when missing or empty
     rows = []
     for sz in sizes:
         x = to_input([letterbox(image, (sz, sz))[0]])
