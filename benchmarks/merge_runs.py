@@ -6,7 +6,7 @@
 import sys
 from pathlib import Path
 
-from yolo_kd.bench.stats import merge
+from yolo_kd.bench.report import merge
 
 if __name__ == "__main__":
     print(merge(Path(sys.argv[1]), sys.argv[2:])["table"])

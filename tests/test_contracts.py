@@ -84,3 +84,11 @@ def test_checkpoint_writes_and_nan_recovery_hooks():
     sig = inspect.signature(BaseTrainer._handle_nan_recovery)
     assert list(sig.parameters) == ["self", "epoch"]
     assert "load_checkpoint(self.last)" in inspect.getsource(BaseTrainer._handle_nan_recovery)
+
+
+def test_preflight_names_the_trainer_of_each_task():
+    """preflight's trainer names (kept there so it stays below the trainers in the import graph) are the classes'."""
+    from yolo_kd.preflight import TRAINER_NAMES
+    from yolo_kd.tasks import TRAINERS
+
+    assert TRAINER_NAMES == {task: cls.__name__ for task, cls in TRAINERS.items()}

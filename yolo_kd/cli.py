@@ -211,7 +211,9 @@ def bench_stats(cmd: str, kv: dict[str, Any]) -> None:
         check_keys(kv, ("out", "folders"), "benchmark merge")
         if "out" not in kv or "folders" not in kv:
             raise KDError("benchmark merge needs out=DIR and folders=F1[:SUFFIX],F2[:SUFFIX]")
-        print(stats.merge(Path(str(kv["out"])), str(kv["folders"]).split(","))["table"])
+        from yolo_kd.bench.report import merge
+
+        print(merge(Path(str(kv["out"])), str(kv["folders"]).split(","))["table"])
     else:
         if "ref" not in kv or len(kv) < 2:
             raise KDError("benchmark pick needs ref=FOLDER/METHOD and TAG=FOLDER[:SUFFIX]/METHOD for each variant")

@@ -23,13 +23,21 @@ def check_method_task(method: str, student_task: str | None, teacher_task: str |
             )
 
 
+# the trainer of each task by name (tasks.TRAINERS holds the classes; a test keeps the two equal): preflight stays
+# below the trainers in the import graph
+TRAINER_NAMES = {
+    "detect": "KDTrainer",
+    "segment": "KDSegmentationTrainer",
+    "pose": "KDPoseTrainer",
+    "obb": "KDOBBTrainer",
+}
+
+
 def check_task(trainer_task: str, task: str, student: str, kd: dict[str, Any], teacher_task: str | None = None) -> None:
     """Raise when the student's ``task`` is not the trainer's, or a KD setting does not apply to it."""
     if task != trainer_task:
-        from yolo_kd.tasks import TRAINERS
-
         raise KDError(
-            f"student '{student}' is a {task} model; train it with {TRAINERS[task].__name__} (yolo-kd train picks "
+            f"student '{student}' is a {task} model; train it with {TRAINER_NAMES[task]} (yolo-kd train picks "
             "the trainer from the student)"
         )
     if task != "detect" and kd.get("unlabeled"):

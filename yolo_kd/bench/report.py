@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from yolo_kd.bench.stats import paired_ci
+from yolo_kd.errors import KDError
 
 
 def mean_std(xs: list[float]) -> tuple[float, float]:
@@ -164,3 +165,38 @@ def write(out: Path, config: dict, teacher: dict, runs: list[dict], failed: list
     if runs:
         plots.plot_all(out, rows, runs)
     return {"rows": rows, "table": tab, "markdown": md}
+
+
+def merge(out: Path, specs: list[str]) -> dict[str, Any]:
+    """One table from several folders of one footing (``FOLDER[:SUFFIX]``), written by the harness's own report.
+
+    Folders whose data, teacher, size or epochs differ from the first one's are refused (their runs do not pair); a
+    bit-identical rerun of a (method, seed) is kept once.
+    """
+
+    def load(spec: str) -> tuple[dict, dict, list[dict]]:
+        folder, _, suffix = spec.partition(":")
+        config = json.loads((Path(folder) / "config.json").read_text())
+        record = json.loads((Path(folder) / "runs.json").read_text())
+        runs = [{**r, "method": f"{r['method']}@{suffix}"} if suffix else r for r in record["runs"]]
+        return config, record["teacher"], runs
+
+    config, teacher, runs = load(specs[0])
+    have = {(r["method"], r["seed"]): r for r in runs}
+    for spec in specs[1:]:
+        c, _, more = load(spec)
+        for k in ("data", "teacher", "imgsz", "epochs"):
+            if c.get(k) != config.get(k):
+                raise KDError(f"{spec}: {k} {c.get(k)} differs from {specs[0]}'s {config.get(k)}; runs would not pair")
+        same = [r for r in more if (k := (r["method"], r["seed"])) in have and r["mAP50-95"] == have[k]["mAP50-95"]]
+        more = [r for r in more if r not in same]
+        twice = set(have) & {(r["method"], r["seed"]) for r in more}
+        if twice:
+            raise KDError(f"{spec}: {sorted(twice)} already come from another folder; give it a :SUFFIX")
+        have |= {(r["method"], r["seed"]): r for r in more}
+        runs += more
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"preset": "merged", "device": "see Machine", **config, "methods": sorted({r["method"] for r in runs})}
+    (out / "config.json").write_text(json.dumps({**config, "merged_from": specs}, indent=2))
+    (out / "teacher.json").write_text(json.dumps(teacher, indent=2))
+    return write(out, config, teacher, runs, [])

@@ -10,7 +10,6 @@ settings in its own folder on the same footing), so they pair with the plain ``M
 from __future__ import annotations
 
 import csv
-import json
 import math
 import statistics
 from pathlib import Path
@@ -119,39 +118,3 @@ def pick(ref: str, variants: dict[str, str]) -> str | None:
         if gain > best_gain:
             best, best_gain = tag, gain
     return best
-
-
-def merge(out: Path, specs: list[str]) -> dict[str, Any]:
-    """One table from several folders of one footing (``FOLDER[:SUFFIX]``), written by the harness's own report.
-
-    Folders whose data, teacher, size or epochs differ from the first one's are refused (their runs do not pair); a
-    bit-identical rerun of a (method, seed) is kept once.
-    """
-    from yolo_kd.bench import report
-
-    def load(spec: str) -> tuple[dict, dict, list[dict]]:
-        folder, _, suffix = spec.partition(":")
-        config = json.loads((Path(folder) / "config.json").read_text())
-        record = json.loads((Path(folder) / "runs.json").read_text())
-        runs = [{**r, "method": f"{r['method']}@{suffix}"} if suffix else r for r in record["runs"]]
-        return config, record["teacher"], runs
-
-    config, teacher, runs = load(specs[0])
-    have = {(r["method"], r["seed"]): r for r in runs}
-    for spec in specs[1:]:
-        c, _, more = load(spec)
-        for k in ("data", "teacher", "imgsz", "epochs"):
-            if c.get(k) != config.get(k):
-                raise KDError(f"{spec}: {k} {c.get(k)} differs from {specs[0]}'s {config.get(k)}; runs would not pair")
-        same = [r for r in more if (k := (r["method"], r["seed"])) in have and r["mAP50-95"] == have[k]["mAP50-95"]]
-        more = [r for r in more if r not in same]
-        twice = set(have) & {(r["method"], r["seed"]) for r in more}
-        if twice:
-            raise KDError(f"{spec}: {sorted(twice)} already come from another folder; give it a :SUFFIX")
-        have |= {(r["method"], r["seed"]): r for r in more}
-        runs += more
-    out.mkdir(parents=True, exist_ok=True)
-    config = {"preset": "merged", "device": "see Machine", **config, "methods": sorted({r["method"] for r in runs})}
-    (out / "config.json").write_text(json.dumps({**config, "merged_from": specs}, indent=2))
-    (out / "teacher.json").write_text(json.dumps(teacher, indent=2))
-    return report.write(out, config, teacher, runs, [])

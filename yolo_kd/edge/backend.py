@@ -1,18 +1,15 @@
-"""The runtime's backends, one file each behind a small protocol: export metadata, input buffers, the model call.
+"""The protocol the runtime's backends follow (export metadata, input buffers, the model call), one file each.
 
-``open_backend`` picks one from the model path: an ``*_openvino_model`` folder or its ``.xml`` runs on OpenVINO
-(``backend_openvino``), a ``.onnx`` file on ONNX Runtime (``backend_onnx``). Neither imports torch or ultralytics.
+``runtime.open_backend`` picks one from the model path: an ``*_openvino_model`` folder or its ``.xml`` runs on
+OpenVINO (``backend_openvino``), a ``.onnx`` file on ONNX Runtime (``backend_onnx``). None imports torch or ultralytics.
 """
 
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-
-from yolo_kd.errors import KDError
 
 
 class Request(Protocol):
@@ -55,32 +52,3 @@ def typed_meta(meta: dict) -> dict:
         elif k in {"imgsz", "names", "kpt_shape", "kpt_names", "args", "end2end"} and isinstance(v, str):
             out[k] = ast.literal_eval(v)
     return out
-
-
-def open_backend(model: str | Path, device: str = "CPU", hint: str = "LATENCY", precision: str = "") -> Backend:
-    """The backend for ``model``: OpenVINO for an IR folder or ``.xml``, ONNX Runtime for a ``.onnx`` file.
-
-    Args:
-        model (str | Path): ``*_openvino_model`` folder, its ``.xml``, or an ``.onnx`` file.
-        device (str): OpenVINO device (CPU, GPU, NPU, AUTO) or ONNX Runtime execution provider (CPU, CUDA,
-            TensorRT, ... or its full name such as ``CUDAExecutionProvider``; several comma-separated, in order).
-        hint (str): OpenVINO PERFORMANCE_HINT (LATENCY or THROUGHPUT); ONNX Runtime has none.
-        precision (str): OpenVINO INFERENCE_PRECISION_HINT (e.g. ``f32``); ONNX Runtime runs the file's precision.
-    """
-    p = Path(model)
-    if p.suffix.lower() == ".onnx":
-        if not p.is_file():
-            raise KDError(f"ONNX model '{p}' does not exist; export one with `yolo-kd export format=onnx`")
-        if precision:
-            raise KDError(f"precision={precision} is an OpenVINO setting; an ONNX file runs at its own precision")
-        from yolo_kd.edge.backend_onnx import OnnxRuntimeBackend
-
-        return OnnxRuntimeBackend(p, device)
-    if p.is_dir() or p.suffix.lower() == ".xml":
-        from yolo_kd.edge.backend_openvino import OpenVINOBackend
-
-        return OpenVINOBackend(p, device, hint, precision)
-    raise KDError(
-        f"model '{p}' is neither an OpenVINO IR (*_openvino_model folder or .xml) nor an .onnx file; "
-        "export one with `yolo-kd export format=openvino` or `format=onnx`"
-    )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from yolo_kd.edge.backend import Backend
 from yolo_kd.edge.ops import decode, letterbox, scale_boxes, to_input
 from yolo_kd.edge.results import Detections
 from yolo_kd.edge.task_ops import (
@@ -52,10 +53,39 @@ def list_images(source: str | Path) -> list[Path]:
     return [p]
 
 
+def open_backend(model: str | Path, device: str = "CPU", hint: str = "LATENCY", precision: str = "") -> Backend:
+    """The backend for ``model``: OpenVINO for an IR folder or ``.xml``, ONNX Runtime for a ``.onnx`` file.
+
+    Args:
+        model (str | Path): ``*_openvino_model`` folder, its ``.xml``, or an ``.onnx`` file.
+        device (str): OpenVINO device (CPU, GPU, NPU, AUTO) or ONNX Runtime execution provider (CPU, CUDA,
+            TensorRT, ... or its full name such as ``CUDAExecutionProvider``; several comma-separated, in order).
+        hint (str): OpenVINO PERFORMANCE_HINT (LATENCY or THROUGHPUT); ONNX Runtime has none.
+        precision (str): OpenVINO INFERENCE_PRECISION_HINT (e.g. ``f32``); ONNX Runtime runs the file's precision.
+    """
+    p = Path(model)
+    if p.suffix.lower() == ".onnx":
+        if not p.is_file():
+            raise KDError(f"ONNX model '{p}' does not exist; export one with `yolo-kd export format=onnx`")
+        if precision:
+            raise KDError(f"precision={precision} is an OpenVINO setting; an ONNX file runs at its own precision")
+        from yolo_kd.edge.backend_onnx import OnnxRuntimeBackend
+
+        return OnnxRuntimeBackend(p, device)
+    if p.is_dir() or p.suffix.lower() == ".xml":
+        from yolo_kd.edge.backend_openvino import OpenVINOBackend
+
+        return OpenVINOBackend(p, device, hint, precision)
+    raise KDError(
+        f"model '{p}' is neither an OpenVINO IR (*_openvino_model folder or .xml) nor an .onnx file; "
+        "export one with `yolo-kd export format=openvino` or `format=onnx`"
+    )
+
+
 class Detector:
     """A YOLO detector exported by Ultralytics (``yolo-kd export`` or ``YOLO.export``) to OpenVINO IR or ONNX.
 
-    The backend follows the model path (``yolo_kd.edge.backend.open_backend``): an ``*_openvino_model`` folder or
+    The backend follows the model path (``open_backend``): an ``*_openvino_model`` folder or
     ``.xml`` runs on OpenVINO, a ``.onnx`` file on ONNX Runtime; letterboxing, decoding, NMS and results are shared.
 
     Args:
@@ -80,8 +110,6 @@ class Detector:
         precision: str = "",
     ):
         """Read metadata, compile the model on ``device``."""
-        from yolo_kd.edge.backend import open_backend
-
         self.backend = open_backend(model, device, hint, precision)
         meta = self.backend.meta
         self.names = {int(k): v for k, v in meta.get("names", {}).items()}
