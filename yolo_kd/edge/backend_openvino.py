@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from yolo_kd.edge.backend import typed_meta
+from yolo_kd.edge.graph import read_metadata
 from yolo_kd.errors import KDError
 
 
@@ -58,7 +59,6 @@ class OpenVINOBackend:
     def __init__(self, model: Path, device: str = "CPU", hint: str = "LATENCY", precision: str = ""):
         """Read the metadata and compile the model."""
         import openvino as ov
-        import yaml
 
         folder = model.parent if model.suffix == ".xml" else model
         xml = model if model.suffix == ".xml" else next(iter(sorted(folder.glob("*.xml"))), None)
@@ -67,7 +67,7 @@ class OpenVINOBackend:
         meta_file = folder / "metadata.yaml"
         if not meta_file.exists():
             raise KDError(f"'{folder}' has no metadata.yaml (class names, imgsz); export it with Ultralytics/yolo-kd")
-        self.meta = typed_meta(yaml.safe_load(meta_file.read_text()) or {})
+        self.meta = typed_meta(read_metadata(folder))
         config = {"PERFORMANCE_HINT": hint} | ({"INFERENCE_PRECISION_HINT": precision} if precision else {})
         self.model = ov.Core().compile_model(str(xml), device, config)
         self._n_out = len(self.model.outputs)

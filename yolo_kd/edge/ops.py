@@ -7,23 +7,27 @@ import numpy as np
 MAX_WH = 7680  # class offset for per-class NMS, as Ultralytics
 
 
+def linear_taps(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices (i0, i1) and the weight of i1 for linear resampling of ``n_in`` samples to ``n_out``.
+
+    Half-pixel centres and edge clamp: cv2.INTER_LINEAR's and ``F.interpolate(align_corners=False)``'s sampling.
+    """
+    src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    i0 = np.floor(src).astype(np.int64)
+    f = src - i0
+    f[i0 < 0], i0[i0 < 0] = 0.0, 0
+    last = i0 >= n_in - 1
+    f[last], i0[last] = 0.0, n_in - 1
+    return i0, np.minimum(i0 + 1, n_in - 1), f.astype(np.float32)
+
+
 def resize_linear(img: np.ndarray, w: int, h: int) -> np.ndarray:
     """Bilinear resize with cv2.INTER_LINEAR's sampling (half-pixel centres, edge clamp, no antialiasing) in numpy.
 
     Used when OpenCV is not installed; matches cv2 to within one intensity level (cv2 uses 11-bit fixed point).
     """
-
-    def axis(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
-        i0 = np.floor(src).astype(np.int64)
-        f = src - i0
-        f[i0 < 0], i0[i0 < 0] = 0.0, 0
-        last = i0 >= n_in - 1
-        f[last], i0[last] = 0.0, n_in - 1
-        return i0, np.minimum(i0 + 1, n_in - 1), f.astype(np.float32)
-
-    y0, y1, fy = axis(h, img.shape[0])
-    x0, x1, fx = axis(w, img.shape[1])
+    y0, y1, fy = linear_taps(h, img.shape[0])
+    x0, x1, fx = linear_taps(w, img.shape[1])
     a = img.astype(np.float32)
     rows = a[y0] * (1 - fy)[:, None, None] + a[y1] * fy[:, None, None]
     out = rows[:, x0] * (1 - fx)[None, :, None] + rows[:, x1] * fx[None, :, None]

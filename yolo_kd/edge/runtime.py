@@ -194,8 +194,8 @@ class Detector:
 
     def _rotated(self, raw: np.ndarray, ratio_pad: tuple, path: str) -> Detections:
         """An obb model's output -> Detections with ``xywhr`` (and their enclosing boxes) in original pixels."""
-        if self.end2end:  # NMS-free rows: x, y, w, h, score, class, angle
-            d = raw[raw[:, 4] > self.conf][: self.max_det]
+        if self.end2end:  # NMS-free rows: x, y, w, h, score, class, angle (only filtered, as detection's)
+            d = decode(raw, self.conf, self.iou, self.max_det, end2end=True)
         else:
             d = decode_rotated(raw, self.conf, self.iou, self.max_det, len(self.names))
         xywhr = scale_rotated(np.concatenate([d[:, :4], d[:, 6:7]], 1), ratio_pad)
@@ -205,7 +205,6 @@ class Detector:
 
     def input_masks(self, proto: np.ndarray, coefs: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """(n, H, W) uint8 masks at the input size (Ultralytics' ``Results.masks.data``) for boxes in input pixels."""
-        proto = proto if proto.dtype == np.float32 else proto.astype(np.float32)
         return process_mask(proto, coefs, boxes, self.imgsz)
 
     def __call__(self, image: np.ndarray | str | Path) -> Detections:

@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _taps(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source indices and weights of linear interpolation with half-pixel centres (align_corners=False)."""
-    src = np.maximum((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0)
-    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-    return i0, np.minimum(i0 + 1, n_in - 1), (src - i0).astype(np.float32)
+from yolo_kd.edge.ops import linear_taps
 
 
 def upsample_bilinear(x: np.ndarray, h: int, w: int) -> np.ndarray:
     """(n, h0, w0) float -> (n, h, w), as ``torch.nn.functional.interpolate(mode="bilinear")``."""
-    y0, y1, fy = _taps(h, x.shape[1])
-    x0, x1, fx = _taps(w, x.shape[2])
+    y0, y1, fy = linear_taps(h, x.shape[1])
+    x0, x1, fx = linear_taps(w, x.shape[2])
     rows = x[:, y0] * (1 - fy)[None, :, None] + x[:, y1] * fy[None, :, None]
     return rows[:, :, x0] * (1 - fx) + rows[:, :, x1] * fx
 
@@ -44,7 +39,7 @@ def process_mask(protos: np.ndarray, coefs: np.ndarray, boxes: np.ndarray, shape
     c, mh, mw = protos.shape
     if not len(coefs):
         return np.zeros((0, *shape), np.uint8)
-    logits = (coefs.astype(np.float32) @ protos.astype(np.float32).reshape(c, -1)).reshape(-1, mh, mw)
+    logits = (np.asarray(coefs, np.float32) @ np.asarray(protos, np.float32).reshape(c, -1)).reshape(-1, mh, mw)
     return crop_mask((upsample_bilinear(logits, *shape) > 0).astype(np.uint8), boxes)
 
 

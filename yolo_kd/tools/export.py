@@ -232,7 +232,9 @@ def export(
     nodes = onnx_nodes(out, simplifier) if format == "onnx" else None
     precision = "INT8-QAT" if qat else "INT8" if int8 else ("FP16" if half and format == "openvino" else "FP32")
     images = sample_images(data, parity_images)
-    ref = raw_outputs(str(pt), images, imgsz, "pt", end2end=bool(export_metadata(out).get("end2end", False)))
+    meta = export_metadata(out)  # read once (an .onnx file is loaded whole for it)
+    nms_free, task = bool(meta.get("end2end", False)), meta.get("task", "detect")
+    ref = raw_outputs(str(pt), images, imgsz, "pt", end2end=nms_free)
     got = raw_outputs(str(out), images, imgsz, format, "f32" if precision == "FP32" and format == "openvino" else "")
     diff = np.abs(ref - got)
     report: dict[str, Any] = {
@@ -251,8 +253,6 @@ def export(
     if format == "openvino" and precision == "FP32":  # what the device default (maybe bf16) does to the outputs
         dd = raw_outputs(str(out), images, imgsz, format)
         report["device_default"] = compare(ref, dd)
-    nms_free = bool(export_metadata(out).get("end2end", False))
-    task = export_metadata(out).get("task", "detect")
     if e2e and (nms_free or task != "detect"):
         why = "head is NMS-free (end-to-end); its IR already returns final boxes" if nms_free else f"task is {task}"
         print(f"e2e: this model's {why}; in-graph NMS is built for detection IRs only, none written")
