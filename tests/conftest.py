@@ -26,7 +26,7 @@ def save_checkpoint(path: Path, cfg: str = "yolov8s.yaml", nc: int = 3, seed: in
 
 
 # fixtures that train, export or build datasets
-HEAVY = {"train_args", "tiny_data", "exported", "coco_ir", "coco_onnx", "task_data", "task_models"}
+HEAVY = {"train_args", "tiny_data", "exported", "coco_ir", "coco_onnx", "coco_small", "task_data", "task_models"}
 
 
 def pytest_collection_modifyitems(items) -> None:

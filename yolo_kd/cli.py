@@ -35,7 +35,8 @@ Usage: yolo-kd COMMAND [key=value ...]
   benchmark edge model=best.pt data=D.yaml [imgsz=320,640 formats=pytorch,onnx,openvino-fp32,... images=DIR
                   out=FILE.md]
            latency, throughput, size, mAP per runtime/precision; torch-free end-to-end vs Ultralytics predict
-  export   model=best.pt format=openvino|onnx [imgsz=640] [half=True] [int8=True data=D.yaml fraction=1.0]
+  export   model=best.pt format=openvino|onnx [imgsz=640] [half=True] [int8=True data=D.yaml fraction=1.0
+           max_drop=0.5]
            Ultralytics' exporter + parity report (raw outputs and mAP vs PyTorch); KD last.pt accepted
   predict  model=X_openvino_model|X.onnx source=IMG|DIR|VIDEO [conf=0.25 iou=0.7 imgsz= classes=0,car max_det=300
            save=True project=runs/predict device=CPU out=preds.json]

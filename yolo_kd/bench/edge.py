@@ -1,9 +1,10 @@
 """``yolo-kd benchmark edge``: latency, throughput, size and mAP of a student per runtime and precision.
 
-For each input size: PyTorch FP32, ONNX Runtime FP32, OpenVINO FP32 / FP16 / INT8 (NNCF PTQ), all exported by
-``yolo_kd.tools.export`` from the same .pt and validated by stock Ultralytics on the same val set. Latency is the median
-of model calls at batch 1 on one letterboxed image (inference only); throughput uses OpenVINO's asynchronous infer
-requests (THROUGHPUT hint) and, for PyTorch / ONNX Runtime, 1 / latency. End to end (image file -> boxes) compares
+For each input size: PyTorch FP32, ONNX Runtime FP32, OpenVINO FP32 / FP16 / INT8 (NNCF PTQ) / INT8 with NNCF's
+accuracy control (``openvino-int8ac``, within ``max_drop`` mAP50-95 points of FP32; not in the default list), all
+exported by ``yolo_kd.tools.export`` from the same .pt and validated by stock Ultralytics on the same val set. Latency
+is the median of model calls at batch 1 on one letterboxed image (inference only); throughput uses OpenVINO's async
+infer requests (THROUGHPUT hint) and, for PyTorch / ONNX Runtime, 1 / latency. End to end (image file -> boxes) compares
 the torch-free runtime with Ultralytics' ``YOLO(ir).predict`` on the same IR; "first result" is a fresh process
 importing ``yolo_kd.edge``, compiling the IR and detecting on one image.
 """
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-FORMATS = ("pytorch", "onnx", "openvino-fp32", "openvino-fp16", "openvino-int8")
+FORMATS = ("pytorch", "onnx", "openvino-fp32", "openvino-fp16", "openvino-int8", "openvino-int8ac")
 
 
 def median_ms(fn, runs: int, warmup: int) -> float:
@@ -136,10 +137,11 @@ def run_edge_benchmark(
     model: str,
     data: str,
     imgsz: list[int] | int = (320, 640),
-    formats: list[str] | str = FORMATS,
+    formats: list[str] | str = FORMATS[:-1],
     runs: int = 30,
     warmup: int = 5,
     fraction: float = 1.0,
+    max_drop: float = 0.5,
     e2e_images: int = 10,
     images: str = "",
     out: str = "",
@@ -189,7 +191,8 @@ def run_edge_benchmark(
                 path = pt
             else:
                 kind, _, prec = fmt.partition("-")
-                kw = {"half": prec == "fp16", "int8": prec == "int8", "fraction": fraction}
+                kw = {"half": prec == "fp16", "int8": prec.startswith("int8"), "fraction": fraction}
+                kw["max_drop"] = max_drop if prec == "int8ac" else None
                 path = Path(export(str(pt), format=kind, imgsz=sz, data=data, val=False, e2e=False, **kw)["export"])
                 # unique name per size/precision; Ultralytics recognises IR folders by their "_openvino_model" suffix
                 path = path.rename(

@@ -15,9 +15,7 @@ from typing import Any
 import numpy as np
 
 from yolo_kd.errors import KDError
-from yolo_kd.tools.parity import compare, describe
-
-MAP_DROP_WARN = 0.01  # mAP50-95 drop that is reported as a warning
+from yolo_kd.tools.parity import compare, print_report
 
 
 def student_checkpoint(path: str | Path) -> Path:
@@ -157,6 +155,7 @@ def export(
     imgsz: int | None = None,
     half: bool = False,
     int8: bool = False,
+    max_drop: float | None = None,
     data: str | None = None,
     fraction: float = 1.0,
     parity_images: int = 8,
@@ -171,7 +170,9 @@ def export(
         format (str): ``onnx`` or ``openvino``.
         imgsz (int | None): Square input size; default: the checkpoint's training size, as ``yolo export``.
         half (bool): FP16 OpenVINO IR.
-        int8 (bool): INT8 by NNCF post-training quantization (needs ``data`` for calibration images).
+        int8 (bool): INT8 by NNCF post-training quantization (needs ``data``; calibrated on its train images).
+        max_drop (float | None): With ``int8``: NNCF's accuracy control keeps the most sensitive layers in float
+            until the IR's mAP50-95 on ``data``'s val split is within ``max_drop`` points of FP32 (detection).
         data (str | None): Dataset yaml: calibration images (``fraction`` of train) and the val set for mAP.
         fraction (float): Fraction of the training images used for INT8 calibration.
         parity_images (int): Images compared output by output.
@@ -198,14 +199,18 @@ def export(
     nms_args = {k: kw.pop(k) for k in ("conf", "iou", "max_det") if k in kw}
     if int8 and not data:
         raise KDError("int8=True needs data=D.yaml: NNCF calibrates on its training images")
+    if max_drop is not None and (not int8 or float(max_drop) <= 0):
+        raise KDError(f"max_drop={max_drop} needs int8=True and a positive drop in mAP50-95 points, e.g. max_drop=0.5")
     data = resolve_data(data)
     pt = student_checkpoint(model)
     if imgsz is None:
         from yolo_kd.checkpoint.safe_load import train_imgsz
 
         imgsz = train_imgsz(pt) or 640
-    quantize = 8 if int8 else (16 if half and format == "openvino" else None)  # Ultralytics 8.4's int8/half key
+    quantize = 8 if int8 and max_drop is None else (16 if half and format == "openvino" else None)  # 8.4's int8/half
     args = {"format": format, "imgsz": imgsz, "quantize": quantize, "data": data, "fraction": fraction, **kw}
+    if quantize == 8:
+        args.setdefault("split", "train")  # Ultralytics calibrates on val by default: the val mAP below would leak
     simplifier = "onnxsim" if str(kw.get("simplify")).lower() == "onnxsim" else None
     if simplifier and format != "onnx":
         raise KDError("simplify=onnxsim applies to format=onnx (OpenVINO IRs are optimised by OpenVINO itself)")
@@ -229,8 +234,15 @@ def export(
             out = YOLO(str(pt)).export(**{k: v for k, v in args.items() if v is not None}, device="cpu")
         finally:
             nncf.setLevel(level)
+    control = None
+    if max_drop is not None:
+        from yolo_kd.tools.int8_control import quantize_controlled
+
+        control = quantize_controlled(out, data, imgsz, float(max_drop), fraction)
+        out = control["export"]
     nodes = onnx_nodes(out, simplifier) if format == "onnx" else None
-    precision = "INT8-QAT" if qat else "INT8" if int8 else ("FP16" if half and format == "openvino" else "FP32")
+    precision = "INT8-QAT" if qat else "INT8-AC" if control else "INT8" if int8 else "FP16" if half else "FP32"
+    precision = "FP32" if precision == "FP16" and format != "openvino" else precision
     images = sample_images(data, parity_images)
     meta = export_metadata(out)  # read once (an .onnx file is loaded whole for it)
     nms_free, task = bool(meta.get("end2end", False)), meta.get("task", "detect")
@@ -248,6 +260,8 @@ def export(
         "mean_abs_diff": float(diff.mean()),
         **compare(ref, got),
     }
+    if control:
+        report["int8_control"] = control
     if nodes:
         report["simplifier"], report["nodes"] = simplifier or ("onnxslim" if args.get("simplify") else "none"), nodes
     if format == "openvino" and precision == "FP32":  # what the device default (maybe bf16) does to the outputs
@@ -270,27 +284,3 @@ def export(
     )
     print_report(report)
     return report
-
-
-def print_report(r: dict[str, Any]) -> None:
-    """Print the parity report; mismatches and mAP drops are flagged loudly."""
-    print(f"parity {r['format']} {r['precision']} vs PyTorch on {r['images']} images: {describe(r, r['precision'])}")
-    if "device_default" in r:
-        print(f"  (compared at OpenVINO inference precision f32; with the CPU plugin's default precision, which is "
-              f"bf16 where the CPU has it: {describe(r['device_default'], 'device-default')})")  # fmt: skip
-    if "exported" in r:
-        p, e = r["pytorch"], r["exported"]
-        print(
-            f"mAP50-95 PyTorch {p['mAP50-95']:.4f} -> exported {e['mAP50-95']:.4f} (drop {r['map50_95_drop']:+.4f}); "
-            f"mAP50 {p['mAP50']:.4f} -> {e['mAP50']:.4f}"
-        )
-        if r["map50_95_drop"] > MAP_DROP_WARN:
-            print(f"WARNING: the exported model loses {100 * r['map50_95_drop']:.1f} mAP50-95 points")
-    if "in_graph" in r:
-        g = r["in_graph"]
-        print(f"in-graph pre/post-processing: {g['export']}; vs the numpy path on {r['images']} images: "
-              f"{g['boxes']:.0f} boxes, {100 * g['matched']:.1f} % matched (same class, IoU >= 0.9), lowest IoU "
-              f"{g['min_iou']:.4f}, max score diff {g['max_score_diff']:.1e}")  # fmt: skip
-    if "nodes" in r:
-        print(f"ONNX graph ({r['simplifier']}): " + ", ".join(f"{k} {v} nodes" for k, v in r["nodes"].items()))
-    print(f"exported: {r['export']}")

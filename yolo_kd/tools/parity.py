@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+MAP_DROP_WARN = 0.01  # mAP50-95 drop that is reported as a warning
+
 BOX_REL_TOL = 1e-3  # FP32: max relative difference of box coordinates (pixels, floor 1 px)
 SCORE_TOL = 1e-3  # FP32: max absolute difference of class probabilities
 CONF = 0.25  # anchors compared for IoU / score change: the reference scores a class above Ultralytics' predict conf
@@ -132,3 +134,35 @@ def detections_map(dets: list, labels: list[tuple[np.ndarray, np.ndarray]]) -> t
         target_cls.append(cls)
     ap = ap_per_class(*(np.concatenate(x) for x in (tp, conf, pred_cls, target_cls)))[5]
     return float(ap[:, 0].mean()), float(ap.mean())
+
+
+def print_report(r: dict[str, Any]) -> None:
+    """Print the parity report; mismatches and mAP drops are flagged loudly."""
+    print(f"parity {r['format']} {r['precision']} vs PyTorch on {r['images']} images: {describe(r, r['precision'])}")
+    if "device_default" in r:
+        print(f"  (compared at OpenVINO inference precision f32; with the CPU plugin's default precision, which is "
+              f"bf16 where the CPU has it: {describe(r['device_default'], 'device-default')})")  # fmt: skip
+    if "exported" in r:
+        p, e = r["pytorch"], r["exported"]
+        print(
+            f"mAP50-95 PyTorch {p['mAP50-95']:.4f} -> exported {e['mAP50-95']:.4f} (drop {r['map50_95_drop']:+.4f}); "
+            f"mAP50 {p['mAP50']:.4f} -> {e['mAP50']:.4f}"
+        )
+        if r["map50_95_drop"] > MAP_DROP_WARN:
+            print(f"WARNING: the exported model loses {100 * r['map50_95_drop']:.1f} mAP50-95 points")
+    if "int8_control" in r:
+        c = r["int8_control"]
+        kept = ", ".join(c["kept_float"]) if c["kept_float"] else "none (plain PTQ was already within max_drop)"
+        print(
+            f"INT8 accuracy control (max_drop={c['max_drop']} points, {c['seconds']:.0f} s): mAP50-95 on val FP32 "
+            f"{100 * c['fp32']:.2f}, plain PTQ {100 * c['ptq']:.2f}, controlled {100 * c['int8']:.2f}; "
+            f"{c['int8_layers']} of {c['ptq_int8_layers']} INT8 layers kept INT8; returned to float: {kept}"
+        )
+    if "in_graph" in r:
+        g = r["in_graph"]
+        print(f"in-graph pre/post-processing: {g['export']}; vs the numpy path on {r['images']} images: "
+              f"{g['boxes']:.0f} boxes, {100 * g['matched']:.1f} % matched (same class, IoU >= 0.9), lowest IoU "
+              f"{g['min_iou']:.4f}, max score diff {g['max_score_diff']:.1e}")  # fmt: skip
+    if "nodes" in r:
+        print(f"ONNX graph ({r['simplifier']}): " + ", ".join(f"{k} {v} nodes" for k, v in r["nodes"].items()))
+    print(f"exported: {r['export']}")
