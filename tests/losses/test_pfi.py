@@ -51,3 +51,24 @@ def test_pfi_weights_are_detached_by_default_and_levels_averaged():
     assert out.item() == pytest.approx(float(sum(w[i * 4 : i * 4 + 4].mean() for i in range(3)) / 3), rel=1e-5)
     out.backward()
     assert scores.grad is None
+
+
+def test_pfi_golden_three_classes_two_levels_batch_two():
+    """3 classes (P_dif is the mean over classes), two levels of different sizes, batch 2, a random adapter: the
+    formula written out, level by level, then averaged over levels."""
+    from yolo_kd.losses.base import KDInputs
+
+    torch.manual_seed(3)
+    s = [torch.randn(2, 2, 4, 4), torch.randn(2, 3, 2, 2)]
+    t = [torch.randn(2, 3, 4, 4), torch.randn(2, 4, 2, 2)]
+    ss, ts = torch.randn(2, 3, 20), torch.randn(2, 3, 20)
+    loss = build_loss("pfi", {}, [2, 3], [3, 4])
+    x = KDInputs(s_feats=s, t_feats=t, s_head={"scores": ss}, t_head={"scores": ts}, batch={})
+    p = ((ts - ss) ** 2).sum(1) / 3  # (B, 20): mean over the 3 classes
+    want = 0.0
+    for i, (lo, hi, h) in enumerate([(0, 16, 4), (16, 20, 2)]):
+        a = loss.adapt[i]
+        fs = torch.einsum("oc,bchw->bohw", a.weight[:, :, 0, 0], s[i]) + a.bias.view(1, -1, 1, 1)
+        f = ((t[i] - fs) ** 2).sum(1) / t[i].shape[1]  # (B, H, W)
+        want = want + (p[:, lo:hi].reshape(2, h, h) * f).sum() / (2 * h * h)
+    assert loss(x)["pfi"].item() == pytest.approx(9.0 * want.item() / 2, rel=1e-5)

@@ -40,3 +40,28 @@ def test_rm_documented_defaults():
     from yolo_kd.losses import method_params
 
     assert method_params("rm") == {"weight": 240.0, "temperature": 1.0, "assigner": "student"}
+
+
+def test_rm_golden_three_images_two_classes_temperature_two():
+    """Three images with two GTs where they can collide in a flat index (image 2 slot 0 vs image 0 slot 1 with two
+    slots per image), two classes (each instance reads its own GT class), T = 2: the mean over the 5 instances of
+    KL(softmax(sig(t)/T) || softmax(sig(s)/T)) written out here."""
+    from yolo_kd.losses.base import KDInputs
+
+    torch.manual_seed(4)
+    s, t = torch.randn(3, 2, 4), torch.randn(3, 2, 4)
+    fg = torch.tensor([[True] * 4, [True, True, True, False], [True] * 4])
+    gt_idx = torch.tensor([[0, 0, 1, 1], [0, 0, 0, 0], [1, 1, 0, 0]])
+    cls = [[1, 0], [0], [1, 1]]
+    batch = {"img": torch.zeros(3, 3, 32, 32), "batch_idx": torch.tensor([0.0, 0, 1, 2, 2]),
+             "cls": torch.tensor([[1.0], [0], [0], [1], [1]]), "bboxes": torch.full((5, 4), 0.25)}  # fmt: skip
+    x = KDInputs(s_feats=[], t_feats=[], s_head={"scores": s}, t_head={"scores": t}, batch=batch,
+                 assign=lambda side: (fg, gt_idx))  # fmt: skip
+    kls = []
+    for img, anchors_of in ((0, {0: [0, 1], 1: [2, 3]}), (1, {0: [0, 1, 2]}), (2, {0: [2, 3], 1: [0, 1]})):
+        for slot, anchors in anchors_of.items():
+            c = cls[img][slot]
+            kls.append(kl_of_softmax([sig(t[img, c, a].item()) / 2 for a in anchors],
+                                     [sig(s[img, c, a].item()) / 2 for a in anchors]))  # fmt: skip
+    loss = build_loss("rm", {"rm": {"temperature": 2.0}}, [2], [2])
+    assert loss(x)["rm"].item() == pytest.approx(240.0 * sum(kls) / 5, rel=1e-5)

@@ -29,3 +29,22 @@ def test_tar_documented_defaults():
     from yolo_kd.losses import method_params
 
     assert method_params("tar") == {"feat_weight": 2.0, "cls_weight": 1.0, "box_weight": 0.25, "final": 0.0}
+
+
+def test_tar_cls_sums_the_bernoulli_kl_over_classes_at_temperature_two():
+    """Two classes: the cls term is 4 * sum_c KL(Bern(sig(t_c / 2)) || Bern(sig(s_c / 2))) (written out here) on the
+    anchors where the teacher's GT-class (class 0) score beats the student's, divided by the positives."""
+    import math
+
+    x = seed_level([0.0, 0.0], [0.0, 0.0], [True, True], progress=0.0)
+    s = torch.tensor([[[-1.0, 2.0], [0.5, -0.3]]])  # (1, 2 classes, 2 anchors)
+    t = torch.tensor([[[1.5, 1.0], [-2.0, 0.7]]])  # anchor 0: teacher beats student on class 0; anchor 1: not
+    x.s_head["scores"], x.t_head["scores"] = s, t
+    loss = build_loss("tar", {"tar": {"box_weight": 0.0, "feat_weight": 0.0}}, [2], [2])
+
+    def kl(tv: float, sv: float) -> float:
+        p, q = 1 / (1 + math.exp(-tv / 2)), 1 / (1 + math.exp(-sv / 2))
+        return p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+
+    want = 4 * (kl(1.5, -1.0) + kl(-2.0, 0.5)) / 2
+    assert loss(x)["tar_cls"].item() == pytest.approx(want, rel=1e-5)
