@@ -176,3 +176,27 @@ def test_safe_load_accepts_every_supported_family(tmp_path, cfg):
 
     model = safe_model(save_checkpoint(tmp_path / "m.pt", cfg=cfg))
     assert type(model.model[-1]).__name__ in {"Detect", "v10Detect"} and not model.training
+
+
+def test_epoch_whose_checkpoint_fails_leaves_no_results_row(train_args, monkeypatch):
+    """Issue 37 item 6: the disk fills during epoch 2's save: the run stops with the OSError, last.pt is epoch 1's and
+    results.csv lists epoch 1 only (a resume re-runs epoch 2 without a duplicate row)."""
+    import errno
+
+    from yolo_kd import KDTrainer
+    from yolo_kd.checkpoint import atomic
+
+    real = atomic.os.fsync
+    t = KDTrainer(overrides={**train_args, "epochs": 3, "method": "mimic", "val": False})
+
+    def fill_disk(tr):
+        if tr.epoch == 1:
+            monkeypatch.setattr(atomic.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+
+    t.add_callback("on_train_epoch_end", fill_disk)
+    with pytest.raises(OSError, match="full"):
+        t.train()
+    monkeypatch.setattr(atomic.os, "fsync", real)
+    rows = (t.save_dir / "results.csv").read_text().splitlines()
+    assert [r.split(",")[0].strip() for r in rows[1:]] == ["1"]
+    assert torch.load(t.last, weights_only=False)["epoch"] == 0

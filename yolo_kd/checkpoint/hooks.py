@@ -9,6 +9,7 @@ model's EMA when Ultralytics resumes or rolls back after a NaN loss.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ultralytics.utils import LOGGER
@@ -17,10 +18,30 @@ from ultralytics.utils.torch_utils import unwrap_model
 from yolo_kd.checkpoint import kd_state
 
 
+def drop_row(csv: Path, epoch: int) -> None:
+    """Remove the last row of Ultralytics' results.csv when it is the row of ``epoch`` (1-based, its first column)."""
+    if not csv.exists():
+        return
+    lines = csv.read_text().splitlines(keepends=True)
+    if len(lines) > 1 and lines[-1].split(",", 1)[0].strip() == str(epoch):
+        csv.write_text("".join(lines[:-1]))
+
+
 class CheckpointHooks:
     """Mixin for a KD trainer: overrides Ultralytics' checkpoint hooks (save, state load, NaN roll-back, setup)."""
 
     def save_model(self):
+        """Ultralytics' save; on failure (a full disk) results.csv loses this epoch's row, which has no checkpoint.
+
+        A resume re-runs that epoch, so the file would otherwise list it twice.
+        """
+        try:
+            return self._save_student()
+        except OSError:
+            drop_row(self.csv, self.epoch + 1)
+            raise
+
+    def _save_student(self):
         """Ultralytics' save with the EMA's student (plus the method state as tensors) in place of the KD model."""
         kd = self.ema.ema
         if getattr(kd, "student_model", None) is None or not hasattr(kd, "kd_loss"):
