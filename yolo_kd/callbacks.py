@@ -9,11 +9,11 @@ from ultralytics.utils.torch_utils import unwrap_model
 
 from yolo_kd.model import KDModel
 
-if TYPE_CHECKING:
-    from yolo_kd.trainer import KDTrainer
+if TYPE_CHECKING:  # typed by Ultralytics' base: importing yolo_kd.trainer here would close a circle with it
+    from ultralytics.engine.trainer import BaseTrainer
 
 
-def keep_kd_modules(trainer: KDTrainer) -> None:
+def keep_kd_modules(trainer: BaseTrainer) -> None:
     """Callback (on_train_end): store the method's trained modules beside the student in best.pt and last.pt."""
     ema = getattr(trainer.ema, "ema", None)
     if RANK in {-1, 0} and isinstance(ema, KDModel):  # also strips the mid-training method state of the final files
@@ -22,7 +22,7 @@ def keep_kd_modules(trainer: KDTrainer) -> None:
         attach([trainer.best, trainer.last], trainer.args.method, ema.kd_loss.state_dict())
 
 
-def plot_kd(trainer: KDTrainer) -> None:
+def plot_kd(trainer: BaseTrainer) -> None:
     """Callback (on_train_end): ``kd_terms.png`` beside results.png, one panel per KD term."""
     if RANK in {-1, 0} and trainer.args.plots:
         from yolo_kd.kd_plots import plot_kd_terms
@@ -34,18 +34,18 @@ def plot_kd(trainer: KDTrainer) -> None:
         plot_kd_terms(trainer.csv, names, trainer.save_dir / "kd_terms.png")
 
 
-def say_teacher_frozen(trainer: KDTrainer) -> None:
+def say_teacher_frozen(trainer: BaseTrainer) -> None:
     """Callback (on_pretrain_routine_end): one line for the teacher's frozen tensors instead of one per tensor."""
     if trainer.freeze_filter.count:
         LOGGER.info(f"yolo-kd: teacher frozen ({trainer.freeze_filter.count} tensors, eval mode, no gradients)")
 
 
-def restore_quantize_flag(trainer: KDTrainer) -> None:
+def restore_quantize_flag(trainer: BaseTrainer) -> None:
     """Callback (on_train_start): record ``quantize=8`` again, so checkpoints and resume know the run is QAT."""
     trainer.args.quantize = 8
 
 
-def update_schedule(trainer: KDTrainer) -> None:
+def update_schedule(trainer: BaseTrainer) -> None:
     """Callback (on_train_epoch_start): set training progress and the KD weight multiplier on the model."""
     model = unwrap_model(trainer.model)
     if not isinstance(model, KDModel):

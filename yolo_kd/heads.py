@@ -15,11 +15,11 @@ from ultralytics.utils.loss import v8DetectionLoss
 
 from yolo_kd.losses.base import Assignment, Head, Side
 
-if TYPE_CHECKING:
-    from yolo_kd.model import KDModel
+if TYPE_CHECKING:  # the KDModel, typed as a module: importing yolo_kd.model here would close a circle
+    from torch.nn import Module
 
 
-def teacher_task_loss(m: KDModel, feats: list[Tensor], batch: dict[str, Any], teacher_classes: bool = False) -> Tensor:
+def teacher_task_loss(m: Module, feats: list[Tensor], batch: dict[str, Any], teacher_classes: bool = False) -> Tensor:
     """Teacher detection loss of given level maps: re-runs only the frozen head (eval mode).
 
     The head runs in FP32, or in bf16 when the teacher forward does (``kd_teacher_precision``): 142 -> 62 ms for its
@@ -27,7 +27,7 @@ def teacher_task_loss(m: KDModel, feats: list[Tensor], batch: dict[str, Any], te
     fp16 teacher keeps an FP32 head: gradients through fp16 can underflow without a loss scaler. The loss is FP32.
 
     Args:
-        m (KDModel): The model (its teacher, student args and class map).
+        m (Module): The KDModel (its teacher, student args and class map).
         feats (list[Tensor]): Teacher level maps (may require grad: gradient-guided methods differentiate this).
         batch (dict): Ultralytics target batch, labels in student class ids unless ``teacher_classes``.
         teacher_classes (bool): The labels already are teacher class ids (e.g. teacher pseudo-labels).
@@ -48,11 +48,11 @@ def teacher_task_loss(m: KDModel, feats: list[Tensor], batch: dict[str, Any], te
         return m._t_criterion.get_assigned_targets_and_loss(preds, labels)[1].sum()
 
 
-def teacher_logits(m: KDModel, feats: list[Tensor]) -> Tensor:
+def teacher_logits(m: Module, feats: list[Tensor]) -> Tensor:
     """Teacher class logits of given level maps in the student's class order: re-runs only the frozen head (FP32).
 
     Args:
-        m (KDModel): The model (its teacher, student head and class map).
+        m (Module): The KDModel (its teacher, student head and class map).
         feats (list[Tensor]): Teacher level maps (may require grad: score-target maps differentiate this).
 
     Returns:
@@ -66,7 +66,7 @@ def teacher_logits(m: KDModel, feats: list[Tensor]) -> Tensor:
     return map_scores(m.class_map, t, t.new_zeros(t.shape[0], m.student_model.model[-1].nc, t.shape[2]))
 
 
-def assign_criterion(m: KDModel, side: Side) -> v8DetectionLoss:
+def assign_criterion(m: Module, side: Side) -> v8DetectionLoss:
     """Criterion whose task-aligned assigner serves one side.
 
     The student's own criterion (its one-to-many branch for end-to-end heads), or one built on the teacher's head
@@ -84,7 +84,7 @@ def assign_criterion(m: KDModel, side: Side) -> v8DetectionLoss:
     return m._t_assign
 
 
-def assigner(m: KDModel, s_head: Head, t_head: Head, batch: dict) -> Callable[[Side], Assignment]:
+def assigner(m: Module, s_head: Head, t_head: Head, batch: dict) -> Callable[[Side], Assignment]:
     """A per-batch cached task-aligned assignment for either side ("student" | "teacher"), without gradients."""
     cache: dict[str, Assignment] = {}
 
@@ -99,7 +99,7 @@ def assigner(m: KDModel, s_head: Head, t_head: Head, batch: dict) -> Callable[[S
     return assign
 
 
-def pair(m: KDModel, s_out: Any, t_out: Any, branch: str) -> tuple[Head, Head]:
+def pair(m: Module, s_out: Any, t_out: Any, branch: str) -> tuple[Head, Head]:
     """Student and teacher raw heads of one branch, the teacher's scores in student classes.
 
     ``raw_scores`` keeps the teacher's own classes (crosskd crosses into the teacher's head).
@@ -109,7 +109,7 @@ def pair(m: KDModel, s_out: Any, t_out: Any, branch: str) -> tuple[Head, Head]:
     return s, t
 
 
-def one2one(m: KDModel, s_out: Any, t_out: Any) -> dict[str, dict | None]:
+def one2one(m: Module, s_out: Any, t_out: Any) -> dict[str, dict | None]:
     """The one-to-one branch heads of an end-to-end (YOLO26) pair as KDInputs fields; {} for other pairs."""
     raw = [o[1] if isinstance(o, tuple) else o for o in (s_out, t_out)]
     if not all(isinstance(r, dict) and "one2one" in r for r in raw):

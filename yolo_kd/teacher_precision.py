@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from yolo_kd.model import KDModel
+if TYPE_CHECKING:  # the KDModel, typed as a module: importing yolo_kd.model here would close a circle
+    from torch.nn import Module
 
 PRECISIONS = ("fp32", "auto", "fp16", "bf16")
 REL_TOL = 0.02  # relative L2 error of each level's map
@@ -55,7 +55,7 @@ def parity(ref: list[Tensor], got: list[Tensor], ref_scores: Tensor, got_scores:
     return ok, f"max relative map error {rels[worst]:.1e}{where}, max class-probability difference {ds:.1e}"
 
 
-def run_teacher(m: KDModel, img: Tensor) -> None:
+def run_teacher(m: Module, img: Tensor) -> None:
     """Frozen teacher forward (features captured by the hooks), at reduced precision when enabled and checked."""
     dev = img.device.type
     with torch.no_grad():
