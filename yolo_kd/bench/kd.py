@@ -66,9 +66,10 @@ def prepare(s: dict[str, Any], out: Path) -> tuple[str, str]:
     With ``train_images`` (``preset=real``) the students' data is a fixed subset, the student weights are repaired
     (``footing.real_footing``) and ``s['student']`` is set to them; the teacher trains on the full train split.
     """
-    from yolo_kd.paths import resolve_data
+    from yolo_kd.paths import resolve_data, resolve_weights
 
     data = teacher_data = resolve_data(s["data"])
+    teacher = resolve_weights(s["teacher"], "teacher")  # a missing file is one line before any data is made
     if "train_images" in s:
         from yolo_kd.bench.footing import real_footing
 
@@ -85,7 +86,6 @@ def prepare(s: dict[str, Any], out: Path) -> tuple[str, str]:
             frac = s["val_images"] / s["images"] if s["val_images"] else 0.2
             scenes = make_synthetic_kitti(out / "data" / "kitti", n=s["images"], seed=0)
             convert_kitti(scenes, data.parent, val_fraction=frac)
-    teacher = s["teacher"]
     if teacher is None:
         teacher = out / "runs" / "teacher" / "weights" / "best.pt"
         if not teacher.exists():
@@ -96,10 +96,6 @@ def prepare(s: dict[str, Any], out: Path) -> tuple[str, str]:
             args["workers"] = s["workers"] * s["jobs"]  # it trains alone: every job's loaders
             tdata = str(teacher_data or data)
             YOLO(s["teacher_cfg"]).train(data=tdata, project=str(out / "runs"), name="teacher", **args)
-    else:
-        from yolo_kd.paths import resolve_weights
-
-        teacher = resolve_weights(teacher, "teacher")
     return str(data), str(teacher)
 
 
