@@ -33,7 +33,7 @@ Usage: yolo-kd COMMAND [key=value ...]
                   teacher_precision=fp32|auto|bf16|fp16]
            step time and peak memory per method vs. the student alone and the lower bound
   benchmark edge model=best.pt data=D.yaml [imgsz=320,640 formats=pytorch,onnx,openvino-fp32,... images=DIR
-                  out=FILE.md]
+                  out=FILE.md max_drop=0.5 (for formats=...,openvino-int8ac)]
            latency, throughput, size, mAP per runtime/precision; torch-free end-to-end vs Ultralytics predict
   export   model=best.pt format=openvino|onnx [imgsz=640] [half=True] [int8=True data=D.yaml fraction=1.0
            max_drop=0.5]
