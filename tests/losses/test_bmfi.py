@@ -98,3 +98,40 @@ def test_bmfi_documented_defaults():
         "expand": 1.0,
         "adapter": "mlp",
     }
+
+
+def test_bmfi_golden_three_channels_two_images_two_levels_by_hand():
+    """3 channels, batch 2 (boxes on both images), two levels, the default weights and mask (expand 1: the box's
+    cells, 1/(cells) each), conv adapters: fg = sum M S_t C_t (S - T)^2 / C / B and att = (sum|C_s - C_t| +
+    sum|S_s - S_t|) / B per level, summed; attentions written out here."""
+    torch.manual_seed(6)
+    s = [torch.randn(2, 2, 4, 4), torch.randn(2, 2, 2, 2)]
+    t = [torch.randn(2, 3, 4, 4), torch.randn(2, 3, 2, 2)]
+    loss = build_loss("bmfi", {"bmfi": {"adapter": "conv"}}, [2, 2], [3, 3])
+    batch = {"img": torch.zeros(2, 3, 32, 32), "batch_idx": torch.tensor([0.0, 1.0]), "cls": torch.zeros(2, 1),
+             "bboxes": torch.tensor([[0.25, 0.25, 0.5, 0.5], [0.75, 0.5, 0.5, 1.0]])}  # fmt: skip
+    out = loss(KDInputs(s_feats=s, t_feats=t, s_head={}, t_head={}, batch=batch, strides=[8.0, 16.0]))
+
+    def att(f):
+        b, c, h, w = f.shape
+        sp = torch.exp(f.abs().mean(1) / 1.0)
+        ch = torch.exp(f.abs().mean((2, 3)) / 1.0)
+        return h * w * sp / sp.sum((1, 2), keepdim=True), c * ch / ch.sum(1, keepdim=True)
+
+    boxes = [[(0, 16, 0, 16), (16, 32, 0, 32)]]  # pixels (x0, x1, y0, y1) of the two images' boxes
+    fg_sum = att_sum = 0.0
+    for i, stride in enumerate((8, 16)):
+        h = 32 // stride
+        a = loss.adapt[i]
+        fs = torch.einsum("oc,bchw->bohw", a.weight[:, :, 0, 0], s[i]) + a.bias.view(1, -1, 1, 1)
+        m = torch.zeros(2, h, h)
+        for img, (x0, x1, y0, y1) in enumerate(boxes[0]):
+            cells = m[img, y0 // stride : y1 // stride, x0 // stride : x1 // stride]
+            cells[:] = 1 / cells.numel()
+        (st, ct), (ss, cs) = att(t[i]), att(fs)
+        d = (fs - t[i]) ** 2 * st[:, None] * ct[:, :, None, None] / 3
+        fg_sum += (d * m[:, None]).sum() / 2
+        att_sum += ((cs - ct).abs().sum() + (ss - st).abs().sum()) / 2
+    assert set(out) == {"bmfi_fg", "bmfi_att"}
+    assert out["bmfi_fg"].item() == pytest.approx(0.0625 * fg_sum.item(), rel=1e-5)
+    assert out["bmfi_att"].item() == pytest.approx(6e-3 * att_sum.item(), rel=1e-5)

@@ -236,3 +236,60 @@ def test_crosskd_documented_defaults():
         "align": False,
         "cls_norm": "pos",
     }
+
+
+def test_loss_by_hand_with_a_varied_teacher_and_cls_weight_two():
+    """The formula written out (BCE with the teacher's probability as target times |p_t - p_x|, over N_pos; 1 - GIoU
+    with its enclosing box, weighted by the teacher's top class probability), on a teacher whose scores and boxes vary
+    across anchors so the weighting matters; crosskd_cls_weight=2 multiplies the cls term's weight 20."""
+    import torch.nn.functional as F
+    from ultralytics.utils.tal import make_anchors
+
+    from yolo_kd.losses.functional import decode_boxes
+
+    m = kd_model(cls_weight=2.0)
+    t_det = m.teacher_model.model[-1]
+    torch.manual_seed(7)
+    with torch.no_grad():
+        for seq in (*t_det.cv2, *t_det.cv3):
+            torch.nn.init.normal_(seq[-1].weight, std=0.3)
+            seq[-1].bias.normal_(std=2.0)
+    _, _, terms, x = inputs(m)
+    loss = m.kd_loss
+    with torch.no_grad():
+        z_x = torch.cat([loss.cross(x, "cv3", i) for i in range(3)], -1)
+        z_t = torch.cat([t_det.cv3[i](x.t_feats[i]).flatten(2) for i in range(3)], -1)
+        p_t, p_x = z_t.sigmoid(), z_x.sigmoid()
+        bce = -(p_t * F.logsigmoid(z_x) + (1 - p_t) * F.logsigmoid(-z_x))
+        cls = (bce * (p_t - p_x).abs()).sum() / x.assign("student")[0].sum().clamp(min=1)
+        anchors, stride = make_anchors(x.t_feats, t_det.stride, 0.5)
+        bx = decode_boxes(torch.cat([loss.cross(x, "cv2", i) for i in range(3)], -1), anchors, stride)
+        bt = decode_boxes(torch.cat([t_det.cv2[i](x.t_feats[i]).flatten(2) for i in range(3)], -1), anchors, stride)
+        area = lambda b: (b[..., 2] - b[..., 0]).clamp(min=0) * (b[..., 3] - b[..., 1]).clamp(min=0)  # noqa: E731
+        lo, hi = torch.maximum(bx[..., :2], bt[..., :2]), torch.minimum(bx[..., 2:], bt[..., 2:])
+        inter = (hi - lo).clamp(min=0).prod(-1)
+        union = area(bx) + area(bt) - inter
+        c_lo, c_hi = torch.minimum(bx[..., :2], bt[..., :2]), torch.maximum(bx[..., 2:], bt[..., 2:])
+        enclose = (c_hi - c_lo).prod(-1)
+        giou_loss = 1 - (inter / union - (enclose - union) / enclose)
+        w = p_t.max(1).values
+        box = (w * giou_loss).sum() / w.sum()
+        assert abs(box - giou_loss.mean()) > 1e-3 * giou_loss.mean()  # the weighting matters here
+        assert (enclose > union + 1e-3).any()  # boxes whose enclosing box is larger than their union
+    assert terms["crosskd_cls"].item() == pytest.approx(40 * cls.item(), rel=1e-4)
+    assert terms["crosskd_box"].item() == pytest.approx(20 * box.item(), rel=1e-4)
+
+
+def test_yolo26_one_to_one_branch_sends_no_gradient_to_the_neck():
+    """As Ultralytics' own one-to-one branch, the crossed o2o path reads detached neck maps: its terms give the
+    student's neck maps no gradient, while the one-to-many terms do."""
+    from tests.losses.inputs import kd_pair
+
+    model, _, x = kd_pair("crosskd")
+    n_pos = x.assign("student")[0].sum().float().clamp(min=1.0)
+    c2, b2 = model.kd_loss.branch(x, "one2one_", n_pos)
+    g2 = torch.autograd.grad(c2 + b2, x.s_feats, allow_unused=True, retain_graph=True)
+    assert all(g is None or g.abs().sum() == 0 for g in g2)
+    c1, b1 = model.kd_loss.branch(x, "", n_pos)
+    g1 = torch.autograd.grad(c1 + b1, x.s_feats, allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in g1)

@@ -237,3 +237,54 @@ def test_gkd_documented_defaults():
         "max_det": 10,
         "adapter": "mlp",
     }
+
+
+def test_maps_treat_the_gradient_as_a_constant_and_degenerate_threshold_is_1e6():
+    """Grad-CAM's channel weights and the cell map's gradient factor are constants (no gradient reaches ``grad``);
+    a map whose range is 1.2e-6 is not degenerate (the guard is 1e-6), one of 0.8e-6 is."""
+    feat = torch.rand(1, 2, 3, 3, requires_grad=True)
+    grad = torch.rand(1, 2, 3, 3, requires_grad=True)
+    (grad_cam(feat, grad).sum() + cell_map(feat, grad).sum()).backward()
+    assert grad.grad is None and feat.grad is not None
+    m = torch.zeros(2, 2, 2)
+    m[0, 0, 0], m[1, 0, 0] = 1.2e-6, 0.8e-6
+    assert degenerate(m).tolist() == [False, True]
+
+
+def test_pseudo_targets_are_normalised_xywh_of_the_teacher_detections():
+    """Teacher detections above conf become Ultralytics targets: centre/size normalised by the image, teacher ids."""
+    from yolo_kd.losses.gkd import pseudo_targets
+
+    pred = torch.zeros(1, 4 + 2, 3)  # (B, 4 + nc, A): xywh in pixels, then class probabilities
+    pred[0, :4, 0] = torch.tensor([40.0, 20.0, 16.0, 8.0])
+    pred[0, 5, 0] = 0.9  # class 1
+    pred[0, :4, 1] = torch.tensor([10.0, 50.0, 4.0, 12.0])
+    pred[0, 4, 1] = 0.2  # below conf 0.3
+    out = pseudo_targets(pred, (64, 80), conf=0.3, max_det=10)
+    assert torch.allclose(out["bboxes"], torch.tensor([[40 / 80, 20 / 64, 16 / 80, 8 / 64]]), atol=1e-6)
+    assert out["cls"].tolist() == [[1.0]] and out["batch_idx"].tolist() == [0.0]
+
+
+def test_gkd_default_weight_and_cam_term_by_hand():
+    """Default weight 12 on the imitation, and the CAM term cam_weight * sum_l mean |M_T - M_S| (ungated, conv
+    adapters zeroed so the student's adapted map is 0); with both weights 0 the term is an exact, finite zero."""
+    torch.manual_seed(5)
+    s = [torch.rand(1, 2, 3, 3, requires_grad=True)]
+    t = [torch.rand(1, 2, 3, 3)]
+    x = KDInputs(s_feats=s, t_feats=t, s_head={}, t_head={}, batch={}, task_loss=(s[0][:, 0] ** 2).sum(),
+                 teacher_task_loss=lambda f, b, **_: (f[0][:, 0] * 3 - f[0][:, 1]).sum())  # fmt: skip
+    loss = build_loss("gkd", {"gkd": {"cam_weight": 0.5, "gate": False, "adapter": "conv"}}, [2], [2])
+    torch.nn.init.zeros_(loss.adapt[0].weight)
+    torch.nn.init.zeros_(loss.adapt[0].bias)
+    out = loss(x)
+    mt = (torch.tensor([3.0, -1.0]).view(1, 2, 1, 1) * t[0]).sum(1).abs()
+    mt = mt / mt.max()
+    g_s = torch.zeros_like(s[0])
+    g_s[:, 0] = 2 * s[0].detach()[:, 0]
+    ms = (g_s * s[0].detach()).sum(1).abs()
+    ms = ms / ms.max()
+    imit = (mt[:, None] * t[0] ** 2).sum() / (2 * mt.sum())
+    assert out["gkd"].item() == pytest.approx(12.0 * imit.item(), rel=1e-5)
+    assert out["gkd_cam"].item() == pytest.approx(0.5 * (mt - ms).abs().mean().item(), rel=1e-5)
+    off = build_loss("gkd", {"gkd": {"weight": 0.0, "cam_weight": 0.0}}, [2], [2])(x)
+    assert list(off) == ["gkd"] and off["gkd"].item() == 0.0
