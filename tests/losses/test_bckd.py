@@ -122,3 +122,28 @@ def test_bckd_documented_defaults():
     from yolo_kd.losses import method_params
 
     assert method_params("bckd") == {"weight": 20.0, "cls_weight": 1.0, "box_weight": 4.0, "beta": 1.0}
+
+
+def test_bckd_default_weights_two_positives_and_a_cross_shaped_pair():
+    """Default weights (20 x cls 1, 20 x box 4), N_pos = 2, and on anchor 1 a wide student box against a tall teacher
+    box whose enclosing box (2 x 2 cells) exceeds their union (1.75): GIoU = 1/7 - 2.25/4, written out; the
+    teacher's boxes get no gradient."""
+    zs = torch.tensor([[[0.0, 1.0], [-1.0, 2.0]]])
+    zt = torch.tensor([[[2.0, 1.0], [-3.0, 0.5]]])
+    box_s = torch.tensor([[[0.5, 1.0], [0.5, 0.25], [0.5, 1.0], [0.5, 0.25]]])  # anchor 1: [0.5, 0.25, 2.5, 0.75]
+    box_t = torch.tensor(
+        [[[0.5, 0.25], [0.5, 1.0], [1.5, 0.25], [0.5, 1.0]]], requires_grad=True
+    )  # [1.25,-.5,1.75,1.5]
+    fg = torch.tensor([[True, True]])
+    out = build_loss("bckd", {}, [1], [1])(inputs(zs, zt, box_s.requires_grad_(True), box_t, fg))
+    cls, w = 0.0, [0.0, 0.0]
+    for c in range(2):
+        for a in range(2):
+            p_t, p_s = sig(zt[0, c, a].item()), sig(zs[0, c, a].item())
+            cls += bce(zs[0, c, a].item(), p_t) * abs(p_t - p_s)
+            w[a] = max(w[a], abs(p_t - p_s))
+    giou_loss = [1 - 0.5, 1 - (1 / 7 - (4 - 1.75) / 4)]
+    assert out["bckd_cls"].item() == pytest.approx(20 * cls / 2, rel=1e-5)
+    assert out["bckd_box"].item() == pytest.approx(80 * (w[0] * giou_loss[0] + w[1] * giou_loss[1]) / 2, rel=1e-5)
+    out["bckd_box"].backward()
+    assert box_t.grad is None and box_s.grad.abs().sum() > 0
