@@ -247,3 +247,23 @@ def test_rotated_boxes_equal_ultralytics_predict(task_models, tmp_path):
                  "save=True", f"project={tmp_path / 'vis'}"]) == 0  # fmt: skip
     rec = json.loads(out.read_text())[0]["detections"]
     assert rec and all(len(x["polygon"]) == 4 and len(x["xywhr"]) == 5 for x in rec)
+
+
+def test_edge_benchmark_times_a_seg_student_with_its_masks(tmp_path, shared_assets):
+    """`benchmark edge` on a seg student (T1's carparts teacher): its own task's mAP column (mask mAP50-95, from stock
+    Ultralytics val) beside the box mAP, and the end-to-end columns through the torch-free runtime's masks."""
+    from yolo_kd.bench.edge import run_edge_benchmark
+
+    src = shared_assets / "datasets" / "carparts-seg"
+    if not src.is_dir():
+        pytest.skip(f"{src} not available")
+    data = tmp_path / "carparts-seg"
+    shutil.copytree(src, data)
+    shutil.copy(SEG_TEACHER, tmp_path / "seg.pt")
+    table = run_edge_benchmark(str(tmp_path / "seg.pt"), str(data / "data.yaml"), imgsz=128, formats="onnx",
+                               runs=2, warmup=1, e2e_images=2)  # fmt: skip
+    head = next(ln for ln in table.splitlines() if ln.startswith("| format"))
+    row = next(ln for ln in table.splitlines() if ln.startswith("| onnx")).split("|")
+    assert "(segment)" in table and "box mAP50-95 | seg mAP50-95 |" in head
+    assert 0 < float(row[9]) <= float(row[8]) + 0.2 and row[10].count("/") == 2 and row[12].count("/") == 2
+    assert float(row[14]) > 0  # first result (s)

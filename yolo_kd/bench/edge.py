@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+TASK_METRIC = {"segment": "seg", "pose": "pose"}  # Ultralytics' metrics attribute of the task's own mAP
 FORMATS = ("pytorch", "onnx", "openvino-fp32", "openvino-fp16", "openvino-int8", "openvino-int8ac")
 
 
@@ -102,7 +103,7 @@ def interleaved_ms(fns: dict[str, Any], xs: list, rounds: int = 3) -> dict[str, 
     return {k: statistics.median(v) * 1000 for k, v in ts.items()}
 
 
-def end_to_end(model: Path, images: list[Path], imgsz: int) -> dict[str, float]:
+def end_to_end(model: Path, images: list[Path], imgsz: int, task: str = "detect") -> dict[str, float]:
     """Median ms per image of the paths from the image file, and of the Detector paths from a decoded frame.
 
     From the file (decode included): the torch-free Detector with numpy pre/post-processing, on an IR also the same
@@ -117,8 +118,8 @@ def end_to_end(model: Path, images: list[Path], imgsz: int) -> dict[str, float]:
     from yolo_kd.edge.graph import write_in_graph
     from yolo_kd.edge.runtime import read_image
 
-    det, ul = Detector(model), YOLO(str(model), task="detect")
-    fused = Detector(write_in_graph(model)) if det.backend.name == "openvino" else None
+    det, ul = Detector(model), YOLO(str(model), task=task)
+    fused = Detector(write_in_graph(model)) if det.backend.name == "openvino" and task == "detect" else None
     frames = [read_image(f) for f in images]
     x = det.to_input(det.preprocess(frames[0])[0])
 
@@ -175,6 +176,7 @@ def run_edge_benchmark(
     pt = work / "student.pt"
     shutil.copy(student_checkpoint(model), pt)
     image = sample_images(data, 1)[0]
+    task = YOLO(str(pt)).task  # seg / pose / obb students: their masks, keypoints or rotated boxes are timed too
     from ultralytics.data.utils import check_det_dataset
 
     val = Path(check_det_dataset(data)["val"])
@@ -199,23 +201,25 @@ def run_edge_benchmark(
                     work / (f"{fmt}-{sz}{path.suffix}" if path.is_file() else f"{fmt}-{sz}_openvino_model")
                 )
             ms, ips = latency(fmt, path, x, runs, warmup)
-            r = YOLO(str(path), task="detect").val(
-                data=data, imgsz=sz, batch=1, device="cpu", plots=False, verbose=False
-            )
+            r = YOLO(str(path), task=task).val(data=data, imgsz=sz, batch=1, device="cpu", plots=False, verbose=False)
             row: dict[str, Any] = {"format": fmt, "imgsz": sz, "ms": ms, "ips": ips, "mb": size_mb(path),
                                    "map50": float(r.box.map50), "map": float(r.box.map)}  # fmt: skip
+            if task in TASK_METRIC:
+                row["task_map"] = float(getattr(r, TASK_METRIC[task]).map)
             if (fmt.startswith("openvino") or fmt == "onnx") and files:
-                row |= end_to_end(path, files[:e2e_images], sz)
+                row |= end_to_end(path, files[:e2e_images], sz, task)
                 row["first_s"] = first_result_s(path, files[0])
             rows.append(row)
     base = {r["imgsz"]: r for r in rows if r["format"] == "pytorch"}
+    extra = f" {TASK_METRIC[task]} mAP50-95 |" if task in TASK_METRIC else ""
     lines = [
-        f"Student {model}, data {data}; batch 1, median of {runs} runs after {warmup} warm-up; {machine()}",
+        f"Student {model} ({task}), data {data}; batch 1, median of {runs} runs after {warmup} warm-up; {machine()}",
         "",
-        "| format | imgsz | latency (ms) | x PyTorch | throughput (img/s) | size (MB) | mAP50 | mAP50-95 | "
+        "| format | imgsz | latency (ms) | x PyTorch | throughput (img/s) | size (MB) | "
+        f"{'box ' if extra else ''}mAP50 | {'box ' if extra else ''}mAP50-95 |{extra} "
         "end-to-end torch-free numpy / in-graph / Ultralytics (ms) | in-graph / latency | "
         "from a decoded frame numpy / in-graph / bare, interleaved (ms) | frame best / bare | first result (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if extra else ""),
     ]
     for r in rows:
         speed = f"{base[r['imgsz']]['ms'] / r['ms']:.2f}" if r["imgsz"] in base else ""
@@ -226,9 +230,10 @@ def run_edge_benchmark(
         fbest = r.get("frame_graph", r.get("frame_ours"))  # the in-graph IR where there is one, else the numpy path
         fratio = f"{fbest / r['frame_bare']:.2f}" if "frame_bare" in r else ""
         first = f"{r['first_s']:.2f}" if "first_s" in r else ""
+        tm = f" {r['task_map']:.3f} |" if extra else ""
         lines.append(
             f"| {r['format']} | {r['imgsz']} | {r['ms']:.1f} | {speed} | {r['ips']:.1f} | {r['mb']:.1f} | "
-            f"{r['map50']:.3f} | {r['map']:.3f} | {e2e} | {ratio} | {frame} | {fratio} | {first} |"
+            f"{r['map50']:.3f} | {r['map']:.3f} |{tm} {e2e} | {ratio} | {frame} | {fratio} | {first} |"
         )
     table = "\n".join(lines)
     print(table)
