@@ -19,6 +19,7 @@ import csv
 import json
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
 from yolo_kd.bench.stats import paired_ci
@@ -80,7 +81,7 @@ def main(folder: str, out_dir: str, *opts: str) -> None:
     cfg = json.loads((Path(folder) / "config.json").read_text())
     data, imgsz = cfg["data"], int(cfg["imgsz"])
     out = Path(out_dir)
-    (out / "work").mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     path = out / "int8.csv"
     rows = list(csv.DictReader(path.open())) if path.exists() else []
     for r in rows:
@@ -93,7 +94,8 @@ def main(folder: str, out_dir: str, *opts: str) -> None:
         method, _, seed = run.name.rpartition("-s")
         if (method, int(seed)) in done:
             continue
-        rows.append(measure(run, data, imgsz, max_drop, out / "work"))
+        with tempfile.TemporaryDirectory(prefix="int8-robustness-") as work:  # exports stay out of the results
+            rows.append(measure(run, data, imgsz, max_drop, Path(work)))
         with path.open("w", newline="") as f:
             w = csv.DictWriter(f, FIELDS)
             w.writeheader()
