@@ -227,13 +227,15 @@ def export(
     else:
         import logging
 
-        nncf = logging.getLogger("nncf")
-        level = nncf.level
-        nncf.setLevel(logging.WARNING)  # NNCF's ~23 INFO lines per INT8 export; its warnings still show
+        if quantize == 8:
+            import nncf  # noqa: F401  (importing it sets its logger to INFO: quiet the logger after that)
+        log = logging.getLogger("nncf")
+        level = log.level
+        log.setLevel(logging.WARNING)  # NNCF's ~23 INFO lines per INT8 export; its warnings still show
         try:
             out = YOLO(str(pt)).export(**{k: v for k, v in args.items() if v is not None}, device="cpu")
         finally:
-            nncf.setLevel(level)
+            log.setLevel(level)
     control = None
     if max_drop is not None:
         from yolo_kd.tools.int8_control import quantize_controlled
