@@ -1,4 +1,4 @@
-"""Median latency of OpenVINO IR folders on this machine: ``python benchmarks/ir_latency.py IR_DIR [...] [precision=f32]``.
+"""Median latency of OpenVINO IR folders here: ``python benchmarks/ir_latency.py IR_DIR [...] [precision=f32]``.
 
 Batch 1, random input of the IR's static shape, 5 warm-up then 30 timed synchronous calls, CPU plugin defaults
 (``precision=f32`` sets INFERENCE_PRECISION_HINT: the float parts in f32 instead of the CPU's default, bf16 on AMX).
@@ -18,7 +18,8 @@ import openvino as ov
 def main(irs: list[str]) -> None:
     """Time each IR folder and print a row."""
     core = ov.Core()
-    hint = {"INFERENCE_PRECISION_HINT": a.split("=", 1)[1] for a in irs if a.startswith("precision=")}
+    given = [a.split("=", 1)[1] for a in irs if a.startswith("precision=")]
+    hint = {"INFERENCE_PRECISION_HINT": given[-1]} if given else {}
     for ir in (a for a in irs if not a.startswith("precision=")):
         xml = str(next(Path(ir).glob("*.xml")))
         compiled = core.compile_model(xml, "CPU", hint)
