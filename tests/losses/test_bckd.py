@@ -147,3 +147,16 @@ def test_bckd_default_weights_two_positives_and_a_cross_shaped_pair():
     assert out["bckd_box"].item() == pytest.approx(80 * (w[0] * giou_loss[0] + w[1] * giou_loss[1]) / 2, rel=1e-5)
     out["bckd_box"].backward()
     assert box_t.grad is None and box_s.grad.abs().sum() > 0
+
+
+def test_bckd_term_weights_multiply_the_overall_weight():
+    """``cls_weight`` and ``box_weight`` scale the overall ``weight``: (weight 3, cls 2, box 5) gives 6x and 15x the
+    unweighted terms of (weight 1, cls 1, box 1)."""
+    zs, zt = torch.randn(1, 2, 2), torch.randn(1, 2, 2)
+    bs, bt = torch.rand(1, 4, 2) + 0.2, torch.rand(1, 4, 2) + 0.2
+    fg = torch.tensor([[True, True]])
+    one = build_loss("bckd", {"bckd": {"weight": 1.0, "box_weight": 1.0}}, [1], [1])(inputs(zs, zt, bs, bt, fg))
+    w = build_loss("bckd", {"bckd": {"weight": 3.0, "cls_weight": 2.0, "box_weight": 5.0}}, [1], [1])
+    out = w(inputs(zs, zt, bs, bt, fg))
+    assert out["bckd_cls"].item() == pytest.approx(6 * one["bckd_cls"].item(), rel=1e-5)
+    assert out["bckd_box"].item() == pytest.approx(15 * one["bckd_box"].item(), rel=1e-5)
