@@ -225,17 +225,12 @@ def export(
     if qat and format == "openvino":  # INT8 from the ranges learned in training (quantize=8), not NNCF's PTQ
         out = qat_openvino(pt, imgsz, **kw)
     else:
-        import logging
+        from contextlib import nullcontext
 
-        if quantize == 8:
-            import nncf  # noqa: F401  (importing it sets its logger to INFO: quiet the logger after that)
-        log = logging.getLogger("nncf")
-        level = log.level
-        log.setLevel(logging.WARNING)  # NNCF's ~23 INFO lines per INT8 export; its warnings still show
-        try:
+        from yolo_kd.tools.int8_control import quiet_nncf
+
+        with quiet_nncf() if quantize == 8 else nullcontext():
             out = YOLO(str(pt)).export(**{k: v for k, v in args.items() if v is not None}, device="cpu")
-        finally:
-            log.setLevel(level)
     control = None
     if max_drop is not None:
         from yolo_kd.tools.int8_control import quantize_controlled
@@ -243,8 +238,10 @@ def export(
         control = quantize_controlled(out, data, imgsz, float(max_drop), fraction)
         out = control["export"]
     nodes = onnx_nodes(out, simplifier) if format == "onnx" else None
-    precision = "INT8-QAT" if qat else "INT8-AC" if control else "INT8" if int8 else "FP16" if half else "FP32"
-    precision = "FP32" if precision == "FP16" and format != "openvino" else precision
+    precision = (
+        "INT8-QAT" if qat else "INT8-AC" if control else "INT8" if int8 else "FP16" if half and format == "openvino"
+        else "FP32"
+    )  # fmt: skip
     images = sample_images(data, parity_images)
     meta = export_metadata(out)  # read once (an .onnx file is loaded whole for it)
     nms_free, task = bool(meta.get("end2end", False)), meta.get("task", "detect")

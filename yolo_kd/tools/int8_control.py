@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -22,6 +24,23 @@ from typing import Any
 from yolo_kd.errors import KDError
 
 CALIBRATION_IMAGES = 300  # NNCF's default subset_size
+
+
+@contextmanager
+def quiet_nncf() -> Iterator[None]:
+    """NNCF's logger at WARNING for the block (its INFO lines, ~23 per PTQ, hidden; warnings still show).
+
+    NNCF is imported first: importing it sets its logger to INFO, which would undo a level set before.
+    """
+    import nncf  # noqa: F401
+
+    log = logging.getLogger("nncf")
+    level = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 class QuietPlacement(logging.Filter):
@@ -133,19 +152,16 @@ def quantize_controlled(ir_dir: str | Path, data: str, imgsz: int, max_drop: flo
         raise KDError(f"max_drop= controls detection mAP; this model's task is {meta.get('task')}: use int8=True only")
     names = {int(k): v for k, v in meta["names"].items()}
     t0 = time.perf_counter()
-    model = ov.Core().read_model(next(ir_dir.glob("*.xml")))
+    core, xml = ov.Core(), next(ir_dir.glob("*.xml"))
+    model = core.read_model(xml)
     scope = head_scope(model)
     validator, val = val_batches(data, imgsz, "val")
     _, calib = val_batches(data, imgsz, "train", max(1, round(CALIBRATION_IMAGES * min(max(fraction, 0.0), 1.0))))
     calibration = nncf.Dataset(calib, lambda b: b["img"].numpy().astype("float32") / 255)
     validate = lambda compiled, items: ir_map(compiled, list(items), validator, names)  # noqa: E731
     kw = {"preset": nncf.QuantizationPreset.MIXED, "subset_size": len(calib), "ignored_scope": scope}
-    level = logging.getLogger("nncf").level
-    logging.getLogger("nncf").setLevel(logging.WARNING)  # the plain PTQ's ~23 INFO lines
-    try:
+    with quiet_nncf():
         ptq = nncf.quantize(model, calibration, **kw)
-    finally:
-        logging.getLogger("nncf").setLevel(level)
     print(f"INT8 accuracy control: max_drop={max_drop} mAP50-95 points on {len(val)} val images (NNCF's log follows)")
     quiet = QuietPlacement()
     logging.getLogger("nncf").addFilter(quiet)
@@ -155,7 +171,7 @@ def quantize_controlled(ir_dir: str | Path, data: str, imgsz: int, max_drop: flo
         )
     finally:
         logging.getLogger("nncf").removeFilter(quiet)
-    core, f32 = ov.Core(), {"INFERENCE_PRECISION_HINT": "f32"}  # NNCF's control compares at f32
+    f32 = {"INFERENCE_PRECISION_HINT": "f32"}  # NNCF's control compares at f32
     models = {"fp32": model, "ptq": ptq, "int8": controlled}
     maps = {k: ir_map(core.compile_model(m, "CPU", f32), val, validator, names) for k, m in models.items()}
     for k in ("fp32", "int8"):  # the CPU's default precision (bf16 where it has it), as YOLO(ir).val() runs
@@ -164,7 +180,7 @@ def quantize_controlled(ir_dir: str | Path, data: str, imgsz: int, max_drop: flo
     out = ir_dir.with_name(ir_dir.name.replace("_openvino_model", "_int8ac_openvino_model"))
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    ov.save_model(controlled, out / next(ir_dir.glob("*.xml")).name, compress_to_fp16=False)
+    ov.save_model(controlled, out / xml.name, compress_to_fp16=False)
     shutil.copy(ir_dir / "metadata.yaml", out / "metadata.yaml")
     return {
         "export": str(out),
