@@ -1,4 +1,4 @@
-"""gkd: golden values on tiny hand-made tensors (see yolo_kd/losses/gkd.py)."""
+"""gkd: golden values on tiny hand-made tensors (see yolo_kd/losses/gkd.py and gradmaps.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ import torch
 from yolo_kd.errors import KDError
 from yolo_kd.losses import build_loss
 from yolo_kd.losses.base import Assignment, KDInputs
-from yolo_kd.losses.gkd import box_gate, cell_map, degenerate, grad_cam, score_target, weighted_imitation
+from yolo_kd.losses.gradmaps import (
+    box_gate,
+    cell_map,
+    degenerate,
+    grad_cam,
+    score_target,
+    uniform_if_degenerate,
+    weighted_imitation,
+)
 
 
 def test_grad_cam_golden():
@@ -142,7 +150,7 @@ def test_degenerate_maps_fall_back_to_uniform_and_are_counted():
     m = torch.stack([torch.zeros(2, 2), torch.full((2, 2), 0.3), torch.tensor([[0.0, 1.0], [0.0, 0.0]])])
     assert degenerate(m).tolist() == [True, True, False]
     loss = build_loss("gkd", {}, [2, 2], [2, 2])
-    out = loss.fallback([m, m[2:]])
+    out = uniform_if_degenerate([m, m[2:]], loss.degenerate, loss.prefix)
     assert torch.equal(out[0][0], torch.ones(2, 2)) and torch.equal(out[0][2], m[2]) and loss.degenerate == [2, 0]
 
 
@@ -253,7 +261,7 @@ def test_maps_treat_the_gradient_as_a_constant_and_degenerate_threshold_is_1e6()
 
 def test_pseudo_targets_are_normalised_xywh_of_the_teacher_detections():
     """Teacher detections above conf become Ultralytics targets: centre/size normalised by the image, teacher ids."""
-    from yolo_kd.losses.gkd import pseudo_targets
+    from yolo_kd.losses.gradmaps import pseudo_targets
 
     pred = torch.zeros(1, 4 + 2, 3)  # (B, 4 + nc, A): xywh in pixels, then class probabilities
     pred[0, :4, 0] = torch.tensor([40.0, 20.0, 16.0, 8.0])

@@ -7,7 +7,7 @@ import torch
 
 from yolo_kd.losses import build_loss
 from yolo_kd.losses.base import KDInputs
-from yolo_kd.losses.gkd import grad_cam
+from yolo_kd.losses.gradmaps import grad_cam
 
 
 def test_gkd_paper_is_the_cam_l1_alone():

