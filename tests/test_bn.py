@@ -23,7 +23,8 @@ def _folded(seed: int = 0):
 def test_recalibrate_keeps_eval_output_and_fixes_train_mode():
     """Eval outputs are unchanged; train-mode (batch-statistics) outputs now equal the eval ones on these images,
     while before they differed by far more - the collapse a fine-tune of such a checkpoint suffers."""
-    from yolo_kd.tools.bn import is_identity_bn, recalibrate
+    from yolo_kd.batchnorm import is_identity_bn
+    from yolo_kd.tools.bn import recalibrate
 
     m = _folded()
     ims = torch.rand(8, 3, 64, 64).numpy()
@@ -62,7 +63,7 @@ def test_identity_bn_is_detected_when_training_starts(train_args, tmp_path, capl
     """A student .pt with identity BatchNorm gets a warning naming the fix-bn command; a normal model does not."""
     from ultralytics.nn.tasks import DetectionModel
 
-    from yolo_kd.tools.bn import identity_bn_warning
+    from yolo_kd.batchnorm import identity_bn_warning
     from yolo_kd.trainer import KDTrainer
 
     assert identity_bn_warning(_folded(), "x.pt", "d") is not None

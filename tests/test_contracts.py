@@ -92,3 +92,28 @@ def test_preflight_names_the_trainer_of_each_task():
     from yolo_kd.tasks import TRAINERS
 
     assert TRAINER_NAMES == {task: cls.__name__ for task, cls in TRAINERS.items()}
+
+
+def test_every_trainer_hook_we_override_exists_with_its_signature():
+    """Each Ultralytics trainer method our mixins override (private ones included) is still there, same parameters.
+
+    A renamed hook would otherwise be silently never called (the unlabeled stream, checkpoints, result columns).
+    """
+    from ultralytics.models.yolo.detect import DetectionTrainer
+
+    from yolo_kd.tasks import TRAINERS
+    from yolo_kd.trainer import KDTrainerMixin
+
+    ours = [c for c in KDTrainerMixin.__mro__ if c.__module__.startswith("yolo_kd")]
+    overrides = {n: c for c in ours for n, f in vars(c).items() if callable(f) and hasattr(DetectionTrainer, n)}
+    private = {n for n in overrides if n.startswith("_") and not n.startswith("__")}
+    assert private == {"_build_train_pipeline", "_close_dataloader_mosaic", "_handle_nan_recovery",
+                       "_load_checkpoint_state"}  # fmt: skip
+    bases = {next(b for b in t.__mro__ if b.__module__.startswith("ultralytics")) for t in TRAINERS.values()}
+    assert bases >= {DetectionTrainer}
+    for n, c in overrides.items():
+        for base in bases:
+            if n != "__init__":
+                theirs = inspect.signature(getattr(base, n)).parameters
+                assert list(inspect.signature(vars(c)[n]).parameters) == list(theirs), (n, base)
+    assert len([n for n in vars(KDTrainerMixin) if n in overrides]) <= 5  # the mixin itself stays a few delegations

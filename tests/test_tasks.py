@@ -145,4 +145,7 @@ def test_trainers_are_the_mixin_over_each_ultralytics_task_trainer():
     bases = {"detect": detect.DetectionTrainer, "segment": segment.SegmentationTrainer, "pose": pose.PoseTrainer,
              "obb": obb.OBBTrainer}  # fmt: skip
     for task, cls in TRAINERS.items():
-        assert cls.__mro__[1] is KDTrainerMixin and cls.__mro__[3] is bases[task] and cls.kd_task == task
+        mro = cls.__mro__
+        first_ultralytics = next(i for i, c in enumerate(mro) if c.__module__.startswith("ultralytics"))
+        assert mro[1] is KDTrainerMixin and mro[first_ultralytics] is bases[task] and cls.kd_task == task
+        assert all(c.__module__.startswith("yolo_kd") for c in mro[:first_ultralytics])  # our hooks come first

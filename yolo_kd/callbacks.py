@@ -40,11 +40,6 @@ def say_teacher_frozen(trainer: BaseTrainer) -> None:
         LOGGER.info(f"yolo-kd: teacher frozen ({trainer.freeze_filter.count} tensors, eval mode, no gradients)")
 
 
-def restore_quantize_flag(trainer: BaseTrainer) -> None:
-    """Callback (on_train_start): record ``quantize=8`` again, so checkpoints and resume know the run is QAT."""
-    trainer.args.quantize = 8
-
-
 def update_schedule(trainer: BaseTrainer) -> None:
     """Callback (on_train_epoch_start): set training progress and the KD weight multiplier on the model."""
     model = unwrap_model(trainer.model)

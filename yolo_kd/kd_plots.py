@@ -1,10 +1,12 @@
-"""What a KD run shows besides Ultralytics' own plots: the distillation terms per epoch, and a quieter log."""
+"""What a KD run shows besides Ultralytics' own: its result columns, the distillation terms per epoch, a quieter log."""
 
 from __future__ import annotations
 
 import csv
 import logging
 from pathlib import Path
+
+from ultralytics.utils.torch_utils import unwrap_model
 
 
 class TeacherFreezeFilter(logging.Filter):
@@ -58,3 +60,31 @@ def plot_kd_terms(results_csv: Path, names: tuple[str, ...], out: Path) -> Path 
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+class ResultColumns:
+    """A task trainer's result columns with KD: balancer multipliers in results.csv, short progress names, no val KD."""
+
+    def save_metrics(self, metrics):
+        """Ultralytics' results.csv row, plus ``kd_mult/<term>`` columns when ``kd_balance=auto``."""
+        bal = getattr(unwrap_model(self.model), "balancer", None)
+        extra = {f"kd_mult/{k}": v for k, v in bal.multipliers().items()} if bal is not None else {}
+        super().save_metrics({**metrics, **extra})
+
+    def progress_string(self) -> str:
+        """Ultralytics' progress header; term names over 10 characters shortened (``crossk.cls``) to keep columns apart.
+
+        results.csv keeps the full names.
+        """
+        names = [n if len(n) <= 10 else f"{n[:6]}.{n[-3:]}" for n in self.loss_names]
+        return ("\n" + "%11s" * (4 + len(names))) % ("Epoch", "GPU_mem", *names, "Instances", "Size")
+
+    def label_loss_items(self, loss_items=None, prefix="train"):
+        """Ultralytics' labelled losses without ``val/<kd term>``: validation has no teacher, those were always 0."""
+        out = super().label_loss_items(loss_items, prefix)
+        if prefix != "val":
+            return out
+        kd = {f"val/{n}" for n in getattr(unwrap_model(self.model), "kd_names", ())}
+        if isinstance(out, list):
+            return [k for k in out if k not in kd]
+        return {k: v for k, v in out.items() if k not in kd}

@@ -8,32 +8,36 @@ from __future__ import annotations
 
 import shutil
 from copy import copy
-from pathlib import Path
 from typing import Any
 
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn.distill_model import DistillationModel
-from ultralytics.utils import DEFAULT_CFG, LOCAL_RANK, LOGGER, RANK, YAML
-from ultralytics.utils.torch_utils import unwrap_model
+from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK, YAML
 
 from yolo_kd import callbacks, preflight
+from yolo_kd.batchnorm import identity_bn_warning
 from yolo_kd.cfg import KD_KEYS, split_overrides
 from yolo_kd.checkpoint import kd_state
 from yolo_kd.checkpoint.atomic import AtomicPath
 from yolo_kd.checkpoint.hooks import CheckpointHooks
 from yolo_kd.errors import KDError
+from yolo_kd.kd_plots import ResultColumns
 from yolo_kd.model import KDModel
 from yolo_kd.paths import resolve_data, resolve_weights
 from yolo_kd.pseudo import PseudoLabeler
+from yolo_kd.qat import prepare_student_qat
 from yolo_kd.teacher import check_teacher
-from yolo_kd.unlabeled import UnlabeledStream, find_images, merge, resolve_pool
+from yolo_kd.unlabeled import UnlabeledHooks, resolve_pool
 
 
-class KDTrainerMixin(CheckpointHooks):
+class KDTrainerMixin(CheckpointHooks, UnlabeledHooks, ResultColumns):
     """The KD hooks of a task trainer: a frozen teacher distilled into the student with registry methods.
 
     Mixed in before an Ultralytics task trainer (``class KDTrainer(KDTrainerMixin, DetectionTrainer)``); every hook
     delegates to ``super()`` and adds only the KD part, so the task's own model, dataset and validator are kept.
+    Features own their hooks: checkpoints (``CheckpointHooks``), the unlabeled stream (``UnlabeledHooks``) and the
+    result columns (``ResultColumns``); this class overrides four: ``__init__``, ``get_dataset``,
+    ``set_model_attributes`` and ``get_validator``.
     """
 
     kd_task = "detect"  # the Ultralytics task of the trainer this mixin is combined with
@@ -140,12 +144,10 @@ class KDTrainerMixin(CheckpointHooks):
         self.model = student
         super().set_model_attributes()
         if str(self.args.model).endswith(".pt") and not self.resume:
-            from yolo_kd.tools.bn import identity_bn_warning
-
             if msg := identity_bn_warning(student, self.args.model, self.args.data):
                 LOGGER.warning(f"yolo-kd: {msg}")
         if self.args.quantize == 8 and not self.resume:
-            student = self._prepare_student_qat(student)
+            student = prepare_student_qat(self, student)
         teacher, self._teacher = self._teacher, None  # the model check_teacher loaded, else the file (resume)
         if teacher is None or teacher.yaml.get("channels", 3) != getattr(student, "yaml", {}).get("channels", 3):
             teacher = self.args.distill_model  # Ultralytics adapts a teacher with other input channels from the file
@@ -163,68 +165,6 @@ class KDTrainerMixin(CheckpointHooks):
         if isinstance(model, DistillationModel):
             kd.projector.load_state_dict(model.projector.state_dict())
         self.model = kd
-
-    def _build_train_pipeline(self):
-        """Ultralytics' loaders, plus the unlabeled stream (``round(batch x unlabeled_ratio)`` images per step)."""
-        super()._build_train_pipeline()
-        if getattr(self.args, "unlabeled", None):
-            bs = max(1, round(self.train_loader.batch_size * float(self.args.unlabeled_ratio)))
-            pool = self._pool  # checked at start; on resume the files are listed again
-            files = pool.files if pool else find_images(self.args.unlabeled, Path(self.data.get("path") or "."))
-            self.unlabeled = UnlabeledStream(files, self.args, bs, self.stride, self.data, rank=LOCAL_RANK,
-                                             shapes=pool.shapes if pool else None)  # fmt: skip
-
-    def _close_dataloader_mosaic(self):
-        """Close mosaic on both streams."""
-        super()._close_dataloader_mosaic()
-        if self.unlabeled is not None:
-            self.unlabeled.close_mosaic(copy(self.args))
-
-    def preprocess_batch(self, batch: dict) -> dict:
-        """Append this step's unlabeled images (``n_labeled`` marks them), then Ultralytics' preprocessing."""
-        if self.unlabeled is not None and "n_labeled" not in batch:
-            batch = merge(batch, self.unlabeled.next())
-        return super().preprocess_batch(batch)
-
-    def _prepare_student_qat(self, student):
-        """Distillation-aware INT8: ModelOpt fake-quantization on the student only (Ultralytics' ``prepare_qat``).
-
-        The teacher stays in float. Ultralytics would quantize whatever ``self.model`` is at that point - here the
-        teacher-student wrapper - so the student is prepared now and ``quantize`` is set back once training starts;
-        checkpoints carry the student's quantization (``qat_state`` reads ``student_model``) and resume restores it.
-        """
-        from ultralytics.utils.torch_utils import prepare_qat
-
-        batch = max(self.batch_size // max(self.world_size, 1), 1)
-        loader = self.get_dataloader(self.data["train"], batch_size=batch, rank=-1, mode="train")
-        student = prepare_qat(student, loader, self.preprocess_batch)
-        self.args.quantize = None  # Ultralytics' own prepare_qat would now wrap the teacher as well
-        self.add_callback("on_train_start", callbacks.restore_quantize_flag)
-        return student
-
-    def save_metrics(self, metrics):
-        """Ultralytics' results.csv row, plus ``kd_mult/<term>`` columns when ``kd_balance=auto``."""
-        bal = getattr(unwrap_model(self.model), "balancer", None)
-        extra = {f"kd_mult/{k}": v for k, v in bal.multipliers().items()} if bal is not None else {}
-        super().save_metrics({**metrics, **extra})
-
-    def progress_string(self) -> str:
-        """Ultralytics' progress header; term names over 10 characters shortened (``crossk.cls``) to keep columns apart.
-
-        results.csv keeps the full names.
-        """
-        names = [n if len(n) <= 10 else f"{n[:6]}.{n[-3:]}" for n in self.loss_names]
-        return ("\n" + "%11s" * (4 + len(names))) % ("Epoch", "GPU_mem", *names, "Instances", "Size")
-
-    def label_loss_items(self, loss_items=None, prefix="train"):
-        """Ultralytics' labelled losses without ``val/<kd term>``: validation has no teacher, those were always 0."""
-        out = super().label_loss_items(loss_items, prefix)
-        if prefix != "val":
-            return out
-        kd = {f"val/{n}" for n in getattr(unwrap_model(self.model), "kd_names", ())}
-        if isinstance(out, list):
-            return [k for k in out if k not in kd]
-        return {k: v for k, v in out.items() if k not in kd}
 
     def get_validator(self):
         """The task trainer's own validator, built while the args hold no KD keys (Ultralytics re-checks every key)."""

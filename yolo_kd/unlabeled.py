@@ -10,11 +10,13 @@ input. Their (empty) label records are placeholders that never reach the loss (s
 from __future__ import annotations
 
 import glob
+from copy import copy
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+from ultralytics.utils import LOCAL_RANK
 
 from yolo_kd.errors import KDError
 
@@ -178,3 +180,33 @@ def resolve_pool(src: str | None, data: dict[str, Any], conf: float | list = 0.5
         raise KDError(f"pseudo_conf has {len(conf)} thresholds for {data['nc']} classes; give one per class or one")
     LOGGER.info(f"yolo-kd: {len(files)} unlabeled images in {src}; the teacher pseudo-labels them on every batch")
     return Pool(str(src), files, shapes)
+
+
+class UnlabeledHooks:
+    """A task trainer's hooks for ``unlabeled=``: build the stream with the loaders, close its mosaic, merge a batch.
+
+    Mixed in by ``KDTrainerMixin``; expects ``self.unlabeled`` (None without the option) and ``self._pool`` (the
+    checked pool of a fresh run) set by its ``__init__`` / ``get_dataset``.
+    """
+
+    def _build_train_pipeline(self):
+        """Ultralytics' loaders, plus the unlabeled stream (``round(batch x unlabeled_ratio)`` images per step)."""
+        super()._build_train_pipeline()
+        if getattr(self.args, "unlabeled", None):
+            bs = max(1, round(self.train_loader.batch_size * float(self.args.unlabeled_ratio)))
+            pool = self._pool  # checked at start; on resume the files are listed again
+            files = pool.files if pool else find_images(self.args.unlabeled, Path(self.data.get("path") or "."))
+            self.unlabeled = UnlabeledStream(files, self.args, bs, self.stride, self.data, rank=LOCAL_RANK,
+                                             shapes=pool.shapes if pool else None)  # fmt: skip
+
+    def _close_dataloader_mosaic(self):
+        """Close mosaic on both streams."""
+        super()._close_dataloader_mosaic()
+        if self.unlabeled is not None:
+            self.unlabeled.close_mosaic(copy(self.args))
+
+    def preprocess_batch(self, batch: dict) -> dict:
+        """Append this step's unlabeled images (``n_labeled`` marks them), then Ultralytics' preprocessing."""
+        if self.unlabeled is not None and "n_labeled" not in batch:
+            batch = merge(batch, self.unlabeled.next())
+        return super().preprocess_batch(batch)

@@ -78,7 +78,8 @@ def repaired(weights: Path, data: Path, out: Path, imgsz: int) -> Path:
     """``weights`` with identity BatchNorms re-estimated on ``data`` (once, cached in ``out``); else ``weights``."""
     import torch
 
-    from yolo_kd.tools.bn import fix_bn, identity_bn_warning
+    from yolo_kd.batchnorm import identity_bn_warning
+    from yolo_kd.tools.bn import fix_bn
 
     dst = out / f"{weights.stem}-bn.pt"
     if dst.exists():

@@ -19,32 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from yolo_kd.batchnorm import identity_bn_warning, is_identity_bn
 from yolo_kd.errors import KDError
 
-
-def is_identity_bn(bn: Any) -> bool:
-    """True for a BatchNorm carried as identity-plus-bias (running mean 0, running variance ~1, weight 1)."""
-    return bool(
-        (bn.running_mean == 0).all() and ((bn.running_var + bn.eps - 1).abs() < 1e-3).all() and (bn.weight == 1).all()
-    )
-
-
-def identity_bn_warning(model: Any, weights: str, data: str) -> str | None:
-    """A warning when most BatchNorm layers of a checkpoint are identity (rebuilt from a fused / INT8 export).
-
-    Training-mode BatchNorm then normalises with batch statistics and the model collapses (a teacher went 0.136 ->
-    0.015 mAP50-95). Only meaningful for ``.pt`` weights: a freshly built model starts with identity statistics too.
-    """
-    import torch.nn as nn
-
-    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    n = sum(is_identity_bn(m) for m in bns)
-    if not bns or n < 0.5 * len(bns):
-        return None
-    return (
-        f"'{weights}': {n} of {len(bns)} BatchNorm layers are identity (weights rebuilt from a fused or INT8 "
-        f"export?); fine-tuning will collapse them. Run first: yolo-kd fix-bn model={weights} data={data}"
-    )
+__all__ = ["fix_bn", "identity_bn_warning", "is_identity_bn", "recalibrate"]
 
 
 def calibration_images(data: str, n: int, imgsz: int) -> np.ndarray:
