@@ -17,6 +17,7 @@ def test_kd_qat_quantizes_student_only_and_exports(train_args):
     from ultralytics.utils.torch_utils import is_qat
 
     from yolo_kd import KDTrainer
+    from yolo_kd.errors import KDError
     from yolo_kd.tools.export import export
 
     t = KDTrainer(overrides={**train_args, "epochs": 1, "quantize": 8, "method": "mimic"})
@@ -30,6 +31,10 @@ def test_kd_qat_quantizes_student_only_and_exports(train_args):
     onnx_file = y.export(format="onnx", imgsz=64)
     qdq = sum(n.op_type in {"QuantizeLinear", "DequantizeLinear"} for n in onnx.load(onnx_file).graph.node)
     assert qdq > 100
+    before = sorted(Path(t.best).parent.iterdir())
+    with pytest.raises(KDError, match="QAT checkpoint.*int8=True alone"):  # accuracy control has nothing to control
+        export(model=str(t.best), format="openvino", int8=True, max_drop=0.5, imgsz=64, data=train_args["data"])
+    assert sorted(Path(t.best).parent.iterdir()) == before  # refused before anything was written
     r = export(model=str(t.best), format="openvino", imgsz=64, data=train_args["data"], parity_images=2, val=False)
     assert r["precision"] == "INT8-QAT" and r["max_abs_diff"] < 1.0
     meta = (Path(r["export"]) / "metadata.yaml").read_text()

@@ -222,6 +222,11 @@ def export(
     from yolo_kd.tools.qat_export import is_qat_checkpoint, qat_openvino
 
     qat = is_qat_checkpoint(pt)
+    if qat and max_drop is not None:
+        raise KDError(
+            f"'{model}' is a QAT checkpoint: its INT8 ranges were learned in training, so there is nothing for "
+            "max_drop= to control; export it with int8=True alone, or pass max_drop= with a float checkpoint"
+        )
     if qat and format == "openvino":  # INT8 from the ranges learned in training (quantize=8), not NNCF's PTQ
         out = qat_openvino(pt, imgsz, **kw)
     else:
