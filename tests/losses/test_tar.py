@@ -48,3 +48,24 @@ def test_tar_cls_sums_the_bernoulli_kl_over_classes_at_temperature_two():
 
     want = 4 * (kl(1.5, -1.0) + kl(-2.0, 0.5)) / 2
     assert loss(x)["tar_cls"].item() == pytest.approx(want, rel=1e-5)
+
+
+def test_tar_feat_imitates_only_the_cells_of_boxes_the_teacher_fits_better():
+    """feat = 2 * (1 - p) * sum over cells of teacher-better GT boxes of mean_c (F^T - phi(F^S))^2 / those cells.
+
+    GT 0 covers cell 0 and the teacher fits it better (IoU 1 vs 0.5); GT 1 covers cells 1-2 and the student fits it
+    better: only cell 0 is imitated, and the other box cells do not enter the count. Three channels.
+    """
+    t_box = [[0.5, 0.5, 0.5, 0.5]] * 3
+    s_box = [[0.5, 0.5, 1.5, 0.5]] * 3
+    gts = [[0.0, 0.0, 8.0, 8.0], [8.0, 0.0, 24.0, 8.0]]
+    x = seed_level([0.0] * 3, [0.0] * 3, [True, True, False], [0, 1, 0], s_box, t_box, gts, progress=0.25, c=3)
+    torch.manual_seed(0)
+    loss = build_loss("tar", {"tar": {"cls_weight": 0.0, "box_weight": 0.0}}, [3], [3])
+    out = loss(x)["tar_feat"]
+    s_adapted = loss.adapt[0](x.s_feats[0]).detach()[0, :, 0, 0]  # the 1x1 adapter at cell 0, then by hand
+    t = x.t_feats[0][0, :, 0, 0]
+    want = 2.0 * 0.75 * sum((t[k] - s_adapted[k]).item() ** 2 for k in range(3)) / 3 / 1
+    assert out.item() == pytest.approx(want, rel=1e-5)
+    out.backward()
+    assert x.s_feats[0].grad[0, :, 0, 1:].abs().sum() == 0 and x.s_feats[0].grad[0, :, 0, 0].abs().sum() > 0
