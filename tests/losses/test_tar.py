@@ -51,7 +51,7 @@ def test_tar_cls_sums_the_bernoulli_kl_over_classes_at_temperature_two():
 
 
 def test_tar_feat_imitates_only_the_cells_of_boxes_the_teacher_fits_better():
-    """feat = 2 * (1 - p) * sum over cells of teacher-better GT boxes of mean_c (F^T - phi(F^S))^2 / those cells.
+    """feat = 2 (1 - (1 - final) p) sum over the cells of teacher-better boxes of mean_c (F^T - phi(F^S))^2 / cells.
 
     GT 0 covers cell 0 and the teacher fits it better (IoU 1 vs 0.5); GT 1 covers cells 1-2 and the student fits it
     better: only cell 0 is imitated, and the other box cells do not enter the count. Three channels.
@@ -59,13 +59,20 @@ def test_tar_feat_imitates_only_the_cells_of_boxes_the_teacher_fits_better():
     t_box = [[0.5, 0.5, 0.5, 0.5]] * 3
     s_box = [[0.5, 0.5, 1.5, 0.5]] * 3
     gts = [[0.0, 0.0, 8.0, 8.0], [8.0, 0.0, 24.0, 8.0]]
-    x = seed_level([0.0] * 3, [0.0] * 3, [True, True, False], [0, 1, 0], s_box, t_box, gts, progress=0.25, c=3)
+    x = seed_level([0.0] * 3, [0.0] * 3, [True, True, False], [0, 1, 0], s_box, t_box, gts, progress=0.5, c=3)
     torch.manual_seed(0)
-    loss = build_loss("tar", {"tar": {"cls_weight": 0.0, "box_weight": 0.0}}, [3], [3])
+    loss = build_loss("tar", {"tar": {"cls_weight": 0.0, "box_weight": 0.0, "final": 0.5}}, [3], [3])
     out = loss(x)["tar_feat"]
     s_adapted = loss.adapt[0](x.s_feats[0]).detach()[0, :, 0, 0]  # the 1x1 adapter at cell 0, then by hand
     t = x.t_feats[0][0, :, 0, 0]
-    want = 2.0 * 0.75 * sum((t[k] - s_adapted[k]).item() ** 2 for k in range(3)) / 3 / 1
+    want = 2.0 * (1 - 0.5 * 0.5) * sum((t[k] - s_adapted[k]).item() ** 2 for k in range(3)) / 3 / 1
     assert out.item() == pytest.approx(want, rel=1e-5)
     out.backward()
     assert x.s_feats[0].grad[0, :, 0, 1:].abs().sum() == 0 and x.s_feats[0].grad[0, :, 0, 0].abs().sum() > 0
+
+
+def test_tar_box_is_the_summed_l1_over_teacher_better_anchors_over_positives():
+    """One positive anchor, the teacher exact and the student 2 cells too wide: box = 0.25 * (1 - p) * 2 / 1."""
+    x = seed_level([0.0], [0.0], [True], [0], [[0.5, 0.5, 2.5, 0.5]], [[0.5, 0.5, 0.5, 0.5]], progress=0.5)
+    out = build_loss("tar", {"tar": {"cls_weight": 0.0, "feat_weight": 0.0}}, [2], [2])(x)
+    assert out["tar_box"].item() == pytest.approx(0.25 * 0.5 * 2.0, rel=1e-5)
