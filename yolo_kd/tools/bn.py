@@ -19,10 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from yolo_kd.batchnorm import identity_bn_warning, is_identity_bn
+from yolo_kd.batchnorm import is_identity_bn
 from yolo_kd.errors import KDError
-
-__all__ = ["fix_bn", "identity_bn_warning", "is_identity_bn", "recalibrate"]
 
 
 def calibration_images(data: str, n: int, imgsz: int) -> np.ndarray:

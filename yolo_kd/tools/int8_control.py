@@ -144,10 +144,11 @@ def quantize_controlled(ir_dir: str | Path, data: str, imgsz: int, max_drop: flo
     """
     import nncf
     import openvino as ov
-    import yaml
+
+    from yolo_kd.edge.graph import read_metadata
 
     ir_dir = Path(ir_dir)
-    meta = yaml.safe_load((ir_dir / "metadata.yaml").read_text())
+    meta = read_metadata(ir_dir)
     if meta.get("task", "detect") != "detect":
         raise KDError(f"max_drop= controls detection mAP; this model's task is {meta.get('task')}: use int8=True only")
     names = {int(k): v for k, v in meta["names"].items()}
