@@ -110,3 +110,15 @@ def test_max_drop_refusals(coco_small, tmp_path):
     (seg / "metadata.yaml").write_text(yaml.safe_dump({**meta, "task": "segment"}))
     with pytest.raises(KDError, match="max_drop= controls detection mAP; this model's task is segment"):
         quantize_controlled(seg, coco_small["data"], IMGSZ, 0.5)
+
+
+def test_max_drop_on_a_segmentation_checkpoint_is_refused_before_any_export(coco_small, tmp_path):
+    """The task is read from the checkpoint, so a seg student is refused before the FP32 export writes anything."""
+    from yolo_kd.tools.export import export
+
+    seg = Path(__file__).parents[1] / "docs/bench/t1-seg-xeon/teacher-yolo11n-seg-carparts256.pt"
+    pt = tmp_path / "seg.pt"
+    shutil.copy(seg, pt)
+    with pytest.raises(KDError, match="max_drop= controls detection mAP; this model's task is segment"):
+        export(str(pt), format="openvino", int8=True, max_drop=0.5, data=coco_small["data"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seg.pt"]

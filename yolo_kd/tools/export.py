@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -18,11 +18,20 @@ from yolo_kd.errors import KDError
 from yolo_kd.tools.parity import compare, print_report
 
 
-def student_checkpoint(path: str | Path) -> Path:
-    """Return a plain Ultralytics checkpoint of the student.
+class Student(NamedTuple):
+    """A plain student checkpoint and what export needs from it, read in one load."""
 
-    That is ``path`` itself, or ``<stem>-student.pt`` extracted from a mid-training KD checkpoint (whose model/EMA is
-    a KDModel holding the student).
+    path: Path
+    task: str
+    imgsz: int | None  # its training size (what ``yolo export`` uses when none is given)
+    qat: bool  # carries ModelOpt quantization state (a ``quantize=8`` training)
+
+
+def read_student(path: str | Path) -> Student:
+    """Load a checkpoint once: the plain student, its task, training size and QAT state.
+
+    The student is ``path`` itself, or ``<stem>-student.pt`` extracted from a mid-training KD checkpoint (whose
+    model/EMA is a KDModel holding the student).
     """
     import torch
 
@@ -33,7 +42,7 @@ def student_checkpoint(path: str | Path) -> Path:
         ckpt = torch.load(p, map_location="cpu", weights_only=False)
     except Exception as e:
         raise KDError(f"'{p}' is not a readable PyTorch checkpoint ({type(e).__name__}: {e})") from e
-    from ultralytics.nn.tasks import DetectionModel
+    from ultralytics.nn.tasks import DetectionModel, guess_model_task
 
     model = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
     student = getattr(model, "student_model", model)
@@ -41,12 +50,20 @@ def student_checkpoint(path: str | Path) -> Path:
         raise KDError(
             f"'{p}' holds no YOLO detect/segment/pose/obb model ({type(model).__name__}); export needs such a .pt"
         )
+    size = (ckpt.get("train_args") or {}).get("imgsz")
+    imgsz = int(size if isinstance(size, int) else max(size)) if size else None
+    task = guess_model_task(student)
     if student is model:
-        return p
+        return Student(p, task, imgsz, bool(ckpt.get("modelopt")))
     out = p.with_name(f"{p.stem}-student.pt")
     torch.save({"model": student.half(), "train_args": ckpt.get("train_args", {}), "version": ckpt.get("version")}, out)
     print(f"export: '{p}' is a KD training checkpoint; its student (EMA) was saved as {out}")
-    return out
+    return Student(out, task, imgsz, False)  # the extracted file carries no ModelOpt state
+
+
+def student_checkpoint(path: str | Path) -> Path:
+    """Return a plain Ultralytics checkpoint of the student (see :func:`read_student`)."""
+    return read_student(path).path
 
 
 def sample_images(data: str | None, n: int) -> list[np.ndarray]:
@@ -202,11 +219,17 @@ def export(
     if max_drop is not None and (not int8 or float(max_drop) <= 0):
         raise KDError(f"max_drop={max_drop} needs int8=True and a positive drop in mAP50-95 points, e.g. max_drop=0.5")
     data = resolve_data(data)
-    pt = student_checkpoint(model)
-    if imgsz is None:
-        from yolo_kd.checkpoint.safe_load import train_imgsz
+    student = read_student(model)
+    pt, imgsz = student.path, imgsz or student.imgsz or 640
+    if max_drop is not None and student.qat:
+        raise KDError(
+            f"'{model}' is a QAT checkpoint: its INT8 ranges were learned in training, so there is nothing for "
+            "max_drop= to control; export it with int8=True alone, or pass max_drop= with a float checkpoint"
+        )
+    if max_drop is not None:
+        from yolo_kd.tools.int8_control import check_task
 
-        imgsz = train_imgsz(pt) or 640
+        check_task(student.task)  # before the FP32 export, not after it
     quantize = 8 if int8 and max_drop is None else (16 if half and format == "openvino" else None)  # 8.4's int8/half
     args = {"format": format, "imgsz": imgsz, "quantize": quantize, "data": data, "fraction": fraction, **kw}
     if quantize == 8:
@@ -219,14 +242,9 @@ def export(
         args["simplify"] = False  # Ultralytics' onnxslim pass off; onnxsim runs on the plain export below
     elif format == "onnx":
         args.setdefault("simplify", True)  # FP32 ONNX slimmed by onnxslim; half ONNX export needs a GPU in Ultralytics
-    from yolo_kd.tools.qat_export import is_qat_checkpoint, qat_openvino
+    from yolo_kd.tools.qat_export import qat_openvino
 
-    qat = is_qat_checkpoint(pt)
-    if qat and max_drop is not None:
-        raise KDError(
-            f"'{model}' is a QAT checkpoint: its INT8 ranges were learned in training, so there is nothing for "
-            "max_drop= to control; export it with int8=True alone, or pass max_drop= with a float checkpoint"
-        )
+    qat = student.qat
     if qat and format == "openvino":  # INT8 from the ranges learned in training (quantize=8), not NNCF's PTQ
         out = qat_openvino(pt, imgsz, **kw)
     else:

@@ -26,6 +26,12 @@ from yolo_kd.errors import KDError
 CALIBRATION_IMAGES = 300  # NNCF's default subset_size
 
 
+def check_task(task: str) -> None:
+    """Refuse a model whose task is not detection: the control measures detection mAP50-95."""
+    if task != "detect":
+        raise KDError(f"max_drop= controls detection mAP; this model's task is {task}: use int8=True only")
+
+
 @contextmanager
 def quiet_nncf() -> Iterator[None]:
     """NNCF's logger at WARNING for the block (its INFO lines, ~23 per PTQ, hidden; warnings still show).
@@ -149,8 +155,7 @@ def quantize_controlled(ir_dir: str | Path, data: str, imgsz: int, max_drop: flo
 
     ir_dir = Path(ir_dir)
     meta = read_metadata(ir_dir)
-    if meta.get("task", "detect") != "detect":
-        raise KDError(f"max_drop= controls detection mAP; this model's task is {meta.get('task')}: use int8=True only")
+    check_task(meta.get("task", "detect"))
     names = {int(k): v for k, v in meta["names"].items()}
     t0 = time.perf_counter()
     core, xml = ov.Core(), next(ir_dir.glob("*.xml"))

@@ -14,13 +14,6 @@ from pathlib import Path
 from typing import Any
 
 
-def is_qat_checkpoint(pt: str | Path) -> bool:
-    """True when a checkpoint carries ModelOpt quantization state (a ``quantize=8`` training)."""
-    import torch
-
-    return bool(torch.load(pt, map_location="cpu", weights_only=False).get("modelopt"))
-
-
 def qat_openvino(pt: str | Path, imgsz: int, **kw: Any) -> Path:
     """Export ``pt`` to Q/DQ ONNX with Ultralytics, then to an INT8 OpenVINO IR folder; returns the folder."""
     import onnx
