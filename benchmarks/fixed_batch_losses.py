@@ -2,6 +2,7 @@
 
 PYTHONPATH=<old tree> python benchmarks/fixed_batch_losses.py > old.txt
 PYTHONPATH=<new tree> python benchmarks/fixed_batch_losses.py > new.txt && diff old.txt new.txt
+Every registered method without a task of its own (CASES first, with their options, then the rest at defaults).
 Random yolov8s teacher / yolov8n student at imgsz 64 (seed 0); the teacher has other classes where the method allows
 it (class mapping by name), the same classes where the method reads the head.
 """
@@ -39,7 +40,10 @@ def pair(teacher_nc: int) -> tuple[DetectionModel, DetectionModel]:
 
 def main() -> None:
     """Print one line per method: the loss vector and every loss item, 8 significant digits."""
-    for method, args in CASES:
+    from yolo_kd.losses import LOSSES
+
+    done = {m for m, _ in CASES}
+    for method, args in CASES + [(k, {}) for k in sorted(LOSSES) if not LOSSES[k].task and k not in done]:
         try:
             m = KDModel(*pair(4), method=method, kd_args=args).train()
         except KDError:  # head methods need the same classes

@@ -2,28 +2,86 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
 from tests.losses.inputs import S_CH, T_CH, make_inputs
 from yolo_kd.errors import KDError
-from yolo_kd.losses import LOSSES, build_loss, check_method_args, split_method
+from yolo_kd.losses import LOSSES, build_loss, parse_method
 
 
-def test_registry_and_split():
+def test_registry_and_parse():
     """Every method is registered, combination keys split, unknown keys get a hint."""
     assert {"mimic", "builtin", "kd", "ld", "gkd", "bmfi"} <= set(LOSSES)
-    assert split_method("gkd+bmfi") == ["gkd", "bmfi"]
+    spec = parse_method(" gkd + bmfi ", {"gkd": {"weight": 3}})
+    assert spec.keys == ("gkd", "bmfi") and spec.name == "gkd+bmfi" and spec.args == {"gkd": {"weight": 3}, "bmfi": {}}
+    assert parse_method(spec) is spec
     with pytest.raises(KDError, match="Did you mean 'mimic'"):
-        split_method("mimik")
+        parse_method("mimik")
     with pytest.raises(KDError, match="negative"):
-        check_method_args("mimic", {"mimic": {"weight": -1}})
+        parse_method("mimic", {"mimic": {"weight": -1}})
     with pytest.raises(KDError, match="Did you mean"):
-        check_method_args("gkd", {"gkd": {"weigth": 1}})
+        parse_method("gkd", {"gkd": {"weigth": 1}})
 
 
-TENSOR_ONLY = [k for k in sorted(LOSSES) if not LOSSES[k].needs_heads and not LOSSES[k].task]  # crosskd runs the
-# heads (test_crosskd.py); maskkd and kptkd read masks and keypoints (test_maskkd.py, test_kptkd.py, test_tasks.py)
+def test_spec_requires_is_the_union_and_classes_follow_scores_or_task_loss():
+    """``requires`` of ``a+b`` is the union of its parts', on the spec and on the built Combined alike."""
+    spec = parse_method("gkd+bmfi+ld")
+    assert spec.requires == {"box_branch", "task_loss", "scores", "dfl"} == spec.build([4], [4]).requires
+    assert parse_method("gkd").needs_classes and parse_method("kd").needs_classes
+    assert not parse_method("bmfi+cwd+crosskd").needs_classes  # crosskd stays in the teacher's classes
+    assert parse_method("crosskd").requires == {"box_branch", "detect_modules"} and not parse_method("mgd").requires
+
+
+@pytest.mark.parametrize(
+    ("method", "args", "match"),
+    [
+        ("aid", {"mode": "box"}, "aid_mode must be instance or level"),
+        ("crosskd", {"layer": 3}, "crosskd_layer=3 must be 1 or 2"),
+        ("crosskd", {"cls_norm": "sum"}, "crosskd_cls_norm='sum' must be pos"),
+        ("gkd", {"map": "score", "targets": "teacher"}, "map=score reads the teacher's assignment"),
+        ("gkd", {"source": "both"}, "source must be teacher|student"),
+        ("gkdpaper", {"map": "box"}, "map must be one of"),
+        ("mgd", {"ratio": 1.0}, r"mgd_ratio=1.0 must be in \[0, 1\)"),
+        ("rm", {"assigner": "both"}, "rm_assigner must be student or teacher"),
+        ("bmfi", {"adapter": "linear"}, "bmfi_adapter='linear' is not one of conv, mlp, align"),
+    ],
+)
+def test_bad_choices_fail_when_parsed_without_building(method, args, match, monkeypatch):
+    """Choices and ranges are checked by the method's ``check_args`` at parse time: nothing is instantiated."""
+
+    @functools.wraps(LOSSES[method].__init__)  # keeps the signature the parameter check reads
+    def no_build(*a, **k):
+        raise AssertionError("parse_method built the method")
+
+    monkeypatch.setattr(LOSSES[method], "__init__", no_build)
+    with pytest.raises(KDError, match=match):
+        parse_method(method, {method: args})
+    parse_method(method)  # the defaults pass, still without building
+
+
+def test_register_refuses_unknown_requires_and_the_old_flags():
+    """A plugin declaring an unknown requirement, or a flag from before ``requires``, gets one line at register."""
+    from yolo_kd.losses import DistillLoss, register
+
+    class Typo(DistillLoss):
+        requires = frozenset({"score"})
+
+    class Old(DistillLoss):
+        uses_head = True
+
+    with pytest.raises(KDError, match=r"requires \['score'\], unknown; choose from scores"):
+        register("typo")(Typo)
+    with pytest.raises(KDError, match="sets uses_head; declare requires"):
+        register("old")(Old)
+    assert "typo" not in LOSSES and "old" not in LOSSES
+
+
+# crosskd runs the heads (test_crosskd.py); maskkd and kptkd read masks and keypoints (test_maskkd.py, test_kptkd.py,
+# test_tasks.py)
+TENSOR_ONLY = [k for k in sorted(LOSSES) if "detect_modules" not in LOSSES[k].requires and not LOSSES[k].task]
 
 
 @pytest.mark.parametrize("method", [*TENSOR_ONLY, "gkd+bmfi", "mimic+kd+ld", "aid+rm+pfi+skd+tar", "bckd+builtin"])

@@ -13,7 +13,7 @@ from yolo_kd.losses import LOSSES
 
 SETS = {"segment": "coco8-seg", "pose": "coco8-pose", "obb": "dota8"}
 CFG = {"detect": "yolov8n.yaml", "segment": "yolov8n-seg.yaml", "pose": "yolov8n-pose.yaml", "obb": "yolov8n-obb.yaml"}
-FLAT = [k for k in sorted(LOSSES) if not LOSSES[k].axis_aligned]  # what an obb student takes
+FLAT = [k for k in sorted(LOSSES) if "box_branch" not in LOSSES[k].requires]  # what an obb student takes
 ANY = [k for k in sorted(LOSSES) if not LOSSES[k].task]  # methods for every task (not masks or keypoints only)
 
 

@@ -174,7 +174,7 @@ def test_resume_keeps_the_unlabeled_stream(train_args, tmp_path):
     resumed = KDTrainer(overrides={"resume": str(tr.last)})
     resumed.add_callback("on_train_start", lambda t: seen.update(n=len(t.unlabeled.dataset), w=t.model.pseudo.weight))
     resumed.train()
-    assert seen == {"n": 4, "w": 0.5} and resumed.kd_method == resumed.args.method == "mimic"
+    assert seen == {"n": 4, "w": 0.5} and resumed.kd_spec.name == resumed.args.method == "mimic"
     rows = (resumed.save_dir / "results.csv").read_text().splitlines()
     assert len(rows) == 3 and "train/pseudo" in rows[0]
 

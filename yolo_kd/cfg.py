@@ -37,12 +37,15 @@ DECAYS = ("constant", "linear", "cosine")
 def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split flat overrides into (Ultralytics overrides, KD settings), validating KD keys.
 
+    The method string is parsed here, once: ``kd["method"]`` is its normalised string, ``kd["kd_args"]`` its checked
+    options and ``kd["spec"]`` the ``MethodSpec`` itself (the trainer takes it out before the settings become args).
+
     Handles the aliases ``student=`` (``model=``) and ``teacher=`` (Ultralytics' ``distill_model=``), the flat
     per-method form ``<method>_<param>=value``, and gives a 'did you mean' error for unknown keys.
     """
     from ultralytics.cfg import DEFAULT_CFG_DICT
 
-    from yolo_kd.losses import LOSSES, check_method_args
+    from yolo_kd.losses import LOSSES, parse_method
 
     ul, kd = {}, deepcopy(KD_DEFAULTS)
     flat: dict[str, dict[str, Any]] = {}
@@ -86,8 +89,8 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
     merged = {m: dict(p) for m, p in kd["kd_args"].items()}
     for m, p in flat.items():
         merged.setdefault(m, {}).update(p)
-    kd["kd_args"] = check_method_args(kd["method"], merged)
-    _try_build(kd["method"], kd["kd_args"])
+    spec = parse_method(kd["method"], merged)  # unknown keys, parameters and values: one line, nothing built
+    kd["method"], kd["kd_args"], kd["spec"] = spec.name, spec.args, spec
     return ul, kd
 
 
@@ -167,15 +170,3 @@ def check_pseudo(kd: dict[str, Any]) -> None:
         raise KDError(
             f"unlabeled_ratio={kd['unlabeled_ratio']} must be > 0 and pseudo_weight={kd['pseudo_weight']} >= 0"
         )
-
-
-def _try_build(method: str, kd_args: dict[str, Any]) -> None:
-    """Build the method once on tiny channel counts so bad option values fail now, before any run directory."""
-    from yolo_kd.losses import build_loss
-
-    try:
-        build_loss(method, kd_args, [8, 8, 8], [8, 8, 8])
-    except KDError:
-        raise
-    except (TypeError, ValueError) as e:
-        raise KDError(f"bad value in the arguments of method '{method}' ({kd_args}): {e}") from None

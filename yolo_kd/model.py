@@ -11,7 +11,7 @@ from ultralytics.nn.distill_model import DistillationModel
 
 from yolo_kd import heads
 from yolo_kd.errors import KDError
-from yolo_kd.losses import build_loss, needs_classes
+from yolo_kd.losses import MethodSpec, parse_method
 from yolo_kd.losses.base import KDInputs
 from yolo_kd.pseudo import PseudoLabeler, part, split_loss, with_targets
 from yolo_kd.teacher_precision import run_teacher
@@ -27,8 +27,8 @@ class KDModel(DistillationModel):
 
     Attributes:
         kd_loss (DistillLoss): The distillation method(s).
-        kd_method (str): Registry key(s), e.g. ``"gkd+bmfi"``.
-        kd_args (dict): Hyper-parameters per method.
+        kd_spec (MethodSpec): The parsed method: registry key(s), e.g. ``("gkd", "bmfi")``, and their options.
+        kd_method (str): Its string, e.g. ``"gkd+bmfi"``.
         progress (float): Training progress in [0, 1], set by the trainer each epoch.
         kd_scale (float): Schedule multiplier of every KD term, set by the trainer each epoch.
     """
@@ -37,8 +37,8 @@ class KDModel(DistillationModel):
         self,
         teacher_model: str | Path | nn.Module,
         student_model: nn.Module,
-        method: str | None = None,
-        kd_args: dict[str, dict] | None = None,
+        method: str | MethodSpec | None = None,
+        kd_args: dict[str, dict] | None = None,  # with a method string; a MethodSpec carries its own
         balance: str = "off",
         share: float | dict = 1.0,
         balance_every: int = 20,
@@ -60,16 +60,17 @@ class KDModel(DistillationModel):
             raise KDError(f"teacher strides {t_det.stride.tolist()} differ from student {s_det.stride.tolist()}")
         self._teacher_feats.clear()
         self._student_feats.clear()
-        self.kd_method, self.kd_args = method, dict(kd_args or {})
+        self.kd_spec = spec = parse_method(method, kd_args)
+        self.kd_method = spec.name
         from yolo_kd.preflight import check_method_task
         from yolo_kd.teacher import task_of_model
 
-        check_method_task(method, task_of_model(self.student_model), task_of_model(self.teacher_model))
-        self.kd_loss = build_loss(method, self.kd_args, s_ch, t_ch)
+        check_method_task(spec, task_of_model(self.student_model), task_of_model(self.teacher_model))
+        self.kd_loss = spec.build(s_ch, t_ch)
         self.kd_loss.bind(s_det, t_det)
         self.kd_loss.to(device)
         self.class_map = self._class_map(s_det.nc, t_det.nc)
-        if self.kd_loss.reg_max_required and (s_det.reg_max <= 1 or s_det.reg_max != t_det.reg_max):
+        if "dfl" in spec.requires and (s_det.reg_max <= 1 or s_det.reg_max != t_det.reg_max):
             raise KDError(
                 f"method '{method}' needs DFL heads with equal reg_max > 1 (teacher {t_det.reg_max}, student "
                 f"{s_det.reg_max}); YOLO26 heads have reg_max=1 - use a feature method such as mimic or gkd"
@@ -103,7 +104,7 @@ class KDModel(DistillationModel):
         """Student -> teacher class indices by name when the heads differ (None when they are the same)."""
         from yolo_kd.classmap import model_class_map
 
-        needs = needs_classes(self.kd_method)  # the rule the trainer's pre-flight check uses
+        needs = self.kd_spec.needs_classes  # the rule the trainer's pre-flight check uses
         return model_class_map(self.student_model, self.teacher_model, nc_s, nc_t, needs, self.kd_method)
 
     def teacher_scores(self, t_scores: Tensor, s_scores: Tensor) -> Tensor:
@@ -192,7 +193,7 @@ class KDModel(DistillationModel):
             batch=batch,
             strides=self.strides,
             progress=self.progress,
-            task_loss=det.sum() if self.kd_loss.needs_grads else None,
+            task_loss=det.sum() if "task_loss" in self.kd_spec.requires else None,
             teacher_task_loss=self.teacher_task_loss,
             teacher_logits=self.teacher_logits,
             t_pred=t_pred,

@@ -5,16 +5,19 @@ Each raises one ``KDError`` line naming the problem and the fix.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yolo_kd.errors import KDError
 
+if TYPE_CHECKING:
+    from yolo_kd.losses.registry import MethodSpec
 
-def check_method_task(method: str, student_task: str | None, teacher_task: str | None) -> None:
-    """Raise when a method of ``method`` distills a task's own output (masks, keypoints) the pair does not both have."""
-    from yolo_kd.losses import LOSSES, split_method
 
-    for k in split_method(method):
+def check_method_task(spec: MethodSpec, student_task: str | None, teacher_task: str | None) -> None:
+    """Raise when a method of ``spec`` distills a task's own output (masks, keypoints) the pair does not both have."""
+    from yolo_kd.losses import LOSSES
+
+    for k in spec.keys:
         need = LOSSES[k].task
         if need and (student_task != need or teacher_task != need):
             raise KDError(
@@ -45,13 +48,14 @@ def check_task(trainer_task: str, task: str, student: str, kd: dict[str, Any], t
             f"unlabeled= is for detection students (the teacher's boxes become pseudo-labels); a {task} student "
             "trains on labeled images only: drop unlabeled="
         )
-    check_method_task(kd["method"], task, teacher_task or task)
-    from yolo_kd.losses import LOSSES, axis_aligned
+    spec = kd["spec"]
+    check_method_task(spec, task, teacher_task or task)
+    from yolo_kd.losses import LOSSES
 
-    if task == "obb" and axis_aligned(kd["method"]):
-        flat = ", ".join(k for k, v in sorted(LOSSES.items()) if not v.axis_aligned and not v.task)
+    if task == "obb" and "box_branch" in spec.requires:
+        flat = ", ".join(k for k, v in sorted(LOSSES.items()) if "box_branch" not in v.requires and not v.task)
         raise KDError(
-            f"method '{kd['method']}' works on the axis-aligned detection branch, which an obb head rotates; for obb "
+            f"method '{spec.name}' works on the axis-aligned detection branch, which an obb head rotates; for obb "
             f"students pick one of {flat}"
         )
 
@@ -90,15 +94,14 @@ def check_keypoints(teacher: dict[str, Any] | None, data: dict[str, Any]) -> Non
         )
 
 
-def check_teacher_serves(teacher: dict[str, Any] | None, data: dict[str, Any], method: str) -> None:
-    """Raise when the teacher's keypoints or classes cannot serve the data for ``method``."""
+def check_teacher_serves(teacher: dict[str, Any] | None, data: dict[str, Any], spec: MethodSpec) -> None:
+    """Raise when the teacher's keypoints or classes cannot serve the data for the method ``spec``."""
     from yolo_kd.classmap import plan
-    from yolo_kd.losses import needs_classes
 
     check_keypoints(teacher, data)
-    if teacher and needs_classes(method):  # the model applies the same plan when it is built
+    if teacher and spec.needs_classes:  # the model applies the same plan when it is built
         names = data["names"] if isinstance(data["names"], dict) else dict(enumerate(data["names"]))
         try:  # a teacher with other classes is fine when names match: logits are mapped by name
-            plan(teacher["names"], names, teacher["nc"], data["nc"], True, method)
+            plan(teacher["names"], names, teacher["nc"], data["nc"], True, spec.name)
         except KDError as e:
             raise KDError(f"teacher has {teacher['nc']} classes but the dataset has {data['nc']} and {e}") from None

@@ -22,6 +22,7 @@ from yolo_kd.checkpoint.atomic import AtomicPath
 from yolo_kd.checkpoint.hooks import CheckpointHooks
 from yolo_kd.errors import KDError
 from yolo_kd.kd_plots import ResultColumns
+from yolo_kd.losses import parse_method
 from yolo_kd.model import KDModel
 from yolo_kd.paths import resolve_data, resolve_weights
 from yolo_kd.pseudo import PseudoLabeler
@@ -75,7 +76,7 @@ class KDTrainerMixin(CheckpointHooks, UnlabeledHooks, ResultColumns):
             from yolo_kd.checkpoint.resume import check_same_teacher
 
             check_same_teacher(ul["resume"], ul.get("distill_model"))
-        self.kd_method, self.unlabeled, self._pool = kd["method"], None, None
+        self.kd_spec, self.unlabeled, self._pool = kd.pop("spec"), None, None  # the method, parsed once
         self._unlabeled_args = kd["unlabeled"], kd["pseudo_conf"]  # checked in get_dataset (self.args lacks them)
         self._kd_saved = kd_state.Saved()  # the method's state in the loaded checkpoint: set by setup_model
         super().__init__(cfg, ul, _callbacks)
@@ -83,7 +84,8 @@ class KDTrainerMixin(CheckpointHooks, UnlabeledHooks, ResultColumns):
             kd = {k: getattr(self.args, k, v) for k, v in kd.items()}
         for k, v in kd.items():
             setattr(self.args, k, v)
-        self.kd_method = self.args.method  # on resume the checkpoint's method, not the default
+        if self.resume:  # the checkpoint's method, not the default
+            self.kd_spec = parse_method(self.args.method, self.args.kd_args)
         if self._pool:  # a folder, a list, a glob, or the data yaml's unlabeled: key
             self.args.unlabeled = self._pool.src
         if RANK in {-1, 0}:
@@ -135,7 +137,7 @@ class KDTrainerMixin(CheckpointHooks, UnlabeledHooks, ResultColumns):
             from yolo_kd.data.check import check_dataset
 
             check_dataset(data, task=self.kd_task)
-        preflight.check_teacher_serves(self.teacher_info, data, self.kd_method)
+        preflight.check_teacher_serves(self.teacher_info, data, self.kd_spec)
 
     def set_model_attributes(self) -> None:
         """Attach dataset attributes, then wrap the student into a KDModel (before AMP check, DDP and EMA)."""
@@ -156,7 +158,7 @@ class KDTrainerMixin(CheckpointHooks, UnlabeledHooks, ResultColumns):
 
                 teacher = safe_model(teacher)
         a = self.args
-        kd = KDModel(teacher, student, method=a.method, kd_args=a.kd_args, balance=getattr(a, "kd_balance", "off"),
+        kd = KDModel(teacher, student, method=self.kd_spec, balance=getattr(a, "kd_balance", "off"),
                      share=getattr(a, "kd_share", 1.0), balance_every=getattr(a, "kd_balance_every", 20),
                      teacher_precision=getattr(a, "kd_teacher_precision", "fp32"),  # runs from before it: FP32
                      pseudo=PseudoLabeler.from_args(a))  # fmt: skip

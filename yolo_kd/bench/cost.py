@@ -123,7 +123,7 @@ def run_cost_benchmark(**kv: Any) -> str:
 
     from yolo_kd.bench.report import machine
     from yolo_kd.errors import KDError
-    from yolo_kd.losses import split_method
+    from yolo_kd.losses import parse_method
 
     unknown = set(kv) - set(DEFAULTS)
     if unknown:
@@ -137,7 +137,7 @@ def run_cost_benchmark(**kv: Any) -> str:
     if isinstance(s["methods"], str):
         s["methods"] = s["methods"].split(",")
     for m in s["methods"]:
-        split_method(m)
+        parse_method(m)
     from yolo_kd.teacher_precision import check
 
     check(s["teacher_precision"], "teacher_precision")

@@ -170,12 +170,12 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
     s = settings(preset, kv)
     out = Path(s.get("project") or f"runs/bench/{preset}").resolve()
     from yolo_kd.bench.labels import labeled_split, split_variant, variant_spec
-    from yolo_kd.losses import split_method
+    from yolo_kd.losses import parse_method
 
     for m in s["methods"]:
         base, variant = split_variant(m)
         if base not in {"none", "ultralytics"}:
-            split_method(base)  # unknown method -> one-line error before anything trains
+            parse_method(base)  # unknown method -> one-line error before anything trains
         if variant and float(s["labeled"]) >= 1:
             raise KDError(f"'{m}' needs labeled= below 1 (e.g. labeled=0.125): with every label there is no pool")
     data_all, teacher = prepare(s, out)

@@ -41,8 +41,14 @@ class AID(DistillLoss):
     earlier checkpoint of the same architecture as ``teacher=``.
     """
 
-    axis_aligned = True
-    uses_head = True
+    requires = frozenset({"box_branch", "scores"})
+
+    @classmethod
+    def check_args(cls, args: dict) -> None:
+        """``mode`` is instance or level."""
+        super().check_args(args)
+        if args["mode"] not in {"instance", "level"}:
+            raise KDError(f"aid_mode must be instance or level, got {args['mode']}")
 
     def __init__(
         self,
@@ -58,8 +64,6 @@ class AID(DistillLoss):
     ) -> None:
         """Build adapters; only terms with a positive weight are logged."""
         super().__init__(s_channels, t_channels)
-        if mode not in {"instance", "level"}:
-            raise KDError(f"aid_mode must be instance or level, got {mode}")
         self.alpha, self.mode, self.temperature = alpha, mode, temperature
         self.w = {"feat": feat_weight, "logit": logit_weight}
         self.adapt = adapters(s_channels, t_channels, adapter)

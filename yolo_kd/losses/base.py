@@ -117,24 +117,40 @@ class KDInputs:
         return batch_targets(self.batch)
 
 
+ADAPTERS = ("conv", "mlp", "align")
+REQUIRES = {  # what a method may declare in ``requires``, and what each one means to the engine
+    "scores": "reads class-dependent head outputs: teacher and data classes must correspond (same, or by name)",
+    "task_loss": "reads task_loss / teacher_task_loss (gradient-guided): also class-dependent",
+    "detect_modules": "reads x.s_detect / x.t_detect (only KDModel provides them)",
+    "box_branch": "reads the axis-aligned box branch (assignment, teacher loss, head): not for obb students",
+    "dfl": "needs DFL heads with equal reg_max > 1 (not YOLO26)",
+}
+
+
 class DistillLoss(nn.Module):
     """Base class of a distillation method: owns its adapters and returns named, weighted scalar terms.
 
     Subclasses set ``names`` (the loss-item keys, each prefixed with the registry key; ``register`` sets
-    ``(key,)`` when a class declares none), ``uses_head`` (True when the method reads head outputs, so teacher and
-    student class counts must match) and ``needs_grads`` (True when the method needs ``task_loss`` /
-    ``teacher_task_loss``). ``forward`` returns ``{name: scalar}`` already weighted, averaged per image (or, with one
+    ``(key,)`` when a class declares none), ``requires`` (a subset of ``REQUIRES``: what the engine must provide
+    or check), ``task`` (the task both sides must have, for mask/keypoint terms) and, when an option has choices or
+    ranges, ``check_args``. ``forward`` returns ``{name: scalar}`` already weighted, averaged per image (or, with one
     term, the bare scalar); the caller multiplies by batch size as Ultralytics does for its own loss.
     """
 
     names: tuple[str, ...] = ()
     key: str = ""  # set by ``register``
-    uses_head: bool = False
-    needs_grads: bool = False
-    needs_heads: bool = False  # reads x.s_detect / x.t_detect (only KDModel provides them)
-    axis_aligned: bool = False  # reads the axis-aligned box branch (assignment, teacher loss, head): not for obb
+    requires: frozenset[str] = frozenset()
     task: str | None = None  # the task student and teacher must both have (masks, keypoints); None: any
-    reg_max_required: bool = False
+
+    @classmethod
+    def check_args(cls, args: dict[str, Any]) -> None:
+        """Raise a one-line ``KDError`` for an option value the method cannot take.
+
+        ``args`` holds every option, defaults filled in. Called when the method string is parsed, before anything is
+        built; the base checks ``adapter``.
+        """
+        if "adapter" in args and args["adapter"] not in ADAPTERS:
+            raise KDError(f"{cls.key}_adapter={args['adapter']!r} is not one of {', '.join(ADAPTERS)}")
 
     def __init__(self, s_channels: list[int], t_channels: list[int]) -> None:
         """Store channel counts per level (student and teacher)."""
@@ -184,9 +200,6 @@ class DistillLoss(nn.Module):
         return {k: torch.zeros((), device=device) for k in self.names}
 
 
-ADAPTERS = ("conv", "mlp", "align")
-
-
 def adapters(s_channels: list[int], t_channels: list[int], kind: str = "conv") -> nn.ModuleList:
     """One student->teacher adapter per level.
 
@@ -214,9 +227,7 @@ class Combined(DistillLoss):
         super().__init__(first.s_channels, first.t_channels)
         self.parts = nn.ModuleDict(parts)
         self.names = tuple(n for p in parts.values() for n in p.names)
-        self.uses_head = any(p.uses_head for p in parts.values())
-        self.needs_grads = any(p.needs_grads for p in parts.values())
-        self.reg_max_required = any(p.reg_max_required for p in parts.values())
+        self.requires = frozenset().union(*(p.requires for p in parts.values()))
 
     def bind(self, s_detect: nn.Module, t_detect: nn.Module) -> None:
         """Bind every part."""

@@ -31,9 +31,8 @@ class BCKD(DistillLoss):
     so its terms train the one-to-one head only, as its own detection loss does).
     """
 
-    axis_aligned = True
+    requires = frozenset({"box_branch", "scores"})
     names = ("bckd_cls", "bckd_box")
-    uses_head = True
 
     def __init__(
         self,

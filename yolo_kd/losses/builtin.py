@@ -23,7 +23,7 @@ class Builtin(DistillLoss):
     """
 
     names = ("builtin",)
-    uses_head = True
+    requires = frozenset({"scores"})
 
     def __init__(self, s_channels: list[int], t_channels: list[int], *, weight: float = 6.0) -> None:
         """Build Ultralytics' projector for each level."""

@@ -83,9 +83,19 @@ class CrossKD(DistillLoss):
     teacher predictions stay in the teacher's classes, so any class set works.
     """
 
-    axis_aligned = True
+    requires = frozenset({"box_branch", "detect_modules"})
     names = ("crosskd_cls", "crosskd_box")
-    needs_heads = True
+
+    @classmethod
+    def check_args(cls, args: dict) -> None:
+        """``layer`` is 1 or 2, ``cls_norm`` pos or score."""
+        super().check_args(args)
+        if args["layer"] not in {1, 2}:
+            raise KDError(f"crosskd_layer={args['layer']} must be 1 or 2 (hidden blocks of the student used before "
+                          "crossing)")  # fmt: skip
+        if args["cls_norm"] not in {"pos", "score"}:
+            raise KDError(f"crosskd_cls_norm={args['cls_norm']!r} must be pos (the paper's N_pos) or score (sum of "
+                          "w_a)")  # fmt: skip
 
     def __init__(
         self,
@@ -101,12 +111,8 @@ class CrossKD(DistillLoss):
     ) -> None:
         """Store options; adapters are built by ``bind`` once the heads are known."""
         super().__init__(s_channels, t_channels)
-        if layer not in {1, 2}:
-            raise KDError(f"crosskd_layer={layer} must be 1 or 2 (hidden blocks of the student used before crossing)")
         self.cls_weight, self.box_weight, self.layer = weight * cls_weight, weight * box_weight, layer
         self.align = bool(align)
-        if cls_norm not in {"pos", "score"}:
-            raise KDError(f"crosskd_cls_norm={cls_norm!r} must be pos (the paper's N_pos) or score (sum of w_a)")
         self.cls_norm = cls_norm
         self.adapt = nn.ModuleDict()
 

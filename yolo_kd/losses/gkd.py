@@ -52,10 +52,20 @@ class GKD(DistillLoss):
     ``cam_weight`` 0.6 in ``gkdpaper`` = the released one-stage beta 0.1 x ~6 (mmdet's summed loss is ~6x smaller).
     """
 
-    axis_aligned = True
-    uses_head = False
-    needs_grads = True
+    requires = frozenset({"box_branch", "task_loss"})
     prefix = "gkd"
+
+    @classmethod
+    def check_args(cls, args: dict) -> None:
+        """``source``, ``targets`` and ``map`` are among their choices; ``map=score`` needs ``targets=labels``."""
+        super().check_args(args)
+        source, targets, cam = args.get("source", "teacher"), args.get("targets", "labels"), args["map"]
+        if source not in {"teacher", "student"} or targets not in {"labels", "teacher"}:
+            raise KDError(f"gkd: source must be teacher|student and targets labels|teacher, got {source}, {targets}")
+        if cam not in MAPS:
+            raise KDError(f"gkd: map must be one of {', '.join(MAPS)}, got {cam}")
+        if cam == "score" and targets == "teacher":
+            raise KDError("gkd: map=score reads the teacher's assignment to the labels; use targets=labels with it")
 
     def __init__(
         self,
@@ -72,14 +82,8 @@ class GKD(DistillLoss):
         max_det: int = 10,
         adapter: str = "mlp",
     ) -> None:
-        """Build adapters and check options."""
+        """Build adapters (options are checked by ``check_args`` when the method is parsed)."""
         super().__init__(s_channels, t_channels)
-        if source not in {"teacher", "student"} or targets not in {"labels", "teacher"}:
-            raise KDError(f"gkd: source must be teacher|student and targets labels|teacher, got {source}, {targets}")
-        if map not in MAPS:
-            raise KDError(f"gkd: map must be one of {', '.join(MAPS)}, got {map}")
-        if map == "score" and targets == "teacher":
-            raise KDError("gkd: map=score reads the teacher's assignment to the labels; use targets=labels with it")
         self.weight, self.cam_weight, self.source, self.targets = weight, cam_weight, source, targets
         self.map, self.gate, self.conf, self.max_det = map, bool(gate), conf, max_det
         self.adapt = adapters(s_channels, t_channels, adapter) if weight > 0 else None
@@ -130,12 +134,8 @@ class GKD(DistillLoss):
     def forward(self, x: KDInputs) -> dict[str, Tensor]:
         """Map-weighted imitation and/or the paper's CAM alignment."""
         p = self.prefix
-        need_t, need_s = (
-            self.source == "teacher" or self.cam_weight > 0,
-            self.source == "student" or self.cam_weight > 0,
-        )
-        m_t = self.teacher_maps(x) if need_t else None
-        m_s = self.student_maps(x) if need_s else None
+        m_t = self.teacher_maps(x) if self.source == "teacher" or self.cam_weight > 0 else None
+        m_s = self.student_maps(x) if self.source == "student" or self.cam_weight > 0 else None
         out = {}
         if self.weight > 0:
             w = self.weights(x, m_t if self.source == "teacher" else m_s)

@@ -21,7 +21,7 @@ class LogitKD(DistillLoss):
     """
 
     names = ("kd",)
-    uses_head = True
+    requires = frozenset({"scores"})
 
     def __init__(
         self, s_channels: list[int], t_channels: list[int], *, weight: float = 1.0, temperature: float = 2.0

@@ -47,9 +47,8 @@ class KeypointKD(DistillLoss):
     Keypoints without a visibility channel (``kpt_shape [K, 2]``) weigh 1 and have no ``kobj`` term (it is 0).
     """
 
-    axis_aligned = True
+    requires = frozenset({"box_branch", "detect_modules"})
     names = ("kptkd_pose", "kptkd_kobj")
-    needs_heads = True
     task = "pose"
 
     def __init__(

@@ -20,10 +20,8 @@ class LocalizationKD(DistillLoss):
     Ultralytics' DFL loss. Needs ``reg_max > 1`` (YOLO26 heads regress boxes directly and have no distribution).
     """
 
-    axis_aligned = True
+    requires = frozenset({"box_branch", "scores", "dfl"})
     names = ("ld",)
-    uses_head = True
-    reg_max_required = True
 
     def __init__(
         self, s_channels: list[int], t_channels: list[int], *, weight: float = 1.0, temperature: float = 10.0

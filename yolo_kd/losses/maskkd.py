@@ -41,7 +41,7 @@ class MaskKD(DistillLoss):
     mask pulls as much as the label's. Prototypes at another resolution are resized to the student's (bilinear).
     """
 
-    axis_aligned = True
+    requires = frozenset({"box_branch"})
     names = ("maskkd",)
     task = "segment"
 

@@ -31,15 +31,20 @@ class MGD(DistillLoss):
 
     names = ("mgd",)
 
+    @classmethod
+    def check_args(cls, args: dict) -> None:
+        """``ratio`` (the masked share) is in [0, 1)."""
+        super().check_args(args)
+        if not 0 <= args["ratio"] < 1:
+            from yolo_kd.errors import KDError
+
+            raise KDError(f"mgd_ratio={args['ratio']} must be in [0, 1)")
+
     def __init__(
         self, s_channels: list[int], t_channels: list[int], *, alpha: float = 2e-5, ratio: float = 0.65
     ) -> None:
         """Build the 1x1 aligners (where channels differ) and the generators."""
         super().__init__(s_channels, t_channels)
-        if not 0 <= ratio < 1:
-            from yolo_kd.errors import KDError
-
-            raise KDError(f"mgd_ratio={ratio} must be in [0, 1)")
         self.alpha, self.ratio = alpha, ratio
         self.align = adapters(s_channels, t_channels, "align")
         self.generator = nn.ModuleList(

@@ -25,7 +25,7 @@ class PFI(DistillLoss):
     """
 
     names = ("pfi",)
-    uses_head = True
+    requires = frozenset({"scores"})
 
     def __init__(
         self,

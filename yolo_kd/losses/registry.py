@@ -1,12 +1,18 @@
-"""The method registry: a plain dict from key to loss class, ``register``, argument checks and ``build_loss``."""
+"""The method registry: a plain dict from key to loss class, ``register``, and ``MethodSpec``.
+
+A ``MethodSpec`` is a method string parsed once (keys, checked options, what the methods require); it builds the loss.
+"""
 
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass, field
 from difflib import get_close_matches
 
 from yolo_kd.errors import KDError
-from yolo_kd.losses.base import Combined, DistillLoss
+from yolo_kd.losses.base import REQUIRES, Combined, DistillLoss
+
+OLD_FLAGS = ("uses_head", "needs_grads", "needs_heads", "axis_aligned", "reg_max_required")  # before ``requires``
 
 LOSSES: dict[str, type[DistillLoss]] = {}
 
@@ -23,6 +29,11 @@ def register(name: str):
             raise KDError(f"method key '{name}' must be a lowercase identifier without '_' (it prefixes loss names)")
         if name in LOSSES and LOSSES[name] is not cls:
             raise KDError(f"method '{name}' is already registered by {LOSSES[name].__name__}; choose another key")
+        if unknown := set(cls.requires) - set(REQUIRES):
+            raise KDError(f"method '{name}' requires {sorted(unknown)}, unknown; choose from {', '.join(REQUIRES)}")
+        if old := [f for f in OLD_FLAGS if getattr(cls, f, False)]:
+            raise KDError(f"method '{name}' sets {', '.join(old)}; declare requires = frozenset({{...}}) with keys "
+                          f"from {', '.join(REQUIRES)} instead")  # fmt: skip
         LOSSES[name] = cls
         cls.key = name
         if not cls.names:
@@ -47,23 +58,6 @@ def split_method(method: str) -> list[str]:
     return keys
 
 
-def axis_aligned(method: str) -> bool:
-    """Whether any method in ``'a+b'`` reads the axis-aligned box branch, which an obb head replaces.
-
-    The branch: task-aligned assignments, the teacher's detection loss, or its head's layers.
-    """
-    return any(LOSSES[k].axis_aligned for k in split_method(method))
-
-
-def needs_classes(method: str) -> bool:
-    """Whether any method in ``'a+b'`` reads class-dependent teacher outputs: head scores, or its detection loss.
-
-    Such methods need the teacher's classes to correspond to the data's (same, or matched by name); pure feature
-    methods (mimic, bmfi, cwd, ...) do not.
-    """
-    return any(LOSSES[k].uses_head or LOSSES[k].needs_grads for k in split_method(method))
-
-
 def method_params(key: str) -> dict[str, object]:
     """Return the hyper-parameters of a method with their defaults (keyword arguments of its ``__init__``)."""
     sig = inspect.signature(LOSSES[key].__init__)
@@ -72,9 +66,9 @@ def method_params(key: str) -> dict[str, object]:
     return {n: p.default for n, p in sig.parameters.items() if n not in skip and p.kind in kinds}
 
 
-def check_method_args(method: str, kd_args: dict) -> dict[str, dict]:
+def check_method_args(keys: list[str], kd_args: dict | None) -> dict[str, dict]:
     """Validate ``{method_key: {param: value}}`` against the methods' signatures; return a normalised copy."""
-    keys = split_method(method)
+    method = "+".join(keys)
     out: dict[str, dict] = {k: {} for k in keys}
     for k, params in (kd_args or {}).items():
         if k not in keys:
@@ -89,6 +83,7 @@ def check_method_args(method: str, kd_args: dict) -> dict[str, dict]:
                 raise KDError(f"'{p}' is not a parameter of method '{k}'.{hint} Valid: {', '.join(known) or 'none'}")
             check_value(k, p, v, known[p])
             out[k][p] = v
+        LOSSES[k].check_args({**known, **out[k]})
     return out
 
 
@@ -111,11 +106,54 @@ def check_value(key: str, param: str, value: object, default: object) -> None:
             raise KDError(f"{name} is negative; {key}'s {param} must be >= 0")
 
 
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method string parsed once: its registry keys in order and their checked options; builds the loss.
+
+    Attributes:
+        keys (tuple[str, ...]): Registry keys, ``("gkd", "bmfi")`` for ``method=gkd+bmfi``.
+        args (dict[str, dict]): The options given per key (defaults left out), checked against each signature.
+    """
+
+    keys: tuple[str, ...]
+    args: dict[str, dict] = field(default_factory=dict, hash=False)
+
+    @property
+    def name(self) -> str:
+        """The method string, ``'a+b'``."""
+        return "+".join(self.keys)
+
+    @property
+    def requires(self) -> frozenset[str]:
+        """The union of the methods' ``requires`` (see ``base.REQUIRES``)."""
+        return frozenset().union(*(LOSSES[k].requires for k in self.keys))
+
+    @property
+    def needs_classes(self) -> bool:
+        """Whether a method reads class-dependent teacher outputs (head scores or its detection loss).
+
+        Such methods need the teacher's classes to correspond to the data's (same, or matched by name); pure feature
+        methods (mimic, bmfi, cwd, ...) do not.
+        """
+        return bool(self.requires & {"scores", "task_loss"})
+
+    def build(self, s_channels: list[int], t_channels: list[int]) -> DistillLoss:
+        """Instantiate the method(s) for these channel counts per level (``a+b``: ``Combined``)."""
+        parts = {k: LOSSES[k](s_channels, t_channels, **self.args.get(k, {})) for k in self.keys}
+        return next(iter(parts.values())) if len(parts) == 1 else Combined(parts)
+
+
+def parse_method(method: str | MethodSpec, kd_args: dict | None = None) -> MethodSpec:
+    """Parse ``'a+b'`` and its options once: unknown keys, parameters and values fail here in one line."""
+    if isinstance(method, MethodSpec):
+        return method
+    keys = split_method(method)
+    return MethodSpec(tuple(keys), check_method_args(keys, kd_args))
+
+
 def build_loss(method: str, kd_args: dict, s_channels: list[int], t_channels: list[int]) -> DistillLoss:
-    """Instantiate the method(s) named by ``method`` (``'a+b'`` combines) with their hyper-parameters."""
-    args = check_method_args(method, kd_args)
-    parts = {k: LOSSES[k](s_channels, t_channels, **args[k]) for k in args}
-    return next(iter(parts.values())) if len(parts) == 1 else Combined(parts)
+    """Parse ``method`` with its options and build it (``parse_method(...).build``)."""
+    return parse_method(method, kd_args).build(s_channels, t_channels)
 
 
 def describe() -> list[tuple[str, str]]:

@@ -33,9 +33,15 @@ class RankMimic(DistillLoss):
     teacher, fresh and trained yolov8n); x10 gives ~1.4x late, the share of cwd. Set by gradient share, not mAP.
     """
 
-    axis_aligned = True
+    requires = frozenset({"box_branch", "scores"})
     names = ("rm",)
-    uses_head = True
+
+    @classmethod
+    def check_args(cls, args: dict) -> None:
+        """``assigner`` is student or teacher."""
+        super().check_args(args)
+        if args["assigner"] not in {"student", "teacher"}:
+            raise KDError(f"rm_assigner must be student or teacher, got {args['assigner']}")
 
     def __init__(
         self,
@@ -48,8 +54,6 @@ class RankMimic(DistillLoss):
     ) -> None:
         """Store options."""
         super().__init__(s_channels, t_channels)
-        if assigner not in {"student", "teacher"}:
-            raise KDError(f"rm_assigner must be student or teacher, got {assigner}")
         self.weight, self.temperature, self.assigner = weight, temperature, assigner
 
     def forward(self, x: KDInputs) -> dict[str, Tensor]:

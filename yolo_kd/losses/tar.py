@@ -41,8 +41,7 @@ class TAR(DistillLoss):
       the trainer's ``kd_decay``.
     """
 
-    axis_aligned = True
-    uses_head = True
+    requires = frozenset({"box_branch", "scores"})
 
     def __init__(
         self,
