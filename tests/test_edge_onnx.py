@@ -175,3 +175,22 @@ def test_onnx_bad_input(exported, tmp_path):
         Detector(exported["pt"])
     det = Detector(src, device="cpu")  # providers by short name, any case
     assert det.backend.session.get_providers() == ["CPUExecutionProvider"]
+
+
+def test_onnx_requests_in_flight_each_get_their_own_thread(exported, monkeypatch):
+    """Six requests started together run at once (a fixed pool of four would queue two and break the barrier)."""
+    import threading
+
+    from yolo_kd.edge.backend_onnx import OnnxRuntimeBackend
+
+    backend = OnnxRuntimeBackend(Path(exported["onnx"]["export"]))
+    barrier = threading.Barrier(6, timeout=10)
+    monkeypatch.setattr(OnnxRuntimeBackend, "__call__", lambda self, x: [barrier.wait()])
+    requests = [backend.request() for _ in range(6)]
+    for r in requests:
+        r.start()
+    assert sorted(r.wait()[0] for r in requests) == list(range(6))  # every thread reached the barrier
+    monkeypatch.setattr(OnnxRuntimeBackend, "__call__", lambda self, x: [x])
+    requests[0].start()
+    with pytest.raises(AssertionError, match="start\\(\\) while the previous inference"):
+        requests[0].start()

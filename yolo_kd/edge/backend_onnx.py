@@ -33,7 +33,11 @@ def providers(device: str, available: list[str]) -> list[str]:
 
 
 class OnnxRuntimeRequest:
-    """One inference at a time on a shared session, with its own input array; ``start`` runs it on a worker thread."""
+    """One inference at a time on a shared session, with its own input array; ``start`` runs it on its own thread.
+
+    Like an OpenVINO infer request, each request has one inference in flight at most, so it needs one worker thread:
+    n requests in flight get n threads (made on first ``start``), never a fixed-size pool that would queue them.
+    """
 
     def __init__(self, backend: OnnxRuntimeBackend):
         """A request of ``backend`` (its buffer has the model's fixed input shape and type, else None)."""
@@ -41,14 +45,18 @@ class OnnxRuntimeRequest:
         shape, dtype = backend.input_shape, backend.input_dtype
         self.buffer = np.zeros(shape, dtype) if shape is not None else None
         self._future: Future | None = None
+        self._worker: ThreadPoolExecutor | None = None
 
     def run(self, x: np.ndarray | None = None) -> list[np.ndarray]:
         """Synchronous inference on ``x`` (or on ``buffer``)."""
         return self._b(self.buffer if x is None else x)
 
     def start(self, x: np.ndarray | None = None) -> None:
-        """Start inference on a worker thread (``InferenceSession.run`` is thread-safe)."""
-        self._future = self._b.pool().submit(self.run, x)
+        """Start inference on this request's thread (``InferenceSession.run`` is thread-safe)."""
+        assert self._future is None, "start() while the previous inference was not waited for"
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yolo-kd-ort")
+        self._future = self._worker.submit(self.run, x)
 
     def wait(self) -> list[np.ndarray]:
         """Wait for the started inference; its outputs."""
@@ -85,7 +93,6 @@ class OnnxRuntimeBackend:
         self.input_dtype = DTYPES.get(inp.type, np.float32)
         fixed = all(isinstance(d, int) for d in inp.shape)
         self.input_shape: tuple | None = tuple(inp.shape) if fixed else None
-        self._pool: ThreadPoolExecutor | None = None
 
     def __call__(self, x: np.ndarray) -> list[np.ndarray]:
         """``InferenceSession.run`` on ``x`` (converted to the model's input type if needed)."""
@@ -100,9 +107,3 @@ class OnnxRuntimeBackend:
     def requests_wanted(self) -> int:
         """One: a session already spreads one inference over the CPU's cores (intra-op threads)."""
         return 1
-
-    def pool(self) -> ThreadPoolExecutor:
-        """The worker threads ``start`` runs on (created on first use)."""
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="yolo-kd-ort")
-        return self._pool
