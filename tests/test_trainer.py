@@ -45,7 +45,7 @@ def test_one_epoch_kd_run(train_args, monkeypatch):
     from yolo_kd.teacher_precision import resolve
 
     auto = resolve("auto", torch.device("cpu"))  # the default: bf16 where the CPU has it, checked on batch 1
-    assert trainer.model._precision_checked and trainer.model.teacher_dtype in {auto, None}
+    assert trainer.model.teacher_forward.checked and trainer.model.teacher_dtype in {auto, None}
     ckpt = torch.load(trainer.best, weights_only=False)
     assert type(ckpt["model"]).__name__ == "DetectionModel"
     assert "method" not in ckpt["train_args"]

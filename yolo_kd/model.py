@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -9,12 +10,12 @@ import torch
 from torch import Tensor, nn
 from ultralytics.nn.distill_model import DistillationModel
 
-from yolo_kd import heads
 from yolo_kd.errors import KDError
+from yolo_kd.heads import TeacherHead, assigner, one2one, pair
 from yolo_kd.losses import MethodSpec, parse_method
-from yolo_kd.losses.base import KDInputs
+from yolo_kd.losses.base import KDInputs, TeacherView
 from yolo_kd.pseudo import PseudoLabeler, part, split_loss, with_targets
-from yolo_kd.teacher_precision import run_teacher
+from yolo_kd.teacher_precision import TeacherForward
 
 
 class KDModel(DistillationModel):
@@ -77,12 +78,9 @@ class KDModel(DistillationModel):
             )
         self.strides = s_det.stride.tolist()
         self.progress, self.kd_scale = 0.0, 1.0
-        self._t_criterion = self._t_assign = None
         self.nonfinite_steps = 0  # batches whose KD terms were skipped as non-finite
-        from yolo_kd.teacher_precision import resolve
-
-        self.teacher_dtype = resolve(teacher_precision, device)
-        self._precision_checked = self.teacher_dtype is None
+        self.teacher_head = TeacherHead(self.class_map, s_det.nc)  # its loss, logits and assigner: services that
+        self.teacher_forward = TeacherForward(teacher_precision, device)  # own their state, never the teacher
         self.pseudo = pseudo  # unlabeled images in the batch: the teacher's pseudo-labels supervise them
         self.balancer = None
         if balance == "auto":
@@ -107,31 +105,23 @@ class KDModel(DistillationModel):
         needs = self.kd_spec.needs_classes  # the rule the trainer's pre-flight check uses
         return model_class_map(self.student_model, self.teacher_model, nc_s, nc_t, needs, self.kd_method)
 
-    def teacher_scores(self, t_scores: Tensor, s_scores: Tensor) -> Tensor:
-        """Teacher class logits in the student's class order (see ``classmap.map_scores``)."""
-        from yolo_kd.classmap import map_scores
+    @property
+    def teacher_dtype(self) -> torch.dtype | None:
+        """The teacher forward's autocast dtype (None: FP32), after its first-batch check possibly FP32 again."""
+        return self.teacher_forward.dtype
 
-        return map_scores(self.class_map, t_scores, s_scores)
+    @teacher_dtype.setter
+    def teacher_dtype(self, dtype: torch.dtype | None) -> None:
+        self.teacher_forward.dtype = dtype
 
-    def teacher_batch(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """The batch's labels in teacher class ids (see ``classmap.map_batch``)."""
-        from yolo_kd.classmap import map_batch
-
-        return map_batch(self.class_map, batch)
-
-    def __getstate__(self):
-        """Drop the teacher criterion (rebuilt on demand) on top of the parent's feature clearing."""
-        state = super().__getstate__()
-        state["_t_criterion"] = state["_t_assign"] = None
-        return state
+    def teacher_view(self, pred: Tensor | None = None) -> TeacherView:
+        """This batch's view of the teacher (``KDInputs.teacher``): head, decoded output, loss and logits."""
+        low = self.teacher_forward.dtype is torch.bfloat16
+        return self.teacher_head.view(self.teacher_model, self.student_model.args, pred, low)
 
     def teacher_task_loss(self, feats: list[Tensor], batch: dict[str, Any], teacher_classes: bool = False) -> Tensor:
-        """Teacher detection loss of given level maps (see ``heads.teacher_task_loss``)."""
-        return heads.teacher_task_loss(self, feats, batch, teacher_classes)
-
-    def teacher_logits(self, feats: list[Tensor]) -> Tensor:
-        """Teacher class logits of given level maps, student class order (see ``heads.teacher_logits``)."""
-        return heads.teacher_logits(self, feats)
+        """Teacher detection loss of given level maps (see ``TeacherHead.task_loss``)."""
+        return self.teacher_view().task_loss(feats, batch, teacher_classes)
 
     def finite(self, terms: dict[str, Tensor], x: KDInputs | None = None) -> dict[str, Tensor]:
         """Replace non-finite KD terms by 0 for this batch and warn, naming term and level (see ``guard``)."""
@@ -166,7 +156,7 @@ class KDModel(DistillationModel):
         """One training forward: detection loss, its items, the scheduled finite KD terms (graph kept) and inputs."""
         self._teacher_feats.clear()
         self._student_feats.clear()
-        run_teacher(self, batch["img"])
+        self.teacher_forward.run(self, batch["img"])
         n = len(self.feats_idx) - 1
         t_out = self._teacher_feats[n]
         t_pred = t_out[0] if isinstance(t_out, tuple) else None  # decoded eval output (boxes + class scores)
@@ -184,7 +174,8 @@ class KDModel(DistillationModel):
             items = {**items, "pseudo": n_pseudo, "pl_share": det.new_tensor(share)}
         else:
             det, items = self.student_model.loss(batch, preds)
-        s_head, t_head = heads.pair(self, self._student_feats[n], t_out, "one2many")
+        s_head, t_head = pair(self.decouple_outputs, self.class_map, self._student_feats[n], t_out, "one2many")
+        teacher_assign = partial(self.teacher_head.assign_criterion, self.teacher_model, self.student_model.args)
         x = KDInputs(
             s_feats=[self._student_feats[i] for i in range(n)],
             t_feats=[self._teacher_feats[i] for i in range(n)],
@@ -194,13 +185,10 @@ class KDModel(DistillationModel):
             strides=self.strides,
             progress=self.progress,
             task_loss=det.sum() if "task_loss" in self.kd_spec.requires else None,
-            teacher_task_loss=self.teacher_task_loss,
-            teacher_logits=self.teacher_logits,
-            t_pred=t_pred,
-            assign=heads.assigner(self, s_head, t_head, batch),
+            teacher=self.teacher_view(t_pred),
+            assign=assigner(self.student_model.criterion, teacher_assign, s_head, t_head, batch),
             s_detect=self.student_model.model[-1],
-            t_detect=self.teacher_model.model[-1],
-            **heads.one2one(self, self._student_feats[n], t_out),
+            **one2one(self.decouple_outputs, self.class_map, self._student_feats[n], t_out),
         )
         terms = self.finite({k: v * self.kd_scale for k, v in self.kd_loss.check(self.kd_loss(x)).items()}, x)
         if self.balancer is not None:

@@ -55,36 +55,56 @@ def parity(ref: list[Tensor], got: list[Tensor], ref_scores: Tensor, got_scores:
     return ok, f"max relative map error {rels[worst]:.1e}{where}, max class-probability difference {ds:.1e}"
 
 
-def run_teacher(m: Module, img: Tensor) -> None:
-    """Frozen teacher forward (features captured by the hooks), at reduced precision when enabled and checked."""
-    dev = img.device.type
-    with torch.no_grad():
-        if not m._precision_checked:
-            from ultralytics.utils import LOGGER
+class TeacherForward:
+    """The frozen teacher's forward at the chosen precision, checked against FP32 on the first batch.
 
-            n = len(m.feats_idx) - 1
+    Owns its precision state (``dtype``, ``checked``) but not the teacher: Ultralytics' EMA deep-copies the KDModel and
+    strips only ``teacher_model`` by name, so ``run`` is handed the model whose hooks capture the features.
+
+    Args:
+        precision (str): One of ``PRECISIONS``.
+        device (torch.device): Where the teacher runs.
+    """
+
+    def __init__(self, precision: str, device: torch.device) -> None:
+        """Resolve the dtype; an FP32 teacher needs no check."""
+        self.dtype = resolve(precision, device)
+        self.checked = self.dtype is None
+
+    def run(self, m: Module, img: Tensor) -> None:
+        """Frozen teacher forward of the KDModel ``m`` (its hooks capture the features), reduced and checked if set."""
+        dev = img.device.type
+        with torch.no_grad():
+            if not self.checked:
+                self.check(m, img)
+                return
+            with torch.autocast(dev, dtype=self.dtype or torch.float32, enabled=self.dtype is not None):
+                m.teacher_model(img)
+            for i in range(len(m.feats_idx) - 1):  # NCHW as the methods always read them (no copy when already so)
+                m._teacher_feats[i] = m._teacher_feats[i].contiguous()
+
+    def check(self, m: Module, img: Tensor) -> None:
+        """First batch: FP32 and reduced forwards compared (``parity``); keep the reduced one or fall back, and log."""
+        from ultralytics.utils import LOGGER
+
+        dev, n = img.device.type, len(m.feats_idx) - 1
+        m.teacher_model(img)
+        ref = [m._teacher_feats[i].clone() for i in range(n)]
+        ref_scores = m.decouple_outputs(m._teacher_feats[n], branch="one2many")["scores"].clone()
+        m._teacher_feats.clear()
+        with torch.autocast(dev, dtype=self.dtype):
             m.teacher_model(img)
-            ref = [m._teacher_feats[i].clone() for i in range(n)]
-            ref_scores = m.decouple_outputs(m._teacher_feats[n], branch="one2many")["scores"].clone()
+        got_scores = m.decouple_outputs(m._teacher_feats[n], branch="one2many")["scores"]
+        ok, line = parity(ref, [m._teacher_feats[i] for i in range(n)], ref_scores, got_scores)
+        name = str(self.dtype).replace("torch.", "")
+        LOGGER.info(f"yolo-kd: teacher in {name} ({line}); " + ("kept" if ok else "falling back to FP32"))
+        self.checked = True
+        if not ok:
+            self.dtype = None
             m._teacher_feats.clear()
-            with torch.autocast(dev, dtype=m.teacher_dtype):
-                m.teacher_model(img)
-            got_scores = m.decouple_outputs(m._teacher_feats[n], branch="one2many")["scores"]
-            ok, line = parity(ref, [m._teacher_feats[i] for i in range(n)], ref_scores, got_scores)
-            name = str(m.teacher_dtype).replace("torch.", "")
-            LOGGER.info(f"yolo-kd: teacher in {name} ({line}); " + ("kept" if ok else "falling back to FP32"))
-            m._precision_checked = True
-            if not ok:
-                m.teacher_dtype = None
-                m._teacher_feats.clear()
-                m.teacher_model(img)
-            elif layout_applies(dev, m.teacher_dtype):
-                channels_last(m.teacher_model)
-            return
-        with torch.autocast(dev, dtype=m.teacher_dtype or torch.float32, enabled=m.teacher_dtype is not None):
             m.teacher_model(img)
-        for i in range(len(m.feats_idx) - 1):  # NCHW as the methods always read them (no copy when already so)
-            m._teacher_feats[i] = m._teacher_feats[i].contiguous()
+        elif layout_applies(dev, self.dtype):
+            channels_last(m.teacher_model)
 
 
 def layout_applies(device_type: str, dtype: torch.dtype | None) -> bool:

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from yolo_kd.losses.base import Assignment, KDInputs
+from yolo_kd.losses.base import Assignment, KDInputs, TeacherView
 
 S_CH, T_CH = [4, 6, 8], [6, 8, 10]  # student / teacher channels of the three levels
 
@@ -66,7 +66,7 @@ def make_inputs(bs: int = 2, nc: int = 3, reg_max: int = 16, with_boxes: bool = 
         batch=batch,
         strides=[8.0, 16.0, 32.0],
         task_loss=sum((f**2).mean() for f in s),
-        teacher_task_loss=teacher_task_loss,
+        teacher=TeacherView(task_loss=teacher_task_loss),
         assign=lambda side: Assignment(fg, gt_idx, target, anchors, stride),
     )
 

@@ -61,10 +61,10 @@ def test_loss_follows_formula():
     _, _, terms, x = inputs(m)
     loss = m.kd_loss
     with torch.no_grad():
-        t_det = x.t_detect
+        t_det = x.teacher.detect
         z_x = torch.cat([loss.cross(x, "cv3", i) for i in range(3)], -1)
         z_t = torch.cat([t_det.cv3[i](x.t_feats[i]).flatten(2) for i in range(3)], -1)
-        anchors, stride = make_anchors(x.t_feats, x.t_detect.stride, 0.5)
+        anchors, stride = make_anchors(x.t_feats, x.teacher.detect.stride, 0.5)
         b_x = decode_boxes(torch.cat([loss.cross(x, "cv2", i) for i in range(3)], -1), anchors, stride)
         b_t = decode_boxes(torch.cat([t_det.cv2[i](x.t_feats[i]).flatten(2) for i in range(3)], -1), anchors, stride)
         n_pos = x.assign("student")[0].sum().clamp(min=1)
@@ -214,7 +214,7 @@ def test_cls_norm_score_is_the_teacher_score_weighted_mean():
     loss = m.kd_loss
     with torch.no_grad():
         z_x = torch.cat([loss.cross(x, "cv3", i) for i in range(3)], -1)
-        z_t = torch.cat([x.t_detect.cv3[i](x.t_feats[i]).flatten(2) for i in range(3)], -1)
+        z_t = torch.cat([x.teacher.detect.cv3[i](x.t_feats[i]).flatten(2) for i in range(3)], -1)
         p_t, p_x = torch.sigmoid(z_t), torch.sigmoid(z_x)
         bce = -(p_t * torch.log(p_x) + (1 - p_t) * torch.log(1 - p_x))
         w = p_t.amax(1)

@@ -7,7 +7,7 @@ import torch
 
 from yolo_kd.errors import KDError
 from yolo_kd.losses import build_loss
-from yolo_kd.losses.base import Assignment, KDInputs
+from yolo_kd.losses.base import Assignment, KDInputs, TeacherView
 from yolo_kd.losses.gradmaps import (
     box_gate,
     cell_map,
@@ -134,7 +134,9 @@ def test_gkd_score_map_reads_teacher_logits_and_assignment():
             "cls": torch.zeros(1, 1),
             "bboxes": torch.tensor([[0.25, 0.25, 0.5, 0.5]]),
         },  # fmt: skip
-        teacher_logits=lambda f: (f[0] * torch.tensor([2.0, -1.0]).view(1, 2, 1, 1)).sum(1, keepdim=True).flatten(2),
+        teacher=TeacherView(
+            logits=lambda f: (f[0] * torch.tensor([2.0, -1.0]).view(1, 2, 1, 1)).sum(1, True).flatten(2)
+        ),
         assign=lambda side: a if side == "teacher" else None,
     )
     m = loss.teacher_maps(x)[0]
@@ -173,7 +175,7 @@ def test_gkd_teacher_maps_use_teacher_task_loss_gradient():
         s_head={},
         t_head={},
         batch={},
-        teacher_task_loss=lambda f, b, **_: (f[0][:, 0] * 2 - f[0][:, 1]).sum(),
+        teacher=TeacherView(task_loss=lambda f, b, **_: (f[0][:, 0] * 2 - f[0][:, 1]).sum()),
     )
     m = loss.teacher_maps(x)[0]
     raw = torch.relu(2 * 1 * t[0][:, 0] - 1 * t[0][:, 1])  # grads constant: w = (2, -1)
@@ -194,7 +196,7 @@ def test_gkd_cam_term_is_differentiable_for_student():
         t_head={},
         batch={},
         task_loss=(s[0][:, 0] ** 2).sum(),
-        teacher_task_loss=lambda f, b, **_: (f[0] ** 2).sum(),
+        teacher=TeacherView(task_loss=lambda f, b, **_: (f[0] ** 2).sum()),
     )
     out = loss(x)
     (g,) = torch.autograd.grad(out["gkd_cam"], s)
@@ -280,7 +282,7 @@ def test_gkd_default_weight_and_cam_term_by_hand():
     s = [torch.rand(1, 2, 3, 3, requires_grad=True)]
     t = [torch.rand(1, 2, 3, 3)]
     x = KDInputs(s_feats=s, t_feats=t, s_head={}, t_head={}, batch={}, task_loss=(s[0][:, 0] ** 2).sum(),
-                 teacher_task_loss=lambda f, b, **_: (f[0][:, 0] * 3 - f[0][:, 1]).sum())  # fmt: skip
+                 teacher=TeacherView(task_loss=lambda f, b, **_: (f[0][:, 0] * 3 - f[0][:, 1]).sum()))  # fmt: skip
     loss = build_loss("gkd", {"gkd": {"cam_weight": 0.5, "gate": False, "adapter": "conv"}}, [2], [2])
     torch.nn.init.zeros_(loss.adapt[0].weight)
     torch.nn.init.zeros_(loss.adapt[0].bias)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from yolo_kd.losses import build_loss
-from yolo_kd.losses.base import KDInputs
+from yolo_kd.losses.base import KDInputs, TeacherView
 from yolo_kd.losses.gradmaps import grad_cam
 
 
@@ -18,7 +18,7 @@ def test_gkd_paper_is_the_cam_l1_alone():
     s = [torch.rand(1, 2, 3, 3, requires_grad=True)]
     t = [torch.rand(1, 2, 3, 3)]
     x = KDInputs(s_feats=s, t_feats=t, s_head={}, t_head={}, batch={}, task_loss=(s[0][:, 0] * 3 - s[0][:, 1]).sum(),
-                 teacher_task_loss=lambda f, b, **_: (f[0][:, 1] - f[0][:, 0]).sum())  # fmt: skip
+                 teacher=TeacherView(task_loss=lambda f, b, **_: (f[0][:, 1] - f[0][:, 0]).sum()))  # fmt: skip
     m_t = grad_cam(t[0], torch.stack([-torch.ones(3, 3), torch.ones(3, 3)])[None])
     m_s = grad_cam(s[0].detach(), torch.stack([3 * torch.ones(3, 3), -torch.ones(3, 3)])[None])
     assert loss(x)["gkdpaper_cam"].item() == pytest.approx(0.6 * (m_t - m_s).abs().mean().item(), rel=1e-5)

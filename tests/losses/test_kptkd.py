@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from yolo_kd.losses import build_loss
-from yolo_kd.losses.base import Assignment, KDInputs
+from yolo_kd.losses.base import Assignment, KDInputs, TeacherView
 
 ANCHORS = torch.tensor([[0.5, 0.5], [1.5, 0.5]])
 STRIDE = torch.full((2, 1), 8.0)
@@ -30,7 +30,7 @@ def inputs(ndim: int = 3, s_head=None, t_head=None, seed: int = 0) -> tuple[KDIn
     a = Assignment(FG, torch.zeros(2, 2, dtype=torch.long), BOXES, ANCHORS, STRIDE)
     x = KDInputs(s_feats=[], t_feats=[], s_head={"kpts": s}, t_head={"kpts": t}, batch={},
                  assign=lambda side: a if side == "teacher" else None,
-                 s_detect=s_head or head(ndim), t_detect=t_head or head(ndim))  # fmt: skip
+                 s_detect=s_head or head(ndim), teacher=TeacherView(t_head or head(ndim)))  # fmt: skip
     return x, s, t
 
 

@@ -68,6 +68,26 @@ class Head(TypedDict, total=False):
     raw_scores: Tensor
 
 
+class TeacherView(NamedTuple):
+    """What a method may ask of the frozen teacher beyond its maps and raw head (KDModel fills it per batch).
+
+    Attributes:
+        detect (nn.Module | None): Its Detect head (eval mode, no parameter gradients; head-crossing methods run parts).
+        pred (Tensor | None): Its decoded output (B, 4 + nc_t, A): xywh boxes in input pixels and class probabilities
+            in teacher classes (None when its head returned raw maps only).
+        task_loss (Callable | None): Maps (teacher level maps, batch, teacher_classes=False) to its detection loss;
+            ``teacher_classes=True`` when the batch's labels already are teacher class ids. Differentiable w.r.t. the
+            maps (gradient-guided methods).
+        logits (Callable | None): Maps teacher level maps to its class logits (B, nc, A) in the student's class
+            order, re-running only its frozen head (FP32); differentiable w.r.t. the maps (score-target maps).
+    """
+
+    detect: nn.Module | None = None
+    pred: Tensor | None = None
+    task_loss: Callable[..., Tensor] | None = None
+    logits: Callable[[list[Tensor]], Tensor] | None = None
+
+
 @dataclass(frozen=True)
 class KDInputs:
     """Everything a distillation method may read for one training batch.
@@ -81,15 +101,9 @@ class KDInputs:
         strides (list[float]): Stride of each level.
         progress (float): Training progress in [0, 1] (epoch / epochs).
         task_loss (Tensor | None): Student detection loss (scalar, graph kept), for gradient-guided methods.
-        teacher_task_loss (Callable | None): Maps (teacher level maps, batch, teacher_classes=False) to the
-            teacher's detection loss; ``teacher_classes=True`` when the batch's labels already are teacher class ids.
-        teacher_logits (Callable | None): Maps teacher level maps to its class logits (B, nc, A) in the student's
-            class order, re-running only its frozen head (FP32); differentiable w.r.t. the maps (score-target maps).
-        t_pred (Tensor | None): The teacher's decoded output (B, 4 + nc_t, A): xywh boxes in input pixels and class
-            probabilities in teacher classes (None when its head returned raw maps only).
+        teacher (TeacherView): The teacher's head module, decoded output, detection loss and logits.
         assign (Callable | None): Maps a side ("student" | "teacher") to its ``Assignment``; cached per batch.
         s_detect (nn.Module | None): The student's Detect head (head-crossing methods run parts of it).
-        t_detect (nn.Module | None): The teacher's frozen Detect head (eval mode, no parameter gradients).
         s_head_o2o, t_head_o2o (Head | None): The one-to-one (NMS-free) branch heads, same layout as ``s_head`` (teacher
             scores in student classes), when both models are end-to-end (YOLO26); None otherwise.
     """
@@ -102,12 +116,9 @@ class KDInputs:
     strides: list[float] = field(default_factory=lambda: [8.0, 16.0, 32.0])
     progress: float = 0.0
     task_loss: Tensor | None = None
-    teacher_task_loss: Callable[..., Tensor] | None = None
-    teacher_logits: Callable[[list[Tensor]], Tensor] | None = None
-    t_pred: Tensor | None = None
+    teacher: TeacherView = TeacherView()
     assign: Callable[[Side], Assignment] | None = None
     s_detect: nn.Module | None = None
-    t_detect: nn.Module | None = None
     s_head_o2o: Head | None = None
     t_head_o2o: Head | None = None
 
@@ -120,8 +131,8 @@ class KDInputs:
 ADAPTERS = ("conv", "mlp", "align")
 REQUIRES = {  # what a method may declare in ``requires``, and what each one means to the engine
     "scores": "reads class-dependent head outputs: teacher and data classes must correspond (same, or by name)",
-    "task_loss": "reads task_loss / teacher_task_loss (gradient-guided): also class-dependent",
-    "detect_modules": "reads x.s_detect / x.t_detect (only KDModel provides them)",
+    "task_loss": "reads task_loss / teacher.task_loss (gradient-guided): also class-dependent",
+    "detect_modules": "reads x.s_detect / x.teacher.detect (only KDModel provides them)",
     "box_branch": "reads the axis-aligned box branch (assignment, teacher loss, head): not for obb students",
     "dfl": "needs DFL heads with equal reg_max > 1 (not YOLO26)",
 }

@@ -131,7 +131,7 @@ class CrossKD(DistillLoss):
     def cross(self, x: KDInputs, name: str, i: int) -> Tensor:
         """Cross-head output of branch ``name`` on level ``i``, (B, K, H*W)."""
         k = self.layer
-        s_block, t_block = getattr(x.s_detect, name)[i], getattr(x.t_detect, name)[i]
+        s_block, t_block = getattr(x.s_detect, name)[i], getattr(x.teacher.detect, name)[i]
         feats = x.s_feats[i].detach() if name.startswith("one2one") else x.s_feats[i]  # as Ultralytics' o2o branch
         if not self.align:
             with frozen_bn_stats(s_block):
@@ -153,7 +153,7 @@ class CrossKD(DistillLoss):
 
     def forward(self, x: KDInputs) -> dict[str, Tensor]:
         """Cross-head cls and box mimicking, summed over levels."""
-        if x.s_detect is None or x.t_detect is None:
+        if x.s_detect is None or x.teacher.detect is None:
             raise KDError("crosskd needs the student's and the teacher's Detect heads (run it through KDModel)")
         n_pos = rank_share(x.assign("student")[0].sum().float()).clamp(min=1.0)
         loss_cls, loss_box = self.branch(x, "", n_pos)
@@ -169,7 +169,7 @@ class CrossKD(DistillLoss):
         n = len(x.s_feats)
         z_x = torch.cat([self.cross(x, f"{prefix}cv3", i) for i in range(n)], -1).float()
         z_t = self.teacher(x, f"{prefix}cv3")
-        anchors, stride = make_anchors(x.t_feats, x.t_detect.stride, 0.5)
+        anchors, stride = make_anchors(x.t_feats, x.teacher.detect.stride, 0.5)
         b_x = decode_boxes(torch.cat([self.cross(x, f"{prefix}cv2", i) for i in range(n)], -1), anchors, stride)
         b_t = decode_boxes(self.teacher(x, f"{prefix}cv2"), anchors, stride)
         w = z_t.sigmoid().amax(1)  # (B, A), no grad

@@ -98,7 +98,7 @@ class GKD(DistillLoss):
     def targets_batch(self, x: KDInputs) -> dict:
         """The batch whose boxes the teacher's loss (and the gate) uses: labels or teacher pseudo-labels."""
         if self.targets == "teacher":
-            return {**x.batch, **pseudo_targets(x.t_pred, x.batch["img"].shape[-2:], self.conf, self.max_det)}
+            return {**x.batch, **pseudo_targets(x.teacher.pred, x.batch["img"].shape[-2:], self.conf, self.max_det)}
         return x.batch
 
     def teacher_maps(self, x: KDInputs) -> list[Tensor]:
@@ -106,9 +106,9 @@ class GKD(DistillLoss):
         with torch.enable_grad():
             feats = [f.detach().float().requires_grad_(True) for f in x.t_feats]
             if self.map == "score":
-                loss = score_target(x.teacher_logits(feats), x.assign("teacher"), x.batch)
+                loss = score_target(x.teacher.logits(feats), x.assign("teacher"), x.batch)
             else:
-                loss = x.teacher_task_loss(feats, self.targets_batch(x), teacher_classes=self.targets == "teacher")
+                loss = x.teacher.task_loss(feats, self.targets_batch(x), teacher_classes=self.targets == "teacher")
             grads = torch.autograd.grad(loss, feats, allow_unused=True)
         return [self.make_map(f.detach(), torch.zeros_like(f) if g is None else g) for f, g in zip(feats, grads)]
 

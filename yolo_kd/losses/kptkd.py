@@ -64,7 +64,7 @@ class KeypointKD(DistillLoss):
         k, d = x.s_detect.kpt_shape
         s_raw, t_raw = x.s_head["kpts"].float(), x.t_head["kpts"].float().detach()
         ks = decode(s_raw, x.s_detect, anchors, stride)[fg]  # (P, K, 2)
-        kt = decode(t_raw, x.t_detect, anchors, stride)[fg]
+        kt = decode(t_raw, x.teacher.detect, anchors, stride)[fg]
         b = boxes[fg].float()
         area = ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[:, None]  # (P, 1)
         sig = oks_sigmas(k, ks.device)
