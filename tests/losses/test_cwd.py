@@ -19,6 +19,10 @@ def test_cwd_golden_and_temperature():
     kl = 0.25 * math.log(0.5) + 0.75 * math.log(1.5)
     assert channel_kl(s, t, 1.0).item() == pytest.approx(kl, rel=1e-6)
     assert channel_kl(s, 2 * t, 2.0).item() == pytest.approx(4 * kl, rel=1e-6)  # same distributions, x tau^2
+    # both sides are divided by tau: student 2t at tau 2 -> [1/4, 3/4]; teacher 4t at tau 2 -> [1/10, 9/10]
+    assert channel_kl(2 * t, 2 * t, 2.0).item() == pytest.approx(0.0, abs=1e-7)
+    kl2 = 0.1 * math.log(0.1 / 0.25) + 0.9 * math.log(0.9 / 0.75)
+    assert channel_kl(2 * t, 4 * t, 2.0).item() == pytest.approx(4 * kl2, rel=1e-5)  # float32 logs
     two = torch.cat([t, torch.zeros_like(t)], 1)  # second channel identical -> KL 0, mean over 2 channels
     assert channel_kl(torch.zeros_like(two), two, 1.0).item() == pytest.approx(kl / 2, rel=1e-6)
     loss = build_loss("cwd", {}, [1], [1])

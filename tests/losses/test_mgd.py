@@ -25,6 +25,29 @@ def test_mgd_golden_mask_and_generator():
         build_loss("mgd", {"mgd": {"ratio": 1.0}}, [4], [8])
 
 
+def test_mgd_golden_constant_generator_on_the_unfolded_path():
+    """A generator whose output is its last bias b: alpha * sum (b - T)^2 / N, whatever the mask (2x2: not folded)."""
+    from yolo_kd.losses.mgd import folds
+
+    g = torch.Generator().manual_seed(4)
+    s, t = torch.randn(2, 4, 2, 2, generator=g), torch.randn(2, 8, 2, 2, generator=g)
+    loss = build_loss("mgd", {}, [4], [8])
+    assert not folds(loss.align[0], s)
+    for p in loss.generator.parameters():
+        torch.nn.init.zeros_(p)
+    torch.nn.init.constant_(loss.generator[0][2].bias, 0.5)
+    torch.manual_seed(0)  # the mask drops some of the 8 cells: the masked student never reaches the output
+    assert loss(peer_level(s, t))["mgd"].item() == pytest.approx(2e-5 * ((0.5 - t) ** 2).sum().item() / 2, rel=1e-5)
+
+
+def test_mgd_folds_where_the_saved_work_is_four_times_the_folding():
+    """The D7 rule: fold a C_s -> C_t aligner when (C_t - C_s) x cells >= 4 C_t C_s (4 -> 8: from 32 cells)."""
+    from yolo_kd.losses.mgd import folds
+
+    a = torch.nn.Conv2d(4, 8, 1)
+    assert folds(a, torch.zeros(2, 4, 4, 4)) and not folds(a, torch.zeros(2, 4, 3, 5))  # 32 and 30 cells
+
+
 def test_mgd_folded_aligner_equals_the_unfolded_generator():
     """Folding the aligner into the first conv gives G(M . A(s)) and the same gradients on every parameter and s."""
     from yolo_kd.losses.mgd import folds
