@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from yolo_kd.errors import KDError
-from yolo_kd.losses import LOSSES
+from yolo_kd.losses import LOSSES, parse_method
 
 ALL_BUT_LD = "+".join(k for k in sorted(LOSSES) if k != "ld" and not LOSSES[k].task)  # detection pairs
 
@@ -41,5 +41,6 @@ def test_cross_family_pair_all_methods(teacher, student):
     if "26" in teacher + student:
         t2, s2 = DetectionModel(teacher, nc=3, verbose=False), DetectionModel(student, nc=3, verbose=False)
         s2.args = t2.args = s.args
-        with pytest.raises(KDError, match="needs DFL heads with equal reg_max > 1"):
-            KDModel(t2, s2, method="ld")
+        for method in ("ld", parse_method("ld")):  # the trainer passes the parsed spec: the line names it as given
+            with pytest.raises(KDError, match="method 'ld' needs DFL heads with equal reg_max > 1"):
+                KDModel(t2, s2, method=method)

@@ -62,7 +62,6 @@ class KDModel(DistillationModel):
         self._teacher_feats.clear()
         self._student_feats.clear()
         self.kd_spec = spec = parse_method(method, kd_args)
-        self.kd_method = spec.name
         from yolo_kd.preflight import check_method_task
         from yolo_kd.teacher import task_of_model
 
@@ -73,7 +72,7 @@ class KDModel(DistillationModel):
         self.class_map = self._class_map(s_det.nc, t_det.nc)
         if "dfl" in spec.requires and (s_det.reg_max <= 1 or s_det.reg_max != t_det.reg_max):
             raise KDError(
-                f"method '{method}' needs DFL heads with equal reg_max > 1 (teacher {t_det.reg_max}, student "
+                f"method '{spec.name}' needs DFL heads with equal reg_max > 1 (teacher {t_det.reg_max}, student "
                 f"{s_det.reg_max}); YOLO26 heads have reg_max=1 - use a feature method such as mimic or gkd"
             )
         self.strides = s_det.stride.tolist()
@@ -104,6 +103,11 @@ class KDModel(DistillationModel):
 
         needs = self.kd_spec.needs_classes  # the rule the trainer's pre-flight check uses
         return model_class_map(self.student_model, self.teacher_model, nc_s, nc_t, needs, self.kd_method)
+
+    @property
+    def kd_method(self) -> str:
+        """The method string, e.g. ``"gkd+bmfi"`` (``kd_spec.name``)."""
+        return self.kd_spec.name
 
     @property
     def teacher_dtype(self) -> torch.dtype | None:

@@ -86,6 +86,12 @@ def safe_model(path: str | Path, ckpt: dict[str, Any] | None = None) -> Any:
     return model.eval()
 
 
+def args_imgsz(train_args: dict | None) -> int | None:
+    """The square size of a checkpoint's ``train_args`` (the larger side of a list; None when absent)."""
+    imgsz = (train_args or {}).get("imgsz")
+    return int(imgsz if isinstance(imgsz, int) else max(imgsz)) if imgsz else None
+
+
 def train_imgsz(path: str | Path) -> int | None:
     """The ``imgsz`` a checkpoint was trained at (None for a yaml or a checkpoint without train args).
 
@@ -95,5 +101,4 @@ def train_imgsz(path: str | Path) -> int | None:
         return None
     from ultralytics.nn.tasks import torch_safe_load
 
-    imgsz = (torch_safe_load(str(path))[0].get("train_args") or {}).get("imgsz")
-    return int(imgsz if isinstance(imgsz, int) else max(imgsz)) if imgsz else None
+    return args_imgsz(torch_safe_load(str(path))[0].get("train_args"))

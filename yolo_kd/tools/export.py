@@ -50,9 +50,9 @@ def read_student(path: str | Path) -> Student:
         raise KDError(
             f"'{p}' holds no YOLO detect/segment/pose/obb model ({type(model).__name__}); export needs such a .pt"
         )
-    size = (ckpt.get("train_args") or {}).get("imgsz")
-    imgsz = int(size if isinstance(size, int) else max(size)) if size else None
-    task = guess_model_task(student)
+    from yolo_kd.checkpoint.safe_load import args_imgsz
+
+    imgsz, task = args_imgsz(ckpt.get("train_args")), guess_model_task(student)
     if student is model:
         return Student(p, task, imgsz, bool(ckpt.get("modelopt")))
     out = p.with_name(f"{p.stem}-student.pt")
@@ -220,7 +220,7 @@ def export(
         raise KDError(f"max_drop={max_drop} needs int8=True and a positive drop in mAP50-95 points, e.g. max_drop=0.5")
     data = resolve_data(data)
     student = read_student(model)
-    pt, imgsz = student.path, imgsz or student.imgsz or 640
+    pt, imgsz = student.path, (student.imgsz or 640) if imgsz is None else imgsz  # as ``yolo export``
     if max_drop is not None and student.qat:
         raise KDError(
             f"'{model}' is a QAT checkpoint: its INT8 ranges were learned in training, so there is nothing for "
