@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from yolo_kd.callbacks import kd_scale
-from yolo_kd.cfg import split_overrides
+from yolo_kd.cfg import KD_DEFAULTS, split_overrides
 from yolo_kd.cli import main, parse_kv
 from yolo_kd.errors import KDError
 
@@ -55,6 +55,8 @@ def test_methods_command_lists_every_method(capsys):
     for key in ("mimic", "builtin", "kd", "ld", "gkd", "bmfi"):
         assert f"\n{key}" in f"\n{out}"
     assert "gkd_weight=" in out and "arXiv 2303.04240" in out
+    marked = [ln.split()[0] for ln in out.splitlines() if ln.endswith("(the default method)")]
+    assert marked == [KD_DEFAULTS["method"]]  # the default named once, from cfg, and it is a registered method
 
 
 def test_user_plugin_method_from_the_readme(tmp_path, monkeypatch):

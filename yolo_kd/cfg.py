@@ -12,7 +12,7 @@ from yolo_kd.plugins import import_plugins
 
 KD_DEFAULTS: dict[str, Any] = {
     "teacher": None,  # path to a detection .pt; stored as Ultralytics' own distill_model key
-    "method": "crosskd",  # registry keys joined by "+"; the best method measured so far (docs/benchmarks.md 0)
+    "method": "crosskd",  # registry keys joined by "+"; the one place the default is named (docs/results.md)
     "kd_args": {},  # {method: {param: value}}; flat form: <method>_<param>=value
     "kd_decay": "constant",  # constant | linear | cosine
     "kd_final": 0.1,  # fraction of the KD weight left at the end of linear/cosine decay

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from yolo_kd.errors import KDError
+from yolo_kd.errors import KDError, check_keys
 
 HELP = """yolo-kd: knowledge distillation for Ultralytics YOLO students (detect, segment, pose, obb)
 
@@ -35,6 +35,10 @@ Usage: yolo-kd COMMAND [key=value ...]
   benchmark edge model=best.pt data=D.yaml [imgsz=320,640 formats=pytorch,onnx,openvino-fp32,... images=DIR
                   out=FILE.md max_drop=0.5 (for formats=...,openvino-int8ac)]
            latency, throughput, size, mAP per runtime/precision; torch-free end-to-end vs Ultralytics predict
+  benchmark diff folders=F1,F2:SUFFIX pairs="A:B A:LOW:HIGH" [level=0.95 seeds= plot=F.png]: paired gains, intervals
+  benchmark merge out=DIR folders=...   benchmark pick ref=F/METHOD TAG=F/METHOD ...: the tuning rule's pick
+  benchmark round spec=benchmarks/rounds/R.yaml [logs=DIR]: stages from a YAML spec, each under its timeout,
+           tables packed after each (resumes: finished runs are kept)
   export   model=best.pt format=openvino|onnx [imgsz=640] [half=True] [int8=True data=D.yaml fraction=1.0
            max_drop=0.5]
            Ultralytics' exporter + parity report (raw outputs and mAP vs PyTorch); KD last.pt accepted
@@ -63,17 +67,6 @@ def parse_kv(items: list[str]) -> dict[str, Any]:
         # a dict only when written as one ({...}): "title=R1: helmet" is text, not the mapping {R1: helmet}
         out[k.strip()] = v if isinstance(val, dict) and not v.lstrip().startswith("{") else val
     return out
-
-
-def check_keys(kv: dict[str, Any], allowed: Any, cmd: str) -> None:
-    """One line with a did-you-mean for a key of ``kv`` that is not in ``allowed``."""
-    from difflib import get_close_matches
-
-    for k in kv:
-        if k not in allowed:
-            hint = get_close_matches(k, list(allowed), n=1)
-            hint = f" Did you mean '{hint[0]}'?" if hint else ""
-            raise KDError(f"'{k}' is not a key of `yolo-kd {cmd}`.{hint} Valid: {', '.join(allowed)}")
 
 
 def call(fn, kv: dict[str, Any], cmd: str):
@@ -128,9 +121,12 @@ def cmd_methods(kv: dict[str, Any]) -> None:
 
         print(methods_markdown())
         return
+    from yolo_kd.cfg import KD_DEFAULTS  # the one place the default method is named (torch-free)
+
     for key, doc in describe():
         params = ", ".join(f"{key}_{p}={v}" for p, v in method_params(key).items())
-        print(f"{key:9s} {doc}\n{'':9s} {params}")
+        mark = "  (the default method)" if key == KD_DEFAULTS["method"] else ""
+        print(f"{key:9s} {doc}{mark}\n{'':9s} {params}")
 
 
 def cmd_convert(args: list[str]) -> None:
@@ -159,8 +155,8 @@ def cmd_convert(args: list[str]) -> None:
 
 def cmd_benchmark(args: list[str]) -> None:
     """``benchmark kd|cost key=value ...`` (``--key value`` is accepted too)."""
-    if not args or args[0] not in {"kd", "cost", "edge", "diff", "merge", "pick"}:
-        raise KDError("usage: yolo-kd benchmark kd|cost|edge|diff|merge|pick [key=value ...]; see `yolo-kd help`")
+    if not args or args[0] not in {"kd", "cost", "edge", "diff", "merge", "pick", "round"}:
+        raise KDError("usage: yolo-kd benchmark kd|cost|edge|diff|merge|pick|round [key=value ...]; see `yolo-kd help`")
     toks, rest = [], list(args[1:])
     while rest:
         tok = rest.pop(0)
@@ -169,7 +165,9 @@ def cmd_benchmark(args: list[str]) -> None:
         toks.append(tok)
     kv = parse_kv(toks)
     if args[0] in {"diff", "merge", "pick"}:
-        return bench_stats(args[0], kv)
+        from yolo_kd.bench.commands import command
+
+        return command(args[0], kv)
     if args[0] == "kd":
         from yolo_kd.bench.kd import run_kd_benchmark
 
@@ -178,48 +176,16 @@ def cmd_benchmark(args: list[str]) -> None:
         from yolo_kd.bench.cost import run_cost_benchmark
 
         run_cost_benchmark(**kv)
+    elif args[0] == "round":
+        from yolo_kd.bench.rounds import run_round
+
+        call(run_round, kv, "benchmark round")
     else:
         if "model" not in kv or "data" not in kv:
             raise KDError("benchmark edge needs model=student.pt and data=D.yaml (calibration and val images)")
         from yolo_kd.bench.edge import run_edge_benchmark
 
         run_edge_benchmark(**kv)
-
-
-def bench_stats(cmd: str, kv: dict[str, Any]) -> None:
-    """``benchmark diff``, ``benchmark merge`` and ``benchmark pick`` (yolo_kd/bench/stats.py).
-
-    ``diff folders=F[:SUFFIX],... pairs="A:B A:LOW:HIGH A:B,C:D" [level= seeds= plot=F.png title=]``;
-    ``merge out=DIR folders=...``; ``pick ref=F/METHOD TAG=F/METHOD ...``.
-    """
-    from pathlib import Path
-
-    from yolo_kd.bench import stats
-
-    if cmd == "diff":
-        check_keys(kv, ("folders", "pairs", "level", "seeds", "plot", "title"), "benchmark diff")
-        if "folders" not in kv or "pairs" not in kv:
-            raise KDError('benchmark diff needs folders=F1[,F2:SUFFIX] and pairs="A:B [A:LOW:HIGH] [A:B,C:D]"')
-        print(stats.diff(str(kv["folders"]), str(kv["pairs"]), kv.get("level", 0.95), kv.get("seeds")))
-        if "plot" in kv:
-            from yolo_kd.bench.forest import forest
-
-            runs = stats.scores(str(kv["folders"]).split(","))
-            out = forest(runs, str(kv["pairs"]).split(), Path(str(kv["plot"])), float(kv.get("level", 0.95)),
-                         str(kv.get("title", "")))  # fmt: skip
-            print(f"plot: {out}")
-    elif cmd == "merge":
-        check_keys(kv, ("out", "folders"), "benchmark merge")
-        if "out" not in kv or "folders" not in kv:
-            raise KDError("benchmark merge needs out=DIR and folders=F1[:SUFFIX],F2[:SUFFIX]")
-        from yolo_kd.bench.report import merge
-
-        print(merge(Path(str(kv["out"])), str(kv["folders"]).split(","))["table"])
-    else:
-        if "ref" not in kv or len(kv) < 2:
-            raise KDError("benchmark pick needs ref=FOLDER/METHOD and TAG=FOLDER[:SUFFIX]/METHOD for each variant")
-        ref = str(kv.pop("ref"))
-        print(stats.pick(ref, {k: str(v) for k, v in kv.items()}) or "default")
 
 
 def cmd_tool(cmd: str, module: str, fn: str, keys: tuple[str, ...] = (), what: str = ""):
