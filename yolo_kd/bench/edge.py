@@ -163,7 +163,8 @@ def run_edge_benchmark(
     from yolo_kd.edge.ops import letterbox, to_input
     from yolo_kd.errors import KDError
     from yolo_kd.paths import resolve_data
-    from yolo_kd.tools.export import export, sample_images, student_checkpoint
+    from yolo_kd.tools.export import export, student_checkpoint
+    from yolo_kd.tools.parity import sample_images
 
     formats = formats.split(",") if isinstance(formats, str) else list(formats)
     if bad := [f for f in formats if f not in FORMATS]:

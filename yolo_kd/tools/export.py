@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from yolo_kd.errors import KDError
-from yolo_kd.tools.parity import compare, print_report
+from yolo_kd.tools.parity import compare, print_report, raw_outputs, sample_images
 
 
 class Student(NamedTuple):
@@ -64,56 +64,6 @@ def read_student(path: str | Path) -> Student:
 def student_checkpoint(path: str | Path) -> Path:
     """Return a plain Ultralytics checkpoint of the student (see :func:`read_student`)."""
     return read_student(path).path
-
-
-def sample_images(data: str | None, n: int) -> list[np.ndarray]:
-    """Up to ``n`` BGR images from the dataset's val split, else Ultralytics' bundled sample images."""
-    import cv2
-    from ultralytics.utils import ASSETS
-
-    files: list[Path] = []
-    if data:
-        from ultralytics.data.utils import check_det_dataset
-
-        from yolo_kd.data.check import split_images
-
-        files = split_images(check_det_dataset(data)["val"])
-    files = files or sorted(ASSETS.glob("*.jpg"))
-    return [cv2.imread(str(f)) for f in files[:n]]
-
-
-def raw_outputs(
-    model_path: str, images: list[np.ndarray], imgsz: int, fmt: str, ov_precision: str = "", end2end: bool = False
-) -> np.ndarray:
-    """Raw (N, 4 + nc, A) outputs of the exported model or, for ``fmt='pt'``, the PyTorch student in FP32.
-
-    ``ov_precision`` sets OpenVINO's INFERENCE_PRECISION_HINT (``f32``); empty keeps the device default, which is
-    bf16 on CPUs with native bf16 (e.g. AMD Zen 4, Intel Sapphire Rapids) even for an FP32 IR. ``end2end``: the
-    PyTorch model answers with its one-to-one head's (N, 300, 6) rows, as an NMS-free export (``nms=False``) does.
-    """
-    from yolo_kd.edge.ops import letterbox, to_input
-
-    x = np.concatenate([to_input([letterbox(im, (imgsz, imgsz))[0]]) for im in images])
-    if fmt == "pt":
-        import torch
-        from ultralytics.nn.tasks import load_checkpoint
-
-        m = load_checkpoint(model_path)[0].float().eval()
-        if hasattr(m, "end2end"):
-            m.end2end = end2end
-        with torch.no_grad():
-            outs = [m(torch.from_numpy(xi[None]))[0] for xi in x]  # a seg model's is (predictions, prototypes)
-            return np.concatenate([(o[0] if isinstance(o, tuple) else o).numpy() for o in outs])
-    if fmt == "onnx":
-        import onnxruntime as ort
-
-        s = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
-        return np.concatenate([s.run(None, {s.get_inputs()[0].name: xi[None]})[0] for xi in x])
-    import openvino as ov
-
-    xml = next(Path(model_path).glob("*.xml"))
-    c = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": ov_precision} if ov_precision else {})
-    return np.concatenate([c(xi[None])[0] for xi in x])
 
 
 def export_metadata(path: str | Path) -> dict:
