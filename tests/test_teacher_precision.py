@@ -202,7 +202,7 @@ def test_fp16_teacher_on_gpu(log):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 teacher needs a CUDA GPU")
-def test_fp16_teacher_on_gpu_keeps_parity_on_a_trained_teacher():
+def test_fp16_teacher_on_gpu_keeps_parity_on_a_trained_teacher(shared_assets):
     """A COCO-trained yolo11n teacher on COCO images: auto picks fp16 and its maps and scores stay within tolerance."""
     import numpy as np
     from ultralytics.cfg import get_cfg
@@ -210,10 +210,10 @@ def test_fp16_teacher_on_gpu_keeps_parity_on_a_trained_teacher():
     from ultralytics.nn.tasks import DetectionModel, load_checkpoint
     from ultralytics.utils.patches import imread
 
-    from tests.conftest import SHARED
     from yolo_kd.model import KDModel
 
-    pt, imgs = SHARED / "weights" / "yolo11n.pt", sorted((SHARED / "datasets" / "coco128" / "images").rglob("*.jpg"))
+    pt = shared_assets / "weights" / "yolo11n.pt"
+    imgs = sorted((shared_assets / "datasets" / "coco128" / "images").rglob("*.jpg"))
     if not pt.exists() or len(imgs) < 4:
         pytest.skip("needs ../shared/assets (or YOLO_KD_ASSETS): yolo11n.pt and COCO128 images")
     t, _ = load_checkpoint(pt)

@@ -204,24 +204,23 @@ def test_gkd_cam_term_is_differentiable_for_student():
 
 
 @pytest.mark.train  # inspects a real teacher on real images (~40 s)
-def test_default_gkd_map_selects_objects_on_a_real_teacher(tmp_path):
+def test_default_gkd_map_selects_objects_on_a_real_teacher(tmp_path, shared_assets):
     """A real COCO-pretrained teacher (../shared yolo11n) on real COCO128 training batches: ungated, the default (cell)
     map puts its P3 mass inside the boxes far above chance and the paper's pooled Grad-CAM does not get close; with
     the default gate all of it lies on box cells; the score-target Grad-CAM is above chance and the pooled map too."""
     import shutil
 
-    from tests.conftest import SHARED
     from yolo_kd.tools.inspect import run_inspect
 
-    src = SHARED / "datasets" / "coco128"
-    if not (src / "data.yaml").exists() or not (SHARED / "weights" / "yolo11n.pt").exists():
+    src = shared_assets / "datasets" / "coco128"
+    if not (src / "data.yaml").exists() or not (shared_assets / "weights" / "yolo11n.pt").exists():
         pytest.skip("../shared/assets (coco128, yolo11n.pt) not available")
     data = tmp_path / "coco128"
     shutil.copytree(src, data)  # Ultralytics writes label caches next to the labels
     rep = {}
     maps = (("cell", "cell", False), ("pooled", "pooled", False), ("gated", "cell", True), ("score", "score", False))
     for name, m, gate in maps:
-        rep[name] = run_inspect(teacher=str(SHARED / "weights" / "yolo11n.pt"), data=str(data / "data.yaml"),
+        rep[name] = run_inspect(teacher=str(shared_assets / "weights" / "yolo11n.pt"), data=str(data / "data.yaml"),
                                 method="gkd", batches=2, imgsz=320, batch=8, out=str(tmp_path), gkd_map=m,
                                 gkd_gate=gate, device="cpu", seed=0)  # fmt: skip
     p3 = {m: rep[m]["mass"]["gkd/P3"] for m in rep}
