@@ -68,6 +68,8 @@ CASES = [  # (argv with {T} teacher, {D} data yaml, {TMP} the test folder; what 
     ("benchmark kd preset=cpu-small seeds=abc", "benchmark kd seeds='abc' must be a whole number"),
     ("benchmark kd preset=cpu-small jobs=0", "jobs=0 is not a count"),
     ("benchmark kd preset=cpu-small methods=nosuch", "unknown method 'nosuch'"),
+    ("benchmark kd preset=syn-obb methods=crosskd project={TMP}/b", "which an obb head rotates"),
+    ("benchmark kd preset=syn-seg methods=kptkd project={TMP}/b", "method 'kptkd' distills pose outputs"),
     ("benchmark kd preset=cpu-small teacher=nosuch.pt project={TMP}/b", "teacher 'nosuch.pt' not found"),
     ("benchmark cost imgsz=abc", "benchmark cost imgsz='abc' must be a whole number"),
     ("benchmark cost methods=nosuch", "unknown method 'nosuch'"),

@@ -14,7 +14,11 @@ if TYPE_CHECKING:
 
 
 def check_method_task(spec: MethodSpec, student_task: str | None, teacher_task: str | None) -> None:
-    """Raise when a method of ``spec`` distills a task's own output (masks, keypoints) the pair does not both have."""
+    """Raise when a method of ``spec`` cannot distill this student/teacher pair.
+
+    A task term (masks, keypoints) needs both of that task; a term on the axis-aligned box branch cannot take an obb
+    student, whose head rotates it.
+    """
     from yolo_kd.losses import LOSSES
 
     for k in spec.keys:
@@ -24,6 +28,12 @@ def check_method_task(spec: MethodSpec, student_task: str | None, teacher_task: 
                 f"method '{k}' distills {need} outputs and needs a {need} student and a {need} teacher (here a "
                 f"{student_task} student and a {teacher_task} teacher); drop '{k}' or pass a {need} teacher"
             )
+    if student_task == "obb" and "box_branch" in spec.requires:
+        flat = ", ".join(k for k, v in sorted(LOSSES.items()) if "box_branch" not in v.requires and not v.task)
+        raise KDError(
+            f"method '{spec.name}' works on the axis-aligned detection branch, which an obb head rotates; for obb "
+            f"students pick one of {flat}"
+        )
 
 
 # the trainer of each task by name (tasks.TRAINERS holds the classes; a test keeps the two equal): preflight stays
@@ -48,16 +58,7 @@ def check_task(trainer_task: str, task: str, student: str, kd: dict[str, Any], t
             f"unlabeled= is for detection students (the teacher's boxes become pseudo-labels); a {task} student "
             "trains on labeled images only: drop unlabeled="
         )
-    spec = kd["spec"]
-    check_method_task(spec, task, teacher_task or task)
-    from yolo_kd.losses import LOSSES
-
-    if task == "obb" and "box_branch" in spec.requires:
-        flat = ", ".join(k for k, v in sorted(LOSSES.items()) if "box_branch" not in v.requires and not v.task)
-        raise KDError(
-            f"method '{spec.name}' works on the axis-aligned detection branch, which an obb head rotates; for obb "
-            f"students pick one of {flat}"
-        )
+    check_method_task(kd["spec"], task, teacher_task or task)
 
 
 def check_task_data(task: str, data_yaml: str, teacher: dict[str, Any] | None) -> bool:

@@ -42,6 +42,15 @@ def settings(preset: str, kv: dict[str, Any]) -> dict[str, Any]:
     return s
 
 
+def student_task_by_name(student: str) -> str | None:
+    """The task a student model config names (``yolov8n-seg.yaml``: segment), None for weights (read when trained)."""
+    if not str(student).endswith((".yaml", ".yml")):
+        return None
+    from ultralytics.nn.tasks import guess_model_task
+
+    return guess_model_task(str(student))
+
+
 def train_args(s: dict[str, Any]) -> dict[str, Any]:
     """Ultralytics settings shared by every run (same schedule, augmentation and seed handling)."""
     # nbs=batch: one optimizer step per batch, so small presets are not left with a handful of accumulated steps
@@ -80,8 +89,11 @@ def prepare(s: dict[str, Any], out: Path) -> tuple[str, str]:
             raise KDError("this preset needs data=path/to/data.yaml (e.g. data=kitti.yaml after `yolo-kd convert`)")
         from yolo_kd.data.kitti import convert_kitti
         from yolo_kd.data.synthetic import make_synthetic_kitti
+        from yolo_kd.data.synthetic_tasks import make_synthetic_task
 
-        data = out / "data" / "yolo" / "data.yaml"
+        data = out / "data" / s.get("synthetic_task", "yolo") / "data.yaml"
+        if not data.exists() and s.get("synthetic_task"):  # seg/pose/obb scenes, written as a YOLO dataset
+            make_synthetic_task(data.parent, s["synthetic_task"], n=s["images"], val=s["val_images"], seed=0)
         if not data.exists():
             frac = s["val_images"] / s["images"] if s["val_images"] else 0.2
             scenes = make_synthetic_kitti(out / "data" / "kitti", n=s["images"], seed=0)
@@ -171,11 +183,13 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
     out = Path(s.get("project") or f"runs/bench/{preset}").resolve()
     from yolo_kd.bench.labels import labeled_split, split_variant, variant_spec
     from yolo_kd.losses import parse_method
+    from yolo_kd.preflight import check_method_task
 
+    task = student_task_by_name(s.get("student_cfg") or s["student"])
     for m in s["methods"]:
         base, variant = split_variant(m)
-        if base not in {"none", "ultralytics"}:
-            parse_method(base)  # unknown method -> one-line error before anything trains
+        if base not in {"none", "ultralytics"}:  # unknown method, or one the task cannot take: one line, nothing trains
+            check_method_task(parse_method(base), task, task) if task else parse_method(base)
         if variant and float(s["labeled"]) >= 1:
             raise KDError(f"'{m}' needs labeled= below 1 (e.g. labeled=0.125): with every label there is no pool")
     data_all, teacher = prepare(s, out)

@@ -24,25 +24,27 @@ REAL: dict[str, Any] = {  # preset=real (below); real-seg and real-pose change o
     "methods": ["none", "ultralytics", "builtin", "crosskd", "gkd+bmfi"],
 }
 
+CPU_SMALL: dict[str, Any] = {
+    "images": 540,
+    "val_images": 300,  # 60 val images swung mAP50-95 by several points; validation is cheap
+    "teacher_cfg": "yolov8s.yaml",
+    "teacher_epochs": 15,
+    "student": "yolov8n.yaml",
+    "epochs": 12,
+    "imgsz": 160,
+    "batch": 16,
+    "seeds": [0, 1, 2, 3],
+    "close_mosaic": 2,
+    "val": False,  # validate the final epoch only: every run is scored on its last weights, not a best-of-12 pick
+    "device": "cpu",
+    "workers": 0,
+    "jobs": 1,  # runs at once; each gets its own process (on a GPU machine, several seeds share the card)
+    "methods": ["none", "ultralytics", "builtin", "mimic", "gkd", "bmfi", "gkd+bmfi"],
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # about 3 minutes per run on 2 CPU cores: synthetic KITTI (240 train / 300 val), yolov8s teacher trained here
-    "cpu-small": {
-        "images": 540,
-        "val_images": 300,  # 60 val images swung mAP50-95 by several points; validation is cheap
-        "teacher_cfg": "yolov8s.yaml",
-        "teacher_epochs": 15,
-        "student": "yolov8n.yaml",
-        "epochs": 12,
-        "imgsz": 160,
-        "batch": 16,
-        "seeds": [0, 1, 2, 3],
-        "close_mosaic": 2,
-        "val": False,  # validate the final epoch only: every run is scored on its last weights, not a best-of-12 pick
-        "device": "cpu",
-        "workers": 0,
-        "jobs": 1,  # runs at once; each gets its own process (on a GPU machine, several seeds share the card)
-        "methods": ["none", "ultralytics", "builtin", "mimic", "gkd", "bmfi", "gkd+bmfi"],
-    },
+    "cpu-small": CPU_SMALL,
     # real photos, the recipe users follow (bench/footing.py): the helmet set from ../shared/assets (any data=), the
     # COCO-pretrained yolov8n student, a yolo11n teacher fine-tuned once on all 1,868 train images for 6 epochs (~15
     # min here). Students: a fixed 400 of those images, 5 epochs at 320 (2,000 images a run: ~4 min plain, ~6 min
@@ -74,6 +76,24 @@ PRESETS: dict[str, dict[str, Any]] = {
         "student_cfg": "yolov8n-pose.yaml",
         "train_images": 0,
         "methods": ["none", "ultralytics", "crosskd", "crosskd+kptkd"],
+    },
+    # synthetic task footings (issue 35), cpu-small's schedule with task students from scratch: road scenes with each
+    # object's visible outline (the cpu-small images, masks added), stick figures with 5 keypoints and a flip map,
+    # aerial tiles of rotated cars/trucks/planes (yolo_kd/data/synthetic_tasks.py); a yolov8s teacher of the task
+    # trained here once; scored by the task's own mAP50-95 (mask, pose, rotated box) on 300 val scenes
+    **{
+        f"syn-{short}": {
+            **CPU_SMALL,
+            "synthetic_task": task,
+            "teacher_cfg": f"yolov8s-{short}.yaml",
+            "student": f"yolov8n-{short}.yaml",
+            "methods": ["none", "ultralytics", *extra],
+        }
+        for short, task, extra in (
+            ("seg", "segment", ["crosskd", "crosskd+maskkd"]),
+            ("pose", "pose", ["crosskd", "crosskd+kptkd"]),
+            ("obb", "obb", ["builtin", "kd", "cwd"]),  # crosskd's terms need the axis-aligned box branch
+        )
     },
     # a GPU machine: real data at 640, tens of epochs; pass data= and teacher= (e.g. KITTI and a trained yolov8l)
     "gpu": {

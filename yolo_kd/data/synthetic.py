@@ -69,6 +69,15 @@ PROB = {"Car": 0.55, "Pedestrian": 0.28, "Cyclist": 0.17}
 
 def render_scene(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
     """Draw one road scene; return the image and its KITTI label lines (incl. a DontCare region sometimes)."""
+    img, lines, _ = render_layers(rng)
+    return img, lines
+
+
+def render_layers(rng: np.random.Generator, masks: bool = False) -> tuple[Image.Image, list[str], list[tuple]]:
+    """:func:`render_scene`, and with ``masks`` each labelled object's visible pixels: ``[(class, bool (H, W))]``.
+
+    Each object is then drawn on its own layer and pasted, so the image and the rng stream are the same either way.
+    """
     img = Image.new("RGB", (W, H))
     d = ImageDraw.Draw(img)
     hy = int(H * HORIZON)
@@ -87,9 +96,15 @@ def render_scene(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
         yb = hy + (H - hy) * rng.uniform(0.08, 1.05)
         s = 4 + 30 * (yb - hy) / (H - hy)  # perspective: nearer (lower) is bigger
         objs.append((yb, cls, rng.uniform(-0.05, 1.05) * W, s))
-    lines, drawn = [], []
+    lines, drawn, layers, kept = [], [], [], []
     for yb, cls, x, s in sorted(objs):  # far to near, so near objects occlude far ones
-        drawn.append((cls, DRAW[cls](d, x, yb, s, rng)))
+        if masks:
+            layer = Image.new("RGBA", (W, H))
+            drawn.append((cls, DRAW[cls](ImageDraw.Draw(layer), x, yb, s, rng)))
+            img.paste(layer, (0, 0), layer)
+            layers.append(np.asarray(layer)[..., 3] > 0)
+        else:
+            drawn.append((cls, DRAW[cls](d, x, yb, s, rng)))
     for i, (cls, (x1, y1, x2, y2)) in enumerate(drawn):
         occ = max([_box_overlap((x1, y1, x2, y2), b) for _, b in drawn[i + 1 :]] or [0.0])
         cx1, cy1, cx2, cy2 = max(x1, 0), max(y1, 0), min(x2, W - 1), min(y2, H - 1)
@@ -101,6 +116,8 @@ def render_scene(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
             f"{cls} {trunc:.2f} {level} 0.00 {cx1:.2f} {cy1:.2f} {cx2:.2f} {cy2:.2f} "
             "1.50 1.60 3.90 0.00 1.60 20.00 0.00"
         )
+        if masks:  # what nearer objects leave visible
+            kept.append((cls, layers[i] & ~np.any(layers[i + 1 :], axis=0) if i + 1 < len(layers) else layers[i]))
     if rng.random() < 0.3:
         x = rng.uniform(0, W - 40)
         lines.append(
@@ -108,7 +125,7 @@ def render_scene(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
         )
     arr = np.asarray(img, dtype=np.float32) * rng.uniform(0.6, 1.3)  # lighting
     arr += rng.normal(0, rng.uniform(2, 10), arr.shape)  # sensor noise
-    return Image.fromarray(arr.clip(0, 255).astype(np.uint8)), lines
+    return Image.fromarray(arr.clip(0, 255).astype(np.uint8)), lines, kept
 
 
 def make_synthetic_kitti(dst: str | Path, n: int = 300, seed: int = 0) -> Path:
