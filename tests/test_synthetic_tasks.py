@@ -42,28 +42,24 @@ def test_ultralytics_reads_every_label_of_each_task(tmp_path, task):
         assert kp.shape[1:] == (len(KPTS), 3)
 
 
+def rows(root, task: str, n: int) -> list[np.ndarray]:
+    """Every label line (class dropped) of ``n`` train scenes of ``task`` written under ``root``."""
+    make_synthetic_task(root, task, n=n, val=0)
+    files = sorted((root / "labels" / "train").glob("*.txt"))
+    return [np.array(ln.split()[1:], float) for f in files for ln in f.read_text().splitlines()]
+
+
 def test_pose_left_is_left_so_the_flip_map_swaps_sides(tmp_path):
     """Unflipped, each figure's left hand/foot is left of its right one: a horizontal flip swaps them (flip_idx)."""
-    make_synthetic_task(tmp_path, "pose", n=30, val=0)
-    seen = 0
-    for f in (tmp_path / "labels" / "train").glob("*.txt"):
-        for ln in f.read_text().splitlines():
-            k = np.array(ln.split()[5:], float).reshape(5, 3)
-            for left, right in ((1, 2), (3, 4)):
-                if k[left, 2] and k[right, 2]:
-                    assert k[left, 0] < k[right, 0]
-                    seen += 1
-    assert seen > 40
+    kps = [r[4:].reshape(5, 3) for r in rows(tmp_path, "pose", 30)]
+    pairs = [(k[a], k[b]) for k in kps for a, b in ((1, 2), (3, 4)) if k[a, 2] and k[b, 2]]
+    assert len(pairs) > 40 and all(left[0] < right[0] for left, right in pairs)
 
 
 def test_obb_labels_are_rectangles_inside_the_tile(tmp_path):
-    make_synthetic_task(tmp_path, "obb", n=20, val=0)
-    n = 0
-    for f in (tmp_path / "labels" / "train").glob("*.txt"):
-        for ln in f.read_text().splitlines():
-            c = np.array(ln.split()[1:], float).reshape(4, 2)
-            assert ((0 <= c) & (c <= 1)).all()
-            e1, e2 = c[1] - c[0], c[3] - c[0]
-            assert abs(np.dot(e1, e2)) < 1e-3 and np.allclose(c[0] + e1 + e2, c[2], atol=1e-4)  # right angle, closed
-            n += 1
-    assert n > 30
+    corners = [r.reshape(4, 2) for r in rows(tmp_path, "obb", 20)]
+    assert len(corners) > 30
+    for c in corners:
+        assert ((0 <= c) & (c <= 1)).all()
+        e1, e2 = c[1] - c[0], c[3] - c[0]
+        assert abs(np.dot(e1, e2)) < 1e-3 and np.allclose(c[0] + e1 + e2, c[2], atol=1e-4)  # right angle, closed
