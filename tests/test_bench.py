@@ -148,6 +148,20 @@ def test_cost_reports_the_teacher_precision_each_method_ran_at():
     assert "teacher_fwd_low_ms" not in measure({**s, "teacher_precision": "fp32"}, None)
 
 
+@pytest.mark.parametrize("task, method", [("seg", "crosskd+maskkd"), ("pose", "crosskd+kptkd"), ("obb", "cwd")])
+def test_cost_times_task_students_on_a_batch_of_their_task(task, method):
+    """A -seg/-pose/-obb student is timed with its own loss on a real batch of its task (masks, keypoints, angles)."""
+    from yolo_kd.bench.cost import DEFAULTS, measure, task_batch
+
+    s = {**DEFAULTS, "teacher": f"yolov8n-{task}.yaml", "student": f"yolov8n-{task}.yaml", "imgsz": 64, "batch": 2,
+         "steps": 1, "warmup": 0}  # fmt: skip
+    full = {"seg": "segment"}.get(task, task)
+    batch, _ = task_batch(full, "", 2, 64, "cpu")
+    need = {"segment": "masks", "pose": "keypoints", "obb": "bboxes"}[full]
+    assert len(batch["cls"]) > 0 and (full != "obb" or batch[need].shape[1] == 5) and need in batch
+    assert measure(s, None)["step_ms"] > 0 and measure(s, method)["step_ms"] > 0
+
+
 def test_tiny_benchmark_end_to_end_and_resume(tiny_data, teacher_pt, tmp_path, capsys):
     """Two methods x one seed, both at once: stock-validated records, table, CSV, plots, one log per run; a second call
     reruns nothing."""

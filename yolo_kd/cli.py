@@ -30,7 +30,7 @@ Usage: yolo-kd COMMAND [key=value ...]
   benchmark kd [preset=cpu-small|gpu] [data=D.yaml teacher=T.pt methods=none,builtin,crosskd seeds=0,1 jobs=1 ...]
            every method trained with identical settings, stock-validated; table.md, runs.csv, plots
   benchmark cost [teacher=yolov8s.yaml student=yolov8n.yaml imgsz=320 batch=8 methods=... out=FILE.md
-                  teacher_precision=fp32|auto|bf16|fp16]
+                  teacher_precision=fp32|auto|bf16|fp16 data=D.yaml (seg/pose/obb students: a batch of D)]
            step time and peak memory per method vs. the student alone and the lower bound
   benchmark edge model=best.pt data=D.yaml [imgsz=320,640 formats=pytorch,onnx,openvino-fp32,... images=DIR
                   out=FILE.md max_drop=0.5 (for formats=...,openvino-int8ac)]

@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 DEFAULTS = {
@@ -30,6 +31,7 @@ DEFAULTS = {
     "teacher_precision": "fp32",
     "methods": ["mimic", "builtin", "kd", "ld", "gkd", "bmfi", "gkd+bmfi"],
     "out": "",
+    "data": "",  # seg/pose/obb students (a -seg/-pose/-obb cfg): its train images as the batch; default synthetic
 }
 
 
@@ -50,31 +52,61 @@ def batch_of(bs: int, imgsz: int, nc: int, device) -> dict:
     return {k: v.to(device) for k, v in b.items()}
 
 
-def random_pair(teacher: str, student: str, nc: int, imgsz: int) -> tuple[Any, Any]:
-    """Random-weight (teacher, student) DetectionModels, seed 0 and the student built first, with args at ``imgsz``."""
+def task_batch(task: str, data: str, bs: int, imgsz: int, device) -> tuple[dict, dict]:
+    """(one batch of ``bs`` train images of ``data`` with the task's masks / keypoints / angles, the data dict).
+
+    Without ``data``: synthetic scenes of the task (yolo_kd/data/synthetic_tasks.py) written to a temporary folder.
+    """
+    import tempfile
+
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data import build_yolo_dataset
+    from ultralytics.data.utils import check_det_dataset
+
+    from yolo_kd.data.synthetic_tasks import make_synthetic_task
+
+    if not data:
+        data = str(make_synthetic_task(Path(tempfile.mkdtemp()) / task, task, n=bs + 2, val=2))
+    d = check_det_dataset(data)
+    cfg = get_cfg(overrides={"task": task, "imgsz": imgsz, "mosaic": 0.0, "data": data})
+    ds = build_yolo_dataset(cfg, d["train"], batch=bs, data=d, mode="val", stride=32)
+    b = ds.collate_fn([ds[i % len(ds)] for i in range(bs)])
+    b["img"] = b["img"].float() / 255
+    return {k: v.to(device) if hasattr(v, "to") else v for k, v in b.items()}, d
+
+
+def random_pair(teacher: str, student: str, nc: int, imgsz: int, data: dict | None = None) -> tuple[Any, Any]:
+    """Random-weight (teacher, student) models of the student's task, seed 0 and the student built first."""
     import torch
     from ultralytics.cfg import get_cfg
-    from ultralytics.nn.tasks import DetectionModel
+    from ultralytics.nn import tasks as t
 
+    task = t.guess_model_task(student)
+    kind = {"detect": t.DetectionModel, "segment": t.SegmentationModel, "pose": t.PoseModel, "obb": t.OBBModel}[task]
+    extra = {"data_kpt_shape": tuple(data["kpt_shape"])} if task == "pose" and data else {}
+    nc = data["nc"] if data else nc
     torch.manual_seed(0)
-    s, t = (DetectionModel(cfg, nc=nc, verbose=False) for cfg in (student, teacher))
-    s.args = t.args = get_cfg(overrides={"imgsz": imgsz})
-    return t, s
+    s, tm = (kind(cfg, nc=nc, verbose=False, **extra) for cfg in (student, teacher))
+    s.args = tm.args = get_cfg(overrides={"imgsz": imgsz, "task": task})
+    return tm, s
 
 
 def measure(s: dict[str, Any], method: str | None) -> dict[str, float]:
     """Median step (ms) and peak memory (MB) of one method (None: the student alone, plus a teacher forward)."""
     import torch
+    from ultralytics.nn.tasks import guess_model_task
 
     from yolo_kd.bench.worker import peak_rss_mb
     from yolo_kd.model import KDModel
 
     dev = torch.device("cuda:0" if str(s["device"]) not in {"cpu", ""} and torch.cuda.is_available() else "cpu")
-    teacher, student = random_pair(s["teacher"], s["student"], s["nc"], s["imgsz"])
+    task = guess_model_task(s["student"])
+    batch, data = (None, None) if task == "detect" else task_batch(task, s["data"], s["batch"], s["imgsz"], dev)
+    teacher, student = random_pair(s["teacher"], s["student"], s["nc"], s["imgsz"], data)
     prec = s["teacher_precision"]
     model = student if method is None else KDModel(teacher, student, method=method, teacher_precision=prec)
     model = model.to(dev).train()
-    batch = batch_of(s["batch"], s["imgsz"], s["nc"], dev)
+    batch = batch or batch_of(s["batch"], s["imgsz"], s["nc"], dev)  # detection: the fixed random batch as before
 
     def timed(fn) -> float:
         for _ in range(s["warmup"]):
@@ -119,7 +151,6 @@ def run_cost_benchmark(**kv: Any) -> str:
     """Measure every method in its own process; print (and optionally save to ``out=``) a markdown table."""
     import os
     import platform
-    from pathlib import Path
 
     from yolo_kd.bench.report import machine
     from yolo_kd.errors import KDError
@@ -166,9 +197,13 @@ def run_cost_benchmark(**kv: Any) -> str:
             f"; teacher forward {fwd['teacher_fwd_ms']:.0f} ms in FP32, {fwd['teacher_fwd_low_ms']:.0f} ms at "
             f"teacher_precision={s['teacher_precision']} (the lower bound keeps FP32)"
         )
+    from ultralytics.nn.tasks import guess_model_task
+
+    task = guess_model_task(s["student"])
+    batch_from = f"nc {s['nc']}" if task == "detect" else f"{task} batch from {s['data'] or 'synthetic scenes'}"
     lines = [
         f"Teacher {s['teacher']}, student {s['student']} (random weights), imgsz {s['imgsz']}, batch {s['batch']}, "
-        f"nc {s['nc']}, device {s['device']}; median of {s['steps']} steps after {s['warmup']} warm-up{note}; "
+        f"{batch_from}, device {s['device']}; median of {s['steps']} steps after {s['warmup']} warm-up{note}; "
         f"{machine()} ({platform.machine()})",
         "",
         "| " + " | ".join(head) + " |",
