@@ -182,6 +182,18 @@ def test_gkd_teacher_maps_use_teacher_task_loss_gradient():
     ref = (raw - raw.min()) / (raw.max() - raw.min())
     assert torch.allclose(m, ref, atol=1e-6)
     assert t[0].grad is None and not t[0].requires_grad
+    assert not m.requires_grad and m.grad_fn is None  # a constant, for the imitation and the CAM term alike
+
+
+def test_gkd_imitation_weights_are_constants_even_from_student_maps():
+    """source=student: the maps are differentiable (the CAM term needs it), the imitation weights made of them are
+    not, so the imitation's gradient is (s - t) weighted, never through the weights."""
+    loss = build_loss("gkd", {"gkd": {"source": "student", "gate": False}}, [2], [2])
+    f = torch.rand(1, 2, 3, 3, requires_grad=True)
+    maps = [cell_map(f, torch.ones_like(f))]
+    assert maps[0].requires_grad
+    w = loss.weights(KDInputs(s_feats=[f], t_feats=[f.detach()], s_head={}, t_head={}, batch={}), maps)
+    assert not w[0].requires_grad and torch.allclose(w[0], maps[0].detach())
 
 
 def test_gkd_cam_term_is_differentiable_for_student():
