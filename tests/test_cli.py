@@ -41,6 +41,21 @@ def test_split_overrides_aliases_and_flat_args():
         split_overrides({"kd_decay": "exp"})
 
 
+def test_crosskd_weight_is_3_for_a_student_that_starts_from_weights():
+    """R8's rule: crosskd's weight is 3 for a .pt student unless given, 20 (the class default) for a .yaml one; the
+    value goes into kd_args, so the run's args.yaml says it and a resume keeps it; a resume call changes nothing."""
+    from yolo_kd.losses.crosskd import CrossKD
+
+    assert CrossKD([2], [2]).cls_weight == 20.0  # the from-scratch default stays in the class
+    pt = {"student": "runs/x/yolov8n.pt", "teacher": "t.pt"}
+    assert split_overrides(pt)[1]["kd_args"] == {"crosskd": {"weight": 3.0}}
+    assert split_overrides({**pt, "method": "crosskd+bckd"})[1]["kd_args"] == {"crosskd": {"weight": 3.0}, "bckd": {}}
+    assert split_overrides({**pt, "crosskd_weight": 20})[1]["kd_args"] == {"crosskd": {"weight": 20}}
+    assert split_overrides({**pt, "method": "gkd+bmfi"})[1]["kd_args"] == {"gkd": {}, "bmfi": {}}
+    assert split_overrides({**pt, "student": "yolov8n.yaml"})[1]["kd_args"] == {"crosskd": {}}
+    assert split_overrides({"model": "runs/x/weights/last.pt", "resume": True})[1]["kd_args"] == {"crosskd": {}}
+
+
 def test_kd_schedule_values():
     """constant 1; linear 1 -> final; cosine 1 -> final through the midpoint average."""
     assert kd_scale(0.7, "constant", 0.1) == 1.0

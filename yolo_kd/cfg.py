@@ -34,6 +34,13 @@ KD_KEYS = tuple(KD_DEFAULTS)
 DECAYS = ("constant", "linear", "cosine")
 
 
+# method options for a student that starts from weights (``student=*.pt``) unless given: crosskd's weight 20 was set
+# for from-scratch students (D-series, synthetic 160 px); on real photos with a COCO-pretrained student it dominates
+# fine-tuning (R1: cls term 6.5x the detection gradient at 320 px) and weight 3 beat it on fresh seeds (R8: +3.49
+# [+1.25, +5.73] mAP50-95, docs/experiments/R8-crosskd-weight-pretrained-fresh-seeds.md). Saved in the run's kd_args.
+PRETRAINED_ARGS: dict[str, dict[str, Any]] = {"crosskd": {"weight": 3.0}}
+
+
 def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split flat overrides into (Ultralytics overrides, KD settings), validating KD keys.
 
@@ -89,6 +96,10 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
     merged = {m: dict(p) for m, p in kd["kd_args"].items()}
     for m, p in flat.items():
         merged.setdefault(m, {}).update(p)
+    if str(ul.get("model", "")).endswith(".pt") and not ul.get("resume"):  # a student that starts from weights
+        for m, p in PRETRAINED_ARGS.items():
+            if m in str(kd["method"]).split("+"):
+                merged.setdefault(m, {}).update({k: v for k, v in p.items() if k not in merged[m]})
     spec = parse_method(kd["method"], merged)  # unknown keys, parameters and values: one line, nothing built
     kd["method"], kd["kd_args"], kd["spec"] = spec.name, spec.args, spec
     return ul, kd

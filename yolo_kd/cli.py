@@ -121,10 +121,12 @@ def cmd_methods(kv: dict[str, Any]) -> None:
 
         print(methods_markdown())
         return
-    from yolo_kd.cfg import KD_DEFAULTS  # the one place the default method is named (torch-free)
+    from yolo_kd.cfg import KD_DEFAULTS, PRETRAINED_ARGS  # the one place the default method is named (torch-free)
 
     for key, doc in describe():
-        params = ", ".join(f"{key}_{p}={v}" for p, v in method_params(key).items())
+        pre = PRETRAINED_ARGS.get(key, {})
+        params = ", ".join(f"{key}_{p}={v}" + (f" ({pre[p]} for a .pt student)" if p in pre else "")
+                           for p, v in method_params(key).items())  # fmt: skip
         mark = "  (the default method)" if key == KD_DEFAULTS["method"] else ""
         print(f"{key:9s} {doc}{mark}\n{'':9s} {params}")
 

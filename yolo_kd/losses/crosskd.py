@@ -68,18 +68,20 @@ class CrossKD(DistillLoss):
     - box (cv2): ``sum_a w_a (1 - GIoU(b^X_a, b^T_a)) / sum_a w_a`` on decoded boxes, ``w_a = max_c p^T_ac``.
 
     Paper facts kept: crossing inside the head, teacher head frozen (its BN statistics untouched: it runs in eval),
-    gradient reaching the student (and adapter) through the teacher's layers. Ours: Ultralytics' branches have 2
-    hidden blocks where GFL has 4; ``layer=1`` (default) keeps the teacher's last hidden block and prediction conv,
-    as the paper's best crossing keeps the teacher's last stacked conv; ``layer=2`` crosses at the prediction conv.
-    Where widths differ a trained 1x1 conv adapter maps student to teacher width. The box term is GIoU on decoded
-    boxes for every head (the paper uses GIoU or LD on DFL heads), so YOLO26 (reg_max 1) works; term weights 1 and 1
-    times ``weight`` = 20 (ours): at 1 the terms are inert under Ultralytics' detection loss (0.01-0.09x its gradient
-    on the student's backbone and neck, ``yolo-kd inspect`` on the cpu-small teacher, fresh and trained yolov8n);
-    x20 brings them to ~1x late in training. Set by that gradient share, not tuned on mAP. The student's blocks are
-    re-run on its neck maps with batch statistics but frozen running statistics, so BatchNorm statistics update once
-    per step as without KD; the teacher's own predictions are taken from its forward, not recomputed. When both are
-    end-to-end (YOLO26), the one-to-one branches are crossed the same way and their terms added (ours: same N_pos;
-    the student's neck maps are detached for that branch, as Ultralytics' own one-to-one head does). Cross and
+    gradient reaching the student (and adapter) through the teacher's layers. Ours: Ultralytics' branches have 2 hidden
+    blocks where GFL has 4; ``layer=1`` (default) keeps the teacher's last hidden block and prediction conv, as the
+    paper's best crossing keeps the teacher's last stacked conv; ``layer=2`` crosses at the prediction conv. Where
+    widths differ a trained 1x1 conv adapter maps student to teacher width. The box term is GIoU on decoded boxes for
+    every head (the paper uses GIoU or LD on DFL heads), so YOLO26 (reg_max 1) works; term weights 1 and 1 times
+    ``weight`` = 20 (ours): at 1 the terms are inert under Ultralytics' detection loss (0.01-0.09x its gradient on the
+    student's backbone and neck, ``yolo-kd inspect`` on the cpu-small teacher, fresh and trained yolov8n); x20 brings
+    them to ~1x late in training. Set by that gradient share, not tuned on mAP. A student that starts from weights
+    (``student=*.pt``) gets ``weight=3`` unless one is given (``yolo_kd.cfg.PRETRAINED_ARGS``): on real photos a
+    pretrained student's cls term is 6.5x the detection gradient at 20, and 3 won on fresh seeds (R8). The student's
+    blocks are re-run on its neck maps with batch statistics but frozen running statistics, so BatchNorm statistics
+    update once per step as without KD; the teacher's own predictions are taken from its forward, not recomputed. When
+    both are end-to-end (YOLO26), the one-to-one branches are crossed the same way and their terms added (ours: same
+    N_pos; the student's neck maps are detached for that branch, as Ultralytics' own one-to-one head does). Cross and
     teacher predictions stay in the teacher's classes, so any class set works.
     """
 
