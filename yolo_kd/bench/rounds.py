@@ -169,13 +169,14 @@ class Round:
             self.projects.append(Path(str(kv["project"])))
         n = next(self.count)
         log = self.logs / f"{n:02d}-{kind}.log"
+        what = f"{kind} {kv}" if kind == "pytest" else f"{kind} {kv.get('project', '')}".strip()
+        print(f"stage {n} {what}: running (log: {log})", flush=True)
         left = self.deadline - time.time()
         if left < 5:
             word, secs = "skipped (budget spent)", 0.0
         else:
             limit = min(float(stage.get("timeout") or 1e9), left)
             word, secs = run_cmd(argv(kind, kv), log, limit, self.spec.get("env"))
-        what = f"{kind} {kv}" if kind == "pytest" else f"{kind} {kv.get('project', '')}".strip()
         line = f"stage {n} {what}: {word} ({secs:.0f} s)"
         print(line, flush=True)
         self.status.append(line)
