@@ -96,3 +96,19 @@ def test_every_measured_gain_in_the_readme_is_on_the_results_page():
     results = (ROOT / "docs" / "results.md").read_text()
     missing = sorted({n for n in re.findall(r"(?<![\w.])[+-]\d+\.\d+", README) if n not in results})
     assert not missing, f"README numbers not in docs/results.md: {missing}"
+
+
+def test_every_bench_folder_is_backed_by_an_experiment_and_indexed():
+    """Issue 39: each docs/bench entry is named by an experiment file, each experiment file is in the index, and
+    docs/bench/README.md (which experiment each entry backs) is current: `python benchmarks/bench_index.py`."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_index", ROOT / "benchmarks" / "bench_index.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    listed = set(mod.experiments())
+    files = {f"experiments/{p.name}" for p in (ROOT / "docs" / "experiments").glob("*.md")}
+    assert files <= listed, f"experiments missing from docs/benchmarks.md's index: {sorted(files - listed)}"
+    text = mod.index()
+    assert "**none**" not in text, [ln for ln in text.splitlines() if "**none**" in ln]
+    assert (ROOT / "docs" / "bench" / "README.md").read_text() == text, "run: python benchmarks/bench_index.py"
