@@ -94,7 +94,7 @@ def prepare(s: dict[str, Any], out: Path) -> tuple[str, str]:
         data = out / "data" / s.get("synthetic_task", "yolo") / "data.yaml"
         if not data.exists() and s.get("synthetic_task"):  # seg/pose/obb scenes, written as a YOLO dataset
             make_synthetic_task(data.parent, s["synthetic_task"], n=s["images"], val=s["val_images"], seed=0)
-        if not data.exists():
+        elif not data.exists():
             frac = s["val_images"] / s["images"] if s["val_images"] else 0.2
             scenes = make_synthetic_kitti(out / "data" / "kitti", n=s["images"], seed=0)
             convert_kitti(scenes, data.parent, val_fraction=frac)
@@ -189,7 +189,9 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
     for m in s["methods"]:
         base, variant = split_variant(m)
         if base not in {"none", "ultralytics"}:  # unknown method, or one the task cannot take: one line, nothing trains
-            check_method_task(parse_method(base), task, task) if task else parse_method(base)
+            spec = parse_method(base)
+            if task:
+                check_method_task(spec, task, task)
         if variant and float(s["labeled"]) >= 1:
             raise KDError(f"'{m}' needs labeled= below 1 (e.g. labeled=0.125): with every label there is no pool")
     data_all, teacher = prepare(s, out)

@@ -67,6 +67,20 @@ DRAW = {"Car": _draw_car, "Pedestrian": _draw_person, "Cyclist": _draw_cyclist}
 PROB = {"Car": 0.55, "Pedestrian": 0.28, "Cyclist": 0.17}
 
 
+def road(rng: np.random.Generator) -> tuple[Image.Image, int, float]:
+    """Sky gradient, verge and a road to its vanishing point: (image, horizon row, vanishing point's x)."""
+    img = Image.new("RGB", (W, H))
+    d = ImageDraw.Draw(img)
+    hy = int(H * HORIZON)
+    sky = rng.integers(120, 220, 3)
+    for y in range(hy):  # sky gradient
+        d.line([0, y, W, y], fill=tuple(int(c * (0.7 + 0.3 * y / hy)) for c in sky))
+    d.rectangle([0, hy, W, H], fill=tuple(int(c) for c in rng.integers(40, 110, 3)))  # verge
+    vx = W * rng.uniform(0.35, 0.65)
+    d.polygon([(vx - 4, hy), (vx + 4, hy), (W * 1.1, H), (-W * 0.1, H)], fill=(85, 85, 90))  # road
+    return img, hy, vx
+
+
 def render_scene(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
     """Draw one road scene; return the image and its KITTI label lines (incl. a DontCare region sometimes)."""
     img, lines, _ = render_layers(rng)
@@ -78,15 +92,8 @@ def render_layers(rng: np.random.Generator, masks: bool = False) -> tuple[Image.
 
     Each object is then drawn on its own layer and pasted, so the image and the rng stream are the same either way.
     """
-    img = Image.new("RGB", (W, H))
+    img, hy, vx = road(rng)
     d = ImageDraw.Draw(img)
-    hy = int(H * HORIZON)
-    sky = rng.integers(120, 220, 3)
-    for y in range(hy):  # sky gradient
-        d.line([0, y, W, y], fill=tuple(int(c * (0.7 + 0.3 * y / hy)) for c in sky))
-    d.rectangle([0, hy, W, H], fill=tuple(int(c) for c in rng.integers(40, 110, 3)))  # verge
-    vx = W * rng.uniform(0.35, 0.65)
-    d.polygon([(vx - 4, hy), (vx + 4, hy), (W * 1.1, H), (-W * 0.1, H)], fill=(85, 85, 90))  # road
     for k in range(6):  # lane dashes
         t0, t1 = k / 6, k / 6 + 0.07
         d.line([vx, hy + (H - hy) * t0, vx, hy + (H - hy) * t1], fill=(230, 230, 230), width=1 + k)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
-from yolo_kd.data.synthetic import HORIZON, H, W, render_layers
+from yolo_kd.data.synthetic import H, W, render_layers, road
 
 TASKS = ("segment", "pose", "obb")
 SEG_NAMES = ["Car", "Pedestrian", "Cyclist"]
@@ -49,20 +49,6 @@ def seg_scene(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
     return img, lines
 
 
-def road(rng: np.random.Generator) -> tuple[Image.Image, int]:
-    """Sky, verge and a road to the vanishing point; (image, horizon row)."""
-    img = Image.new("RGB", (W, H))
-    d = ImageDraw.Draw(img)
-    hy = int(H * HORIZON)
-    sky = rng.integers(120, 220, 3)
-    for y in range(hy):
-        d.line([0, y, W, y], fill=tuple(int(c * (0.7 + 0.3 * y / hy)) for c in sky))
-    d.rectangle([0, hy, W, H], fill=tuple(int(c) for c in rng.integers(40, 110, 3)))
-    vx = W * rng.uniform(0.35, 0.65)
-    d.polygon([(vx - 4, hy), (vx + 4, hy), (W * 1.1, H), (-W * 0.1, H)], fill=(85, 85, 90))
-    return img, hy
-
-
 def figure(d: ImageDraw.ImageDraw, x: float, yb: float, s: float, rng: np.random.Generator) -> list[tuple]:
     """Draw one stick figure standing at (x, yb), height ~2s; its 5 keypoints as (x, y)."""
     hip, neck = (x, yb - 0.95 * s), (x, yb - 1.6 * s)
@@ -88,7 +74,7 @@ def figure(d: ImageDraw.ImageDraw, x: float, yb: float, s: float, rng: np.random
 
 def pose_scene(rng: np.random.Generator) -> tuple[Image.Image, list[str]]:
     """A road with 1-5 figures, far to near; one ``0 cx cy w h (x y v) x 5`` line per figure inside the image."""
-    img, hy = road(rng)
+    img, hy, _ = road(rng)  # the detection scenes' road, without lane dashes
     d = ImageDraw.Draw(img)
     lines = []
     for yb in sorted(hy + (H - hy) * rng.uniform(0.15, 1.0, int(rng.integers(1, 6)))):
