@@ -127,6 +127,48 @@ def test_folder_from_another_footing_is_refused(tmp_path):
         check_folder(tmp_path, {**cfg, "footing": {**here, "opencv": "4.14.0"}})
 
 
+def test_method_settings_resolve_code_and_pretrained_defaults():
+    """A call records what each method trains with: crosskd's documented weight 20 for a .yaml student, 3 for a .pt
+    one (R8), a kd= value over both, every parameter of every key; the stock peers record nothing."""
+    from yolo_kd.bench.kd import method_settings
+
+    got = method_settings(["none", "ultralytics", "crosskd", "crosskd@u"], "yolov8n.yaml", {})
+    assert set(got) == {"crosskd", "crosskd@u"}
+    assert got["crosskd"]["args"]["crosskd"]["weight"] == 20.0
+    assert got["crosskd"]["kd_decay"] == "constant"
+    assert method_settings(["crosskd"], "w.pt", {})["crosskd"]["args"]["crosskd"]["weight"] == 3.0
+    both = method_settings(["gkd+bmfi"], "w.pt", {"gkd_weight": 6, "kd_teacher_precision": "bf16"})["gkd+bmfi"]
+    assert both["args"]["gkd"]["weight"] == 6 and both["args"]["bmfi"]["gamma"] == 6e-3
+    assert both["kd_teacher_precision"] == "bf16"
+
+
+def test_folder_whose_method_defaults_changed_is_refused(tmp_path, capsys):
+    """Runs of one method made before and after a default changed are two methods: the second call is refused in one
+    line naming the setting, then and now; a method new to the folder joins; an older folder without the record
+    keeps its runs and says so."""
+    from yolo_kd.bench.kd import check_folder
+
+    cfg = {"data": "d", "teacher": "t", "student": "s", "epochs": 3, "imgsz": 64, "batch": 4, "close_mosaic": 0,
+           "kd": {}, "labeled": 1.0, "teacher_precision": "fp32", "methods": ["crosskd"]}  # fmt: skip
+    w20 = {"crosskd": {"args": {"crosskd": {"weight": 20.0, "tau": 1.0}}, "kd_decay": "constant"}}
+    w3 = {"crosskd": {"args": {"crosskd": {"weight": 3.0, "tau": 1.0}}, "kd_decay": "constant"}}
+    check_folder(tmp_path, {**cfg, "method_settings": w20})
+    check_folder(tmp_path, {**cfg, "method_settings": w20})
+    with pytest.raises(KDError, match=r"holds crosskd runs trained with crosskd_weight=20.0; .* crosskd_weight=3.0 "):
+        check_folder(tmp_path, {**cfg, "method_settings": w3})
+    gb = {"gkd+bmfi": {"args": {"gkd": {"weight": 6}}}}
+    check_folder(tmp_path, {**cfg, "methods": ["gkd+bmfi"], "method_settings": gb})
+    assert json.loads((tmp_path / "config.json").read_text())["method_settings"] == w20 | gb
+    old = tmp_path / "old"
+    (old / "runs" / "crosskd-s0").mkdir(parents=True)
+    (old / "runs" / "crosskd-s0" / "bench.json").write_text(json.dumps(run("crosskd", 0, 0.3)))
+    (old / "config.json").write_text(json.dumps(cfg))
+    check_folder(old, {**cfg, "method_settings": w3})
+    assert "predates recorded method settings; the earlier crosskd runs" in capsys.readouterr().out
+    with pytest.raises(KDError, match="crosskd_weight=3.0; this code would train them with crosskd_weight=20.0"):
+        check_folder(old, {**cfg, "method_settings": w20})
+
+
 def test_cost_rejects_unknown_argument():
     """The cost benchmark names the bad argument."""
     from yolo_kd.bench.cost import run_cost_benchmark

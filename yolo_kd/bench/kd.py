@@ -2,8 +2,9 @@
 
 Each (method, seed) runs in its own process (``yolo_kd.bench.worker``) and leaves ``bench.json`` in its run folder;
 a finished run is never rerun, so an interrupted benchmark continues where it stopped, and the table covers every
-finished run in the folder (methods or seeds added by a later call join it; other settings are refused). ``none`` and
-``ultralytics`` (stock ``YOLO(student).train(distill_model=teacher)``) go through Ultralytics' own trainer.
+finished run in the folder (methods or seeds added by a later call join it; other settings, or a method whose
+resolved hyper-parameters changed since, e.g. a code default, are refused). ``none`` and ``ultralytics`` (stock
+``YOLO(student).train(distill_model=teacher)``) go through Ultralytics' own trainer.
 """
 
 from __future__ import annotations
@@ -117,11 +118,65 @@ def _precision_apart(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "kd": kd, "teacher_precision": kd.pop("kd_teacher_precision", config.get("teacher_precision"))}
 
 
+def method_settings(methods: list[str], student: str, kd: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """What each yolo-kd method of a call trains with: every hyper-parameter and KD setting, defaults resolved.
+
+    Code defaults (``method_params``), the pretrained-student defaults (``cfg.PRETRAINED_ARGS``) and ``kd=`` resolved
+    as a training run would, as JSON values; ``none`` and ``ultralytics`` have none (their code is Ultralytics').
+    """
+    from yolo_kd.bench.labels import split_variant
+    from yolo_kd.cfg import split_overrides
+    from yolo_kd.losses.registry import method_params
+
+    out = {}
+    for m in methods:
+        base, _ = split_variant(m)
+        if base in {"none", "ultralytics"}:
+            continue
+        _, k = split_overrides({"student": student, "method": base, **kd})
+        args = {key: {**method_params(key), **given} for key, given in k["kd_args"].items()}
+        rest = {x: k[x] for x in sorted(KD_DEFAULTS) if x not in {"method", "kd_args", "teacher", "plugins"}}
+        out[m] = json.loads(json.dumps({"args": args, **rest}, default=str))
+    return out
+
+
+def _flat(settings: dict[str, Any]) -> dict[str, Any]:
+    """``{'args': {'crosskd': {'weight': 3}}, 'kd_decay': ..}`` -> ``{'crosskd_weight': 3, 'kd_decay': ..}``."""
+    flat = {f"{m}_{p}": v for m, ps in settings.get("args", {}).items() for p, v in ps.items()}
+    return flat | {k: v for k, v in settings.items() if k != "args"}
+
+
+def check_method_settings(out: Path, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a method whose resolved settings differ from its earlier runs' here; return the merged record.
+
+    ``check_folder`` compares what the user passed; this catches what the code decides (a default that changed
+    between two calls), which would otherwise pair runs of two different methods under one name.
+    """
+    was = (old or {}).get("method_settings")
+    if was is None:  # a new folder, or one made before settings were recorded: its runs are taken as they are
+        ran = {json.loads(f.read_text())["method"] for f in (out / "runs").glob("*/bench.json")} if old else set()
+        if ran & set(new):
+            print(f"benchmark: {out} predates recorded method settings; the earlier {', '.join(sorted(ran & set(new)))}"
+                  " runs are taken to match this code's defaults")  # fmt: skip
+        was = {}
+    for m in sorted(set(was) & set(new)):
+        a, b = _flat(was[m]), _flat(new[m])
+        diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+        if diff:
+            then = ", ".join(f"{k}={a.get(k)}" for k in diff)
+            now = ", ".join(f"{k}={b.get(k)}" for k in diff)
+            raise KDError(
+                f"{out} holds {m} runs trained with {then}; this code would train them with {now} (a default changed "
+                "since): pass a new project= and rerun every method there, or use the code those runs were made with"
+            )
+    return {**was, **new}
+
+
 def check_folder(out: Path, config: dict[str, Any]) -> None:
     """Refuse to mix runs made with different settings, or on another footing (``report.footing``), in one folder."""
     f = out / "config.json"
     keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "close_mosaic", "val", "kd", "labeled")
-    footing, b = config.get("footing"), _precision_apart(config)
+    footing, b, old = config.get("footing"), _precision_apart(config), None
     if f.exists():
         old = json.loads(f.read_text())
         old.setdefault("labeled", 1.0)  # folders made before labeled= existed hold every label
@@ -143,8 +198,9 @@ def check_folder(out: Path, config: dict[str, Any]) -> None:
                 "and library versions; pass a new project= (and rerun every method there)"
             )
         footing = was or footing
+    settled = check_method_settings(out, old, config.get("method_settings") or {})
     out.mkdir(parents=True, exist_ok=True)
-    extra = {"methods": config["methods"], "teacher_precision": b["teacher_precision"]}
+    extra = {"methods": config["methods"], "teacher_precision": b["teacher_precision"], "method_settings": settled}
     extra |= {"footing": footing} if footing else {}
     f.write_text(json.dumps({k: config.get(k) for k in keys} | extra, indent=2))
 
@@ -198,6 +254,7 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
     data, pool = (data_all, None) if float(s["labeled"]) >= 1 else labeled_split(data_all, float(s["labeled"]))
     config = {**s, "data": data, "teacher": teacher, "preset": preset, "footing": report.footing()}
     config["teacher_precision"] = KD_DEFAULTS["kd_teacher_precision"]  # unless kd= names one
+    config["method_settings"] = method_settings(s["methods"], s["student"], s["kd"])
     check_folder(out, config)
     tfile = out / "teacher.json"
     if not tfile.exists():
