@@ -109,3 +109,25 @@ def test_the_detection_trainer_names_the_task_trainer(sets, shared_assets, tmp_p
     with pytest.raises(KDError, match="train it with KDSegmentationTrainer"):
         KDTrainer(overrides=over)
     assert not (tmp_path / "proj").exists()
+
+
+@pytest.mark.parametrize(
+    ("task", "method", "terms"),
+    [("segment", "crosskd+maskkd", {"crosskd_cls", "crosskd_box", "maskkd"}),
+     ("pose", "crosskd+kptkd", {"crosskd_cls", "crosskd_box", "kptkd_pose", "kptkd_kobj"}),
+     ("obb", "cwd", {"cwd"})],
+)  # fmt: skip
+def test_inspect_takes_every_task(task, method, terms, sets, tmp_path):
+    """``yolo-kd inspect`` builds the student's task trainer: every term of a task method gets a gradient share, and the
+    teacher is scored on the task's own metric (mask / pose mAP) with its boxes beside it."""
+    from yolo_kd.tools.inspect import run_inspect
+
+    teacher = save(tmp_path / "t.pt", task, sets[task])
+    ckpt = torch.load(teacher, weights_only=False)
+    torch.save({**ckpt, "train_args": {"task": task}}, teacher)  # as Ultralytics saves it: stock YOLO() reads the task
+    rep = run_inspect(teacher=str(teacher), data=str(sets[task]), student=STUDENT[task], method=method, batches=1,
+                      imgsz=64, batch=4, out=str(tmp_path), device="cpu")  # fmt: skip
+    assert set(rep["shares"]) == terms and all(v >= 0 for v in rep["shares"].values())
+    assert rep["strength"]["metric"] == {"segment": "mask ", "pose": "pose "}.get(task, "")
+    assert {"teacher", "teacher_box"} <= set(rep["strength"])
+    assert ("(box: teacher" in rep["text"]) == (task != "obb")

@@ -1,10 +1,11 @@
 """``yolo-kd inspect``: what each distillation term does on a few real training batches, without training.
 
 Per KD term: its value and the norm of its gradient on the student's shared parameters (backbone and neck, which
-every term reaches) relative to the detection loss's (the share a user tunes weights for); per level, where each
+every term reaches) relative to the student's own loss's (the share a user tunes weights for); per level, where each
 spatial weighting puts its mass (inside boxes, background, letterbox padding); the teacher's and the student's mAP
 with a warning when the teacher is not stronger; warnings for inert (< 0.1x) and dominating (> 20x) terms; a PNG of
-the maps over the images.
+the maps over the images. Seg, pose and obb students get their task's trainer, as in ``yolo-kd train``: their own
+loss includes masks, keypoints or angles, and the mAP is the task's (mask, pose) with the box mAP beside it.
 """
 
 from __future__ import annotations
@@ -79,14 +80,23 @@ def plot_maps(maps: dict[str, list[Tensor]], img: Tensor, path: Path, n: int = 4
 
 
 def teacher_vs_student(teacher: str, student: str, data: str, imgsz: int) -> dict[str, float]:
-    """Stock-Ultralytics mAP50-95 of the teacher and (when it is a checkpoint) the student on the val split."""
+    """Stock-Ultralytics mAP50-95 of the teacher and (when it is a checkpoint) the student on the val split.
+
+    ``teacher`` / ``student``: the task's own metric (mask mAP for seg, pose mAP for pose, box mAP otherwise);
+    ``*_box``: box mAP, also given for seg and pose models.
+    """
     from ultralytics import YOLO
+
+    from yolo_kd.bench.worker import METRIC
 
     out = {}
     for name, w in (("teacher", teacher), ("student", student)):
         if str(w).endswith(".pt"):
-            r = YOLO(str(w)).val(data=data, imgsz=imgsz, batch=16, plots=False, verbose=False, workers=0)
-            out[name] = float(r.box.map)
+            m = YOLO(str(w))
+            r = m.val(data=data, imgsz=imgsz, batch=16, plots=False, verbose=False, workers=0)
+            out[name] = float(getattr(r, METRIC.get(m.task, ("box",))[0]).map)
+            out[f"{name}_box"] = float(r.box.map)
+            out["metric"] = {"segment": "mask ", "pose": "pose "}.get(m.task, "")
     return out
 
 
@@ -100,7 +110,7 @@ def run_inspect(teacher: str, data: str, student: str = "yolov8n.yaml", method: 
     from yolo_kd.cfg import whole
     from yolo_kd.checkpoint.safe_load import train_imgsz
     from yolo_kd.paths import resolve_weights
-    from yolo_kd.trainer import KDTrainer
+    from yolo_kd.tasks import trainer_for
 
     batches, batch = whole(batches, "batches", "inspect"), whole(batch, "batch", "inspect")
     imgsz = whole(imgsz, "imgsz", "inspect", low=32) if imgsz is not None else None
@@ -111,7 +121,7 @@ def run_inspect(teacher: str, data: str, student: str = "yolov8n.yaml", method: 
         ov = {"teacher": teacher, "student": student, "data": data, "method": method, "imgsz": imgsz, "batch": batch,
               "epochs": 1, "workers": 0, "project": tmp, "name": "inspect", "plots": False, "val": False,
               "verbose": False, **kw}  # fmt: skip
-        trainer = KDTrainer(overrides=ov)
+        trainer = trainer_for(ov)  # the student's task picks the trainer, as `yolo-kd train` does
         trainer._setup_train()
         model = trainer.model
         params = model.shared_params()  # backbone + neck: every term reaches them (head-level ones via the head)
@@ -149,7 +159,7 @@ def run_inspect(teacher: str, data: str, student: str = "yolov8n.yaml", method: 
 def summarise(method: str, values: dict, shares: dict, mass: dict, strength: dict) -> dict[str, Any]:
     """Means over batches and the printed report with its warnings."""
     mean = {k: statistics.fmean(v) for k, v in shares.items()}
-    lines = [f"yolo-kd inspect: method={method}", "| term | value | grad share (x det) |", "|---|---|---|"]
+    lines = [f"yolo-kd inspect: method={method}", "| term | value | grad share (x student loss) |", "|---|---|---|"]
     lines += [f"| {k} | {statistics.fmean(values[k]):.4g} | {mean[k]:.2f} |" for k in mean]
     if mass:
         lines += [
@@ -162,13 +172,16 @@ def summarise(method: str, values: dict, shares: dict, mass: dict, strength: dic
             lines.append(
                 f"| {k} | P{lv + 3} | {avg['box']:.2f} | {avg['bg']:.2f} | {avg['pad']:.2f} | {avg['chance']:.2f} |"
             )
-    warnings = [f"'{k}' is inert: its gradient is {v:.2f}x the detection loss's (< {INERT}); raise its weight"
+    warnings = [f"'{k}' is inert: its gradient is {v:.2f}x the student loss's (< {INERT}); raise its weight"
                 for k, v in mean.items() if v < INERT]  # fmt: skip
-    warnings += [f"'{k}' dominates: {v:.1f}x the detection gradient (> {DOMINANT:g}); lower its weight"
+    warnings += [f"'{k}' dominates: {v:.1f}x the student loss's gradient (> {DOMINANT:g}); lower its weight"
                  for k, v in mean.items() if v > DOMINANT]  # fmt: skip
     if "teacher" in strength:
-        lines.append(f"\nteacher mAP50-95 {100 * strength['teacher']:.1f}" + (
-            f", student {100 * strength['student']:.1f}" if "student" in strength else ""))  # fmt: skip
+        who = [w for w in ("teacher", "student") if w in strength]
+        line = ", ".join(f"{w} {100 * strength[w]:.1f}" for w in who)
+        if strength.get("metric"):  # a seg / pose pair: its boxes too
+            line += " (box: " + ", ".join(f"{w} {100 * strength[w + '_box']:.1f}" for w in who) + ")"
+        lines.append(f"\n{strength.get('metric', '')}mAP50-95: {line}")
         if strength.get("student", -1) >= strength["teacher"]:
             warnings.append("the teacher is not stronger than the student: distillation can only pull it down")
     lines += [f"WARNING: {w}" for w in warnings]
