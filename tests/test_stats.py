@@ -80,3 +80,20 @@ def test_diff_plot_draws_the_pairs(tmp_path):
     assert out.stat().st_size > 1000 and out.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(KDError, match="plot= draws A:B pairs"):
         forest(runs, ["a:b:a"], tmp_path / "g.png")
+    assert forest(runs, ["a:b,b:a"], tmp_path / "pooled.png").stat().st_size > 1000  # a pooled row alone is a plot
+
+
+def test_pooled_differences_are_every_pairs_seeds():
+    """``A:B,C:D`` pools each pair's per-seed differences (what the table's pooled row and the plot's use)."""
+    from yolo_kd.bench.stats import differences
+
+    runs = {
+        "a": {"0": 41.0, "1": 40.0, "2": 42.5},
+        "b": {"0": 40.0, "1": 40.5, "2": 41.0},
+        "c": {"1": 39.0},
+        "d": {"9": 1.0},
+    }
+    assert differences(runs, "a:b") == pytest.approx([1.0, -0.5, 1.5])
+    assert sorted(differences(runs, "a:b,c:b")) == pytest.approx(sorted([1.0, -0.5, 1.5, -1.5]))
+    with pytest.raises(KDError, match="no seed ran both"):
+        differences(runs, "d:a")

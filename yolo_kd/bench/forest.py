@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from yolo_kd.bench.stats import paired, paired_ci
+from yolo_kd.bench.stats import differences, paired_ci
 from yolo_kd.errors import KDError
 
 
@@ -14,7 +14,8 @@ def forest(
     """Draw the ``A:B`` pairs of ``specs`` as a forest plot (mAP50-95 points) and save it to ``path``.
 
     Each row: the mean paired difference (dot), its ``level`` t interval (bar) and the per-seed differences (small
-    marks), with zero marked: an interval clear of zero is a measured gain or loss, one across it is not.
+    marks), with zero marked: an interval clear of zero is a measured gain or loss, one across it is not. A pooled
+    ``A:B,C:D`` row draws every pair's differences together.
     """
     import matplotlib
 
@@ -23,15 +24,13 @@ def forest(
 
     rows = []
     for spec in specs:
-        if spec.count(":") != 1:
-            continue  # gap shares and pooled rows stay in the table
-        a, b = spec.split(":")
-        d = [x for _, x in paired(runs, a, b)]
-        if not d:
-            raise KDError(f"'{spec}': no seed ran both methods")
-        rows.append((f"{a} - {b}", d, *paired_ci(d, level)))
+        if "," not in spec and spec.count(":") != 1:
+            continue  # gap shares stay in the table
+        d = differences(runs, spec)
+        name = spec.replace(":", " - ") if "," not in spec else f"pooled ({len(d)} pairs)"
+        rows.append((name, d, *paired_ci(d, level)))
     if not rows:
-        raise KDError("plot= draws A:B pairs; give at least one")
+        raise KDError("plot= draws A:B pairs (or pooled A:B,C:D); give at least one")
     fig, ax = plt.subplots(figsize=(8, 0.55 * len(rows) + 1.4))
     for y, (_, d, mean, half) in enumerate(reversed(rows)):
         color = "tab:green" if mean - half > 0 else "tab:red" if mean + half < 0 else "tab:gray"

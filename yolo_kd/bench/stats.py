@@ -54,6 +54,17 @@ def paired(runs: dict[str, dict[str, float]], a: str, b: str, only: set[str] | N
     return [(s, runs[a][s] - runs[b][s]) for s in seeds]
 
 
+def differences(runs: dict[str, dict[str, float]], spec: str, only: set[str] | None = None) -> list[float]:
+    """The per-seed differences of ``A:B``, or of every pair of ``A:B,C:D`` pooled (one list, pair after pair)."""
+    pairs = [p.split(":") for p in spec.split(",")]
+    if any(len(p) != 2 for p in pairs):
+        raise KDError(f"'{spec}': pool only A:B pairs (A:B,C:D)")
+    d = [x for a, b in pairs for _, x in paired(runs, a, b, only)]
+    if not d:
+        raise KDError(f"'{spec}': no seed ran both methods")
+    return d
+
+
 def row(runs: dict[str, dict[str, float]], spec: str, level: float = 0.95, only: set[str] | None = None) -> str:
     """One markdown row for ``A:B``, ``A:LOW:HIGH`` or ``A:B,C:D``.
 
@@ -61,12 +72,7 @@ def row(runs: dict[str, dict[str, float]], spec: str, level: float = 0.95, only:
     per-seed differences of several pairs pooled into one mean and interval.
     """
     if "," in spec or spec.count(":") == 1:
-        pairs = [p.split(":") for p in spec.split(",")]
-        if any(len(p) != 2 for p in pairs):
-            raise KDError(f"'{spec}': pool only A:B pairs (A:B,C:D)")
-        d = [x for a, b in pairs for _, x in paired(runs, a, b, only)]
-        if not d:
-            raise KDError(f"'{spec}': no seed ran both methods")
+        d = differences(runs, spec, only)
         mean, half = paired_ci(d, level)
         ci = f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
         if "," in spec:
