@@ -145,7 +145,7 @@ def test_method_settings_resolve_code_and_pretrained_defaults():
 def test_folder_whose_method_defaults_changed_is_refused(tmp_path, capsys):
     """Runs of one method made before and after a default changed are two methods: the second call is refused in one
     line naming the setting, then and now; a method new to the folder joins; an older folder without the record
-    keeps its runs and says so."""
+    keeps its runs and says so each time, never recording a setting its earlier runs may not have had."""
     from yolo_kd.bench.kd import check_folder
 
     cfg = {"data": "d", "teacher": "t", "student": "s", "epochs": 3, "imgsz": 64, "batch": 4, "close_mosaic": 0,
@@ -163,10 +163,12 @@ def test_folder_whose_method_defaults_changed_is_refused(tmp_path, capsys):
     (old / "runs" / "crosskd-s0").mkdir(parents=True)
     (old / "runs" / "crosskd-s0" / "bench.json").write_text(json.dumps(run("crosskd", 0, 0.3)))
     (old / "config.json").write_text(json.dumps(cfg))
-    check_folder(old, {**cfg, "method_settings": w3})
-    assert "predates recorded method settings; the earlier crosskd runs" in capsys.readouterr().out
-    with pytest.raises(KDError, match="crosskd_weight=3.0; this code would train them with crosskd_weight=20.0"):
-        check_folder(old, {**cfg, "method_settings": w20})
+    for settings in (w3, w20):  # neither is certified: the earlier runs' settings stay unknown, said each time
+        check_folder(old, {**cfg, "method_settings": settings})
+        assert "holds crosskd runs made before method settings were recorded" in capsys.readouterr().out
+    check_folder(old, {**cfg, "methods": ["gkd+bmfi"], "method_settings": gb})  # a new method there is recorded
+    rec = json.loads((old / "config.json").read_text())
+    assert rec["method_settings"] == {"crosskd": None} | gb and rec["methods"] == ["crosskd", "gkd+bmfi"]
 
 
 def test_cost_rejects_unknown_argument():

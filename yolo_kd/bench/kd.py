@@ -153,13 +153,14 @@ def check_method_settings(out: Path, old: dict[str, Any] | None, new: dict[str, 
     between two calls), which would otherwise pair runs of two different methods under one name.
     """
     was = (old or {}).get("method_settings")
-    if was is None:  # a new folder, or one made before settings were recorded: its runs are taken as they are
+    if was is None:  # a new folder, or one made before settings were recorded: its earlier runs' are unknown (None)
         ran = {json.loads(f.read_text())["method"] for f in (out / "runs").glob("*/bench.json")} if old else set()
-        if ran & set(new):
-            print(f"benchmark: {out} predates recorded method settings; the earlier {', '.join(sorted(ran & set(new)))}"
-                  " runs are taken to match this code's defaults")  # fmt: skip
-        was = {}
-    for m in sorted(set(was) & set(new)):
+        was = dict.fromkeys(ran)
+    unknown = sorted(m for m in new if m in was and was[m] is None)
+    if unknown:
+        print(f"benchmark: {out} holds {', '.join(unknown)} runs made before method settings were recorded; they are "
+              "taken to match this code's")  # fmt: skip
+    for m in sorted(set(was) & set(new) - set(unknown)):
         a, b = _flat(was[m]), _flat(new[m])
         diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
         if diff:
@@ -169,7 +170,7 @@ def check_method_settings(out: Path, old: dict[str, Any] | None, new: dict[str, 
                 f"{out} holds {m} runs trained with {then}; this code would train them with {now} (a default changed "
                 "since): pass a new project= and rerun every method there, or use the code those runs were made with"
             )
-    return {**was, **new}
+    return {**was, **new} | dict.fromkeys(unknown)  # unknown stays unknown: never certified by a later call
 
 
 def check_folder(out: Path, config: dict[str, Any]) -> None:
@@ -200,7 +201,9 @@ def check_folder(out: Path, config: dict[str, Any]) -> None:
         footing = was or footing
     settled = check_method_settings(out, old, config.get("method_settings") or {})
     out.mkdir(parents=True, exist_ok=True)
-    extra = {"methods": config["methods"], "teacher_precision": b["teacher_precision"], "method_settings": settled}
+    methods = [*(old or {}).get("methods", []), *config["methods"]]  # every method the folder holds, in call order
+    extra = {"methods": list(dict.fromkeys(methods)), "teacher_precision": b["teacher_precision"]}
+    extra["method_settings"] = settled
     extra |= {"footing": footing} if footing else {}
     f.write_text(json.dumps({k: config.get(k) for k in keys} | extra, indent=2))
 
