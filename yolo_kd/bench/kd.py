@@ -155,7 +155,7 @@ def check_method_settings(out: Path, old: dict[str, Any] | None, new: dict[str, 
     was = (old or {}).get("method_settings")
     if was is None:  # a new folder, or one made before settings were recorded: its earlier runs' are unknown (None)
         ran = {json.loads(f.read_text())["method"] for f in (out / "runs").glob("*/bench.json")} if old else set()
-        was = dict.fromkeys(ran)
+        was = dict.fromkeys(m for m in ran if m not in {"none", "ultralytics"})  # the peers have no settings
     unknown = sorted(m for m in new if m in was and was[m] is None)
     if unknown:
         print(f"benchmark: {out} holds {', '.join(unknown)} runs made before method settings were recorded; they are "
