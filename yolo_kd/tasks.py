@@ -15,6 +15,11 @@ from ultralytics.models.yolo.segment import SegmentationTrainer
 
 from yolo_kd.trainer import KDTrainer, KDTrainerMixin
 
+# the task's own metric: Ultralytics' attribute on a val result and the suffix of its results.csv columns
+# (mask mAP for seg, pose mAP for pose; box otherwise, as for obb and detect)
+METRIC: dict[str, tuple[str, str]] = {"segment": ("seg", "M"), "pose": ("pose", "P")}
+BOX_METRIC = ("box", "B")
+
 
 class KDSegmentationTrainer(KDTrainerMixin, SegmentationTrainer):
     """Instance-segmentation student (``student=yolov8n-seg.yaml``) taught by a segment or detect teacher."""
@@ -65,4 +70,13 @@ def trainer_for(overrides: dict[str, Any]) -> KDTrainerMixin:
     return TRAINERS[task_of(overrides)](overrides=overrides)
 
 
-__all__ = ["TRAINERS", "KDOBBTrainer", "KDPoseTrainer", "KDSegmentationTrainer", "task_of", "trainer_for"]
+__all__ = [
+    "BOX_METRIC",
+    "METRIC",
+    "TRAINERS",
+    "KDOBBTrainer",
+    "KDPoseTrainer",
+    "KDSegmentationTrainer",
+    "task_of",
+    "trainer_for",
+]

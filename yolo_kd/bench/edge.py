@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-TASK_METRIC = {"segment": "seg", "pose": "pose"}  # Ultralytics' metrics attribute of the task's own mAP
 FORMATS = ("pytorch", "onnx", "openvino-fp32", "openvino-fp16", "openvino-int8", "openvino-int8ac")
 
 
@@ -163,6 +162,7 @@ def run_edge_benchmark(
     from yolo_kd.edge.ops import letterbox, to_input
     from yolo_kd.errors import KDError
     from yolo_kd.paths import resolve_data
+    from yolo_kd.tasks import METRIC
     from yolo_kd.tools.export import export, student_checkpoint
     from yolo_kd.tools.parity import sample_images
 
@@ -205,14 +205,14 @@ def run_edge_benchmark(
             r = YOLO(str(path), task=task).val(data=data, imgsz=sz, batch=1, device="cpu", plots=False, verbose=False)
             row: dict[str, Any] = {"format": fmt, "imgsz": sz, "ms": ms, "ips": ips, "mb": size_mb(path),
                                    "map50": float(r.box.map50), "map": float(r.box.map)}  # fmt: skip
-            if task in TASK_METRIC:
-                row["task_map"] = float(getattr(r, TASK_METRIC[task]).map)
+            if task in METRIC:
+                row["task_map"] = float(getattr(r, METRIC[task][0]).map)
             if (fmt.startswith("openvino") or fmt == "onnx") and files:
                 row |= end_to_end(path, files[:e2e_images], sz, task)
                 row["first_s"] = first_result_s(path, files[0])
             rows.append(row)
     base = {r["imgsz"]: r for r in rows if r["format"] == "pytorch"}
-    extra = f" {TASK_METRIC[task]} mAP50-95 |" if task in TASK_METRIC else ""
+    extra = f" {METRIC[task][0]} mAP50-95 |" if task in METRIC else ""
     lines = [
         f"Student {model} ({task}), data {data}; batch 1, median of {runs} runs after {warmup} warm-up; {machine()}",
         "",

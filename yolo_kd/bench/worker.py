@@ -51,9 +51,6 @@ class StepTimer:
         return statistics.median(self.steps) * 1e3 if self.steps else float("nan")
 
 
-METRIC = {"segment": ("seg", "M"), "pose": ("pose", "P")}  # the task's own metric: mask / pose mAP (results.csv)
-
-
 def validate(weights: str | Path, data: str, imgsz: int, batch: int, device, project: str | Path | None = None) -> dict:
     """Validate a checkpoint with stock Ultralytics: the task's own mAP50, mAP50-95 and per-class AP.
 
@@ -61,10 +58,12 @@ def validate(weights: str | Path, data: str, imgsz: int, batch: int, device, pro
     """
     from ultralytics import YOLO
 
+    from yolo_kd.tasks import BOX_METRIC, METRIC
+
     m = YOLO(str(weights))
     where = {"project": str(project), "name": "val", "exist_ok": True} if project else {}  # not ./runs/<task>/val*
     r = m.val(data=data, imgsz=imgsz, batch=batch, device=device, plots=False, verbose=False, workers=0, **where)
-    names, main = r.names, getattr(r, METRIC.get(m.task, ("box",))[0])
+    names, main = r.names, getattr(r, METRIC.get(m.task, BOX_METRIC)[0])
     return {
         "task": m.task,
         "mAP50": float(main.map50),
@@ -79,7 +78,9 @@ def curve(results_csv: Path, task: str = "detect") -> list[dict]:
     """Per-epoch mAP50 / mAP50-95 of the task's metric from an Ultralytics results.csv (empty without validation)."""
     if not results_csv.exists():
         return []
-    k = METRIC.get(task, ("box", "B"))[1]
+    from yolo_kd.tasks import BOX_METRIC, METRIC
+
+    k = METRIC.get(task, BOX_METRIC)[1]
     rows = []
     with open(results_csv) as f:
         for r in csv.DictReader(f):

@@ -87,14 +87,14 @@ def teacher_vs_student(teacher: str, student: str, data: str, imgsz: int) -> dic
     """
     from ultralytics import YOLO
 
-    from yolo_kd.bench.worker import METRIC
+    from yolo_kd.tasks import BOX_METRIC, METRIC
 
     out = {}
     for name, w in (("teacher", teacher), ("student", student)):
         if str(w).endswith(".pt"):
             m = YOLO(str(w))
             r = m.val(data=data, imgsz=imgsz, batch=16, plots=False, verbose=False, workers=0)
-            out[name] = float(getattr(r, METRIC.get(m.task, ("box",))[0]).map)
+            out[name] = float(getattr(r, METRIC.get(m.task, BOX_METRIC)[0]).map)
             out[f"{name}_box"] = float(r.box.map)
             out["metric"] = {"segment": "mask ", "pose": "pose "}.get(m.task, "")
     return out
