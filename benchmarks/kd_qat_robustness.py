@@ -1,6 +1,6 @@
 """Does a KD student keep more of its accuracy through KD-aware QAT than the plain student? (issue 36 item 4).
 
-``python benchmarks/kd_qat_robustness.py OUT_DIR FOLDER:METHOD[:LABEL] ... [epochs=2] [lr0=0.002] [kd=kd]``
+``python benchmarks/kd_qat_robustness.py OUT_DIR FOLDER:METHOD[:LABEL] ... [epochs=2] [lr0=0.002] [kd=kd] [ptq=1]``
 
 For each ``METHOD-sSEED`` run of each ``benchmark kd`` FOLDER: its best.pt is exported to an FP32 OpenVINO IR, then
 fine-tuned with ``yolo-kd train quantize=8`` (ModelOpt fake-quantization of the student only, ranges calibrated on 8
@@ -9,7 +9,9 @@ same way), section 4b's recipe: SGD at a constant ``lr0``, no warm-up, mosaic of
 train images; the QAT checkpoint is exported by ``yolo-kd export format=openvino`` (its Q/DQ graph becomes an INT8 IR).
 Both IRs are scored on the val split by one validator at f32 inference precision (as ``int8_robustness.py``).
 Rows go to ``OUT_DIR/kdqat.csv`` as they finish (a rerun skips those present); ``OUT_DIR/table.md`` gives the mean
-mAP per label and the KD-QAT drop paired by seed against the first label, with 95 % t intervals.
+mAP per label and the KD-QAT drop paired by seed against the first label, with 95 % t intervals; with ``ptq=1`` each
+row also gets plain NNCF PTQ of the same best.pt (``export int8=True``), added to rows measured before, and a second
+table sets KD-QAT against it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 
 from yolo_kd.bench.stats import paired_ci
 
-FIELDS = ("label", "seed", "fp32", "kdqat", "seconds")
+FIELDS = ("label", "seed", "fp32", "kdqat", "seconds", "ptq")
 
 
 def ir_score(ir: str, data: str, imgsz: int) -> float:
@@ -68,6 +70,17 @@ def measure(run: Path, cfg: dict, seed: int, o: dict, work: Path) -> dict:
     }
 
 
+def ptq_score(run: Path, cfg: dict, work: Path) -> float:
+    """mAP50-95 points of the run's plain NNCF PTQ IR (``export int8=True``, calibrated on its train images)."""
+    from yolo_kd.tools.export import export
+
+    pt = work / "student.pt"
+    shutil.copy(run / "weights/best.pt", pt)
+    imgsz = int(cfg["imgsz"])
+    ir = export(str(pt), format="openvino", imgsz=imgsz, int8=True, data=cfg["data"], val=False, e2e=False)["export"]
+    return round(ir_score(ir, cfg["data"], imgsz), 3)
+
+
 def table(rows: list[dict], labels: list[str], header: str) -> str:
     """Mean mAP per label and the KD-QAT drop paired by seed against ``labels[0]``."""
     by = {lb: {int(r["seed"]): r for r in rows if r["label"] == lb} for lb in labels}
@@ -96,15 +109,37 @@ def table(rows: list[dict], labels: list[str], header: str) -> str:
     return "\n".join(out)
 
 
+def ptq_table(rows: list[dict], labels: list[str]) -> str:
+    """Plain PTQ beside KD-QAT on the same students: mean mAP and ``KD-QAT - PTQ`` paired by seed (rows with ptq)."""
+    cols = ["student", "seeds", "FP32 IR", "INT8 PTQ IR", "PTQ drop", "INT8 KD-QAT IR", "KD-QAT - PTQ [95 % CI]"]
+    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for lb in labels:
+        rs = [r for r in rows if r["label"] == lb and r.get("ptq") not in (None, "")]
+        if not rs:
+            continue
+        f, p, q = (statistics.fmean(float(r[k]) for r in rs) for k in ("fp32", "ptq", "kdqat"))
+        mu, half = paired_ci([float(r["kdqat"]) - float(r["ptq"]) for r in rs])
+        cells = [
+            lb,
+            len(rs),
+            f"{f:.2f}",
+            f"{p:.2f}",
+            f"{f - p:+.2f}",
+            f"{q:.2f}",
+            f"{mu:+.2f} [{mu - half:+.2f}, {mu + half:+.2f}]",
+        ]
+        out.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(out) if len(out) > 2 else ""
+
+
 def main(out_dir: str, *args: str) -> None:
     """Measure every run named by the FOLDER:METHOD[:LABEL] arguments not yet in ``out_dir/kdqat.csv``."""
-    o = {"epochs": "2", "lr0": "0.002", "kd": "kd"} | dict(a.split("=", 1) for a in args if "=" in a)
+    o = {"epochs": "2", "lr0": "0.002", "kd": "kd", "ptq": "0"} | dict(a.split("=", 1) for a in args if "=" in a)
     sources = [a.split(":") for a in args if "=" not in a]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "kdqat.csv"
     rows = list(csv.DictReader(path.open())) if path.exists() else []
-    done = {(r["label"], int(r["seed"])) for r in rows}
     labels = []
     for folder, method, *label in sources:
         cfg = json.loads((Path(folder) / "config.json").read_text())
@@ -112,10 +147,16 @@ def main(out_dir: str, *args: str) -> None:
         labels.append(lb)
         for run in sorted((Path(folder) / "runs").glob(f"{method.replace('+', '-')}-s*")):
             seed = int(run.name.rpartition("-s")[2])
-            if (lb, seed) in done or not (run / "weights/best.pt").exists():
+            if not (run / "weights/best.pt").exists():
+                continue
+            row = next((r for r in rows if (r["label"], int(r["seed"])) == (lb, seed)), None)
+            if row and (row.get("ptq") not in (None, "") or o["ptq"] != "1"):
                 continue
             with tempfile.TemporaryDirectory(prefix="kdqat-") as work:  # QAT runs and IRs stay out of the results
-                rows.append({"label": lb, "seed": seed, **measure(run, cfg, seed, o, Path(work))})
+                if row is None:
+                    rows.append(row := {"label": lb, "seed": seed, **measure(run, cfg, seed, o, Path(work))})
+                if o["ptq"] == "1":  # plain PTQ of the same best.pt, beside it
+                    row["ptq"] = ptq_score(run, cfg, Path(work))
             with path.open("w", newline="") as f:
                 w = csv.DictWriter(f, FIELDS)
                 w.writeheader()
@@ -124,7 +165,13 @@ def main(out_dir: str, *args: str) -> None:
     header = (f"KD-aware QAT (method {o['kd']}, {o['epochs']} epochs, SGD lr0 {o['lr0']} constant, no warm-up, mosaic "
               f"off) of each run's best.pt: mAP50-95 points on the val split at f32 inference precision. "
               f"`python benchmarks/kd_qat_robustness.py {out_dir} {' '.join(args)}`")  # fmt: skip
-    (out / "table.md").write_text(table(rows, labels, header) + "\n")
+    ptq = ptq_table(rows, labels)
+    ptq = (
+        f"\n\nPlain NNCF PTQ of the same best.pt (`export int8=True`, calibrated on the train images):\n\n{ptq}"
+        if ptq
+        else ""
+    )
+    (out / "table.md").write_text(table(rows, labels, header) + ptq + "\n")
     print((out / "table.md").read_text())
 
 
