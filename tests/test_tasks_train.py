@@ -131,3 +131,22 @@ def test_inspect_takes_every_task(task, method, terms, sets, tmp_path):
     assert rep["strength"]["metric"] == {"segment": "mask ", "pose": "pose "}.get(task, "")
     assert {"teacher", "teacher_box"} <= set(rep["strength"])
     assert ("(box: teacher" in rep["text"]) == (task != "obb")
+
+
+def test_an_obb_student_without_method_gets_cwd(sets, tmp_path):
+    """crosskd (the default) cannot take an obb student: without method= it gets cwd (T4), args.yaml records it and it
+    trains; method= still chooses, and every other task keeps crosskd."""
+    from yolo_kd.cfg import KD_DEFAULTS
+    from yolo_kd.tasks import KDOBBTrainer, trainer_for
+
+    teacher = save(tmp_path / "t.pt", "obb", sets["obb"])
+    base = {"student": STUDENT["obb"], "teacher": str(teacher), "data": str(sets["obb"]), "epochs": 1, "imgsz": 64,
+            "batch": 4, "workers": 0, "device": "cpu", "plots": False, "amp": False, "val": False,
+            "project": str(tmp_path / "proj"), "exist_ok": True}  # fmt: skip
+    t = trainer_for({**base, "name": "auto"})
+    assert isinstance(t, KDOBBTrainer) and t.args.method == "cwd" and t.kd_spec.name == "cwd"
+    assert "method: cwd" in (t.save_dir / "args.yaml").read_text()
+    t.train()
+    assert float(t.tloss["cwd"]) > 0  # the cwd term trained the obb student
+    assert trainer_for({**base, "name": "given", "method": "mimic"}).args.method == "mimic"
+    assert KD_DEFAULTS["method"] == "crosskd"

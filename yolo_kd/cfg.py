@@ -40,6 +40,10 @@ DECAYS = ("constant", "linear", "cosine")
 # [+1.25, +5.73] mAP50-95, docs/experiments/R8-crosskd-weight-pretrained-fresh-seeds.md). Saved in the run's kd_args.
 PRETRAINED_ARGS: dict[str, dict[str, Any]] = {"crosskd": {"weight": 3.0}}
 
+# the default method of a task whose student cannot take KD_DEFAULTS' (crosskd reads the axis-aligned box branch an
+# obb head rotates): cwd won on fresh seeds there (T4, docs/experiments/T4-cwd-for-obb-fresh-seeds.md)
+TASK_METHODS: dict[str, str] = {"obb": "cwd"}
+
 
 def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split flat overrides into (Ultralytics overrides, KD settings), validating KD keys.

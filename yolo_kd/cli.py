@@ -121,13 +121,15 @@ def cmd_methods(kv: dict[str, Any]) -> None:
 
         print(methods_markdown())
         return
-    from yolo_kd.cfg import KD_DEFAULTS, PRETRAINED_ARGS  # the one place the default method is named (torch-free)
+    from yolo_kd.cfg import KD_DEFAULTS, PRETRAINED_ARGS, TASK_METHODS  # where the defaults are named (torch-free)
 
     for key, doc in describe():
         pre = PRETRAINED_ARGS.get(key, {})
         params = ", ".join(f"{key}_{p}={v}" + (f" ({pre[p]} for a .pt student)" if p in pre else "")
                            for p, v in method_params(key).items())  # fmt: skip
+        tasks = [t for t, m in TASK_METHODS.items() if m == key]
         mark = "  (the default method)" if key == KD_DEFAULTS["method"] else ""
+        mark += f"  (the default for {', '.join(tasks)} students)" if tasks else ""
         print(f"{key:9s} {doc}{mark}\n{'':9s} {params}")
 
 
