@@ -109,25 +109,31 @@ def table(rows: list[dict], labels: list[str], header: str) -> str:
     return "\n".join(out)
 
 
+def interval(d: list[float]) -> str:
+    """``mean [low, high]`` of paired differences, 95 % t interval."""
+    mu, half = paired_ci(d)
+    return f"{mu:+.2f} [{mu - half:+.2f}, {mu + half:+.2f}]"
+
+
 def ptq_table(rows: list[dict], labels: list[str]) -> str:
-    """Plain PTQ beside KD-QAT on the same students: mean mAP and ``KD-QAT - PTQ`` paired by seed (rows with ptq)."""
-    cols = ["student", "seeds", "FP32 IR", "INT8 PTQ IR", "PTQ drop", "INT8 KD-QAT IR", "KD-QAT - PTQ [95 % CI]"]
+    """Plain PTQ beside KD-QAT on the same students (rows with ptq), paired by seed.
+
+    Mean mAP, the PTQ drop against ``labels[0]``'s and ``KD-QAT - PTQ``, each with its 95 % t interval.
+    """
+    cols = ["student", "seeds", "FP32 IR", "INT8 PTQ IR", "PTQ drop", f"PTQ drop - {labels[0]}'s [95 % CI]",
+            "INT8 KD-QAT IR", "KD-QAT - PTQ [95 % CI]"]  # fmt: skip
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    has = [r for r in rows if r.get("ptq") not in (None, "")]
+    drop = {(r["label"], int(r["seed"])): float(r["fp32"]) - float(r["ptq"]) for r in has}
     for lb in labels:
-        rs = [r for r in rows if r["label"] == lb and r.get("ptq") not in (None, "")]
+        rs = [r for r in has if r["label"] == lb]
         if not rs:
             continue
         f, p, q = (statistics.fmean(float(r[k]) for r in rs) for k in ("fp32", "ptq", "kdqat"))
-        mu, half = paired_ci([float(r["kdqat"]) - float(r["ptq"]) for r in rs])
-        cells = [
-            lb,
-            len(rs),
-            f"{f:.2f}",
-            f"{p:.2f}",
-            f"{f - p:+.2f}",
-            f"{q:.2f}",
-            f"{mu:+.2f} [{mu - half:+.2f}, {mu + half:+.2f}]",
-        ]
+        seeds = [int(r["seed"]) for r in rs if (labels[0], int(r["seed"])) in drop]
+        vs = interval([drop[lb, s] - drop[labels[0], s] for s in seeds]) if lb != labels[0] and len(seeds) > 1 else ""
+        qat = interval([float(r["kdqat"]) - float(r["ptq"]) for r in rs])
+        cells = [lb, len(rs), f"{f:.2f}", f"{p:.2f}", f"{f - p:+.2f}", vs, f"{q:.2f}", qat]
         out.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(out) if len(out) > 2 else ""
 

@@ -12,7 +12,7 @@ from yolo_kd.errors import KDError, check_keys
 HELP = """yolo-kd: knowledge distillation for Ultralytics YOLO students (detect, segment, pose, obb)
 
 Usage: yolo-kd COMMAND [key=value ...]
-  train    teacher=T.pt student=yolov8n.yaml data=D.yaml [method=crosskd] [any Ultralytics train arg]
+  train    teacher=T.pt student=yolov8n.yaml data=D.yaml [method=crosskd (obb: cwd)] [any Ultralytics train arg]
            the task comes from the student (yolov8n-seg.yaml, -pose, -obb); seg/pose terms: maskkd, kptkd
            KD args: method=a+b, kd_args={...} or <method>_<param>=v (e.g. gkd_weight=2),
            kd_decay=constant|linear|cosine, kd_final=0.1, kd_close_mosaic=False, plugins=my_module,
