@@ -49,7 +49,8 @@ def unletterbox_masks(masks: np.ndarray, ratio_pad: tuple, shape0: tuple[int, in
     h0, w0 = shape0
     rows = np.minimum(np.floor((np.arange(h0) + 0.5) * gy + py).astype(np.int64), masks.shape[1] - 1)
     cols = np.minimum(np.floor((np.arange(w0) + 0.5) * gx + px).astype(np.int64), masks.shape[2] - 1)
-    return masks[:, rows][:, :, cols].astype(bool)
+    small = masks.astype(bool, copy=False)  # columns first, on the small masks; then whole rows (contiguous copies)
+    return np.take(np.take(small, cols, axis=2), rows, axis=1)
 
 
 def scale_keypoints(kpts: np.ndarray, ratio_pad: tuple, shape0: tuple[int, int]) -> np.ndarray:
