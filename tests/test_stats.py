@@ -97,3 +97,10 @@ def test_pooled_differences_are_every_pairs_seeds():
     assert sorted(differences(runs, "a:b,c:b")) == pytest.approx(sorted([1.0, -0.5, 1.5, -1.5]))
     with pytest.raises(KDError, match="no seed ran both"):
         differences(runs, "d:a")
+
+
+def test_spaced_method_names_read_as_variants(tmp_path):
+    """An older folder's 'gkd+bmfi a.25 t1' is 'gkd+bmfi@a.25@t1': nameable in pairs= (space-separated)."""
+    (tmp_path / "runs.csv").write_text("method,seed,mAP50-95\ncrosskd auto,0,0.41\nnone,0,0.40\n")
+    runs = stats.scores([str(tmp_path)])
+    assert runs["crosskd@auto"]["0"] == pytest.approx(41.0) and set(runs) == {"crosskd@auto", "none"}

@@ -29,7 +29,11 @@ def paired_ci(diffs: list[float], level: float = 0.95) -> tuple[float, float]:
 
 
 def scores(folders: list[str] | str, metric: str = "mAP50-95") -> dict[str, dict[str, float]]:
-    """``{method: {seed: points}}`` (metric x 100) from the runs.csv of each ``FOLDER[:SUFFIX]``."""
+    """``{method: {seed: points}}`` (metric x 100) from the runs.csv of each ``FOLDER[:SUFFIX]``.
+
+    Spaces in a method name (older folders labelled variants ``crosskd auto``) read as ``@`` (``crosskd@auto``), so
+    every run can be named in ``pairs=``, whose pairs are separated by spaces.
+    """
     out: dict[str, dict[str, float]] = {}
     for spec in [folders] if isinstance(folders, str) else folders:
         folder, _, suffix = str(spec).partition(":")
@@ -38,7 +42,8 @@ def scores(folders: list[str] | str, metric: str = "mAP50-95") -> dict[str, dict
             raise KDError(f"{f} not found; pass benchmark folders that hold a runs.csv (a finished `benchmark kd`)")
         with open(f) as fh:
             for r in csv.DictReader(fh):
-                name = f"{r['method']}@{suffix}" if suffix else r["method"]
+                method = "@".join(r["method"].split())
+                name = f"{method}@{suffix}" if suffix else method
                 if r["seed"] in out.setdefault(name, {}):
                     raise KDError(f"{name} seed {r['seed']} appears twice; give one of the folders a :SUFFIX")
                 out[name][r["seed"]] = 100 * float(r[metric])
