@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from yolo_kd.bench.stats import paired_ci
+from yolo_kd.bench.stats import interval
 
 FIELDS = ("label", "seed", "fp32", "kdqat", "seconds", "ptq")
 
@@ -46,14 +46,21 @@ def ir_score(ir: str, data: str, imgsz: int) -> float:
     return 100 * ir_map(compiled, val, validator, names)
 
 
+def student_copy(run: Path, work: Path) -> Path:
+    """The run's best.pt copied into ``work`` (exports land beside it, out of the results), once per run."""
+    pt = work / "student.pt"
+    if not pt.exists():
+        shutil.copy(run / "weights/best.pt", pt)
+    return pt
+
+
 def measure(run: Path, cfg: dict, seed: int, o: dict, work: Path) -> dict:
     """One run's row: FP32 IR and KD-QAT INT8 IR mAP50-95 points."""
     from yolo_kd.tasks import trainer_for
     from yolo_kd.tools.export import export
 
     t0, imgsz = time.time(), int(cfg["imgsz"])
-    pt = work / "student.pt"
-    shutil.copy(run / "weights/best.pt", pt)
+    pt = student_copy(run, work)
     fp32 = ir_score(export(str(pt), format="openvino", imgsz=imgsz, val=False, e2e=False)["export"], cfg["data"], imgsz)
     args = {"student": str(pt), "teacher": cfg["teacher"], "data": cfg["data"], "method": o["kd"], "quantize": 8,
             "epochs": int(o["epochs"]), "imgsz": imgsz, "batch": int(cfg["batch"]), "nbs": int(cfg["batch"]),
@@ -74,8 +81,7 @@ def ptq_score(run: Path, cfg: dict, work: Path) -> float:
     """mAP50-95 points of the run's plain NNCF PTQ IR (``export int8=True``, calibrated on its train images)."""
     from yolo_kd.tools.export import export
 
-    pt = work / "student.pt"
-    shutil.copy(run / "weights/best.pt", pt)
+    pt = student_copy(run, work)
     imgsz = int(cfg["imgsz"])
     ir = export(str(pt), format="openvino", imgsz=imgsz, int8=True, data=cfg["data"], val=False, e2e=False)["export"]
     return round(ir_score(ir, cfg["data"], imgsz), 3)
@@ -101,18 +107,10 @@ def table(rows: list[dict], labels: list[str], header: str) -> str:
             drop = [(float(rs[s]["fp32"]) - float(rs[s]["kdqat"])) - (float(ref[s]["fp32"]) - float(ref[s]["kdqat"]))
                     for s in seeds]  # fmt: skip
             int8 = [float(rs[s]["kdqat"]) - float(ref[s]["kdqat"]) for s in seeds]
-            for d in (drop, int8):
-                mu, half = paired_ci(d) if len(d) > 1 else (statistics.fmean(d), float("nan"))
-                cells.append(f"{mu:+.2f} [{mu - half:+.2f}, {mu + half:+.2f}]")
+            cells += [interval(drop), interval(int8)]
             cells.append(" / ".join(f"{d:+.2f}" for d in drop))
         out.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(out)
-
-
-def interval(d: list[float]) -> str:
-    """``mean [low, high]`` of paired differences, 95 % t interval."""
-    mu, half = paired_ci(d)
-    return f"{mu:+.2f} [{mu - half:+.2f}, {mu + half:+.2f}]"
 
 
 def ptq_table(rows: list[dict], labels: list[str]) -> str:

@@ -28,6 +28,12 @@ def paired_ci(diffs: list[float], level: float = 0.95) -> tuple[float, float]:
     return statistics.fmean(diffs), float(half)
 
 
+def interval(diffs: list[float], level: float = 0.95) -> str:
+    """``mean [low, high]`` of paired differences in points, the ``level`` t interval (``nan`` below two pairs)."""
+    mean, half = paired_ci(diffs, level)
+    return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
+
+
 def scores(folders: list[str] | str, metric: str = "mAP50-95") -> dict[str, dict[str, float]]:
     """``{method: {seed: points}}`` (metric x 100) from the runs.csv of each ``FOLDER[:SUFFIX]``.
 
@@ -78,8 +84,7 @@ def row(runs: dict[str, dict[str, float]], spec: str, level: float = 0.95, only:
     """
     if "," in spec or spec.count(":") == 1:
         d = differences(runs, spec, only)
-        mean, half = paired_ci(d, level)
-        ci = f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
+        ci = interval(d, level)
         if "," in spec:
             return f"| pooled {spec} ({len(d)} pairs) | {ci} | |"
         return f"| {spec.replace(':', ' - ')} | {ci} | {' / '.join(f'{x:+.2f}' for x in d)} |"
