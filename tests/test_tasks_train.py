@@ -150,3 +150,37 @@ def test_an_obb_student_without_method_gets_cwd(sets, tmp_path):
     assert float(t.tloss["cwd"]) > 0  # the cwd term trained the obb student
     assert trainer_for({**base, "name": "given", "method": "mimic"}).args.method == "mimic"
     assert KD_DEFAULTS["method"] == "crosskd"
+
+
+@pytest.mark.parametrize("task", ["segment", "pose", "obb"])
+def test_unlabeled_images_train_every_task(task, sets, tmp_path):
+    """``unlabeled=`` with a teacher of the student's task: its masks / keypoints / rotated boxes on the unlabeled
+    images reach the student's own task loss (pseudo count logged), and the student is still a stock checkpoint.
+    A random teacher scores ~1e-5 (Ultralytics' class-bias init), hence the tiny threshold."""
+    from ultralytics import YOLO
+
+    from yolo_kd.tasks import trainer_for
+
+    teacher = save(tmp_path / "t.pt", task, sets[task], **({"data_kpt_shape": (17, 3)} if task == "pose" else {}))
+    pool = sets[task].parent / "images" / "val"  # images outside the train split
+    method = {"segment": "crosskd", "pose": "crosskd", "obb": "cwd"}[task]
+    over = {"student": STUDENT[task], "teacher": str(teacher), "data": str(sets[task]), "epochs": 1, "imgsz": 64,
+            "batch": 2, "workers": 0, "device": "cpu", "plots": False, "amp": False, "val": False, "method": method,
+            "unlabeled": str(pool), "pseudo_conf": 1e-6, "pseudo_max": 5,
+            "project": str(tmp_path / "proj")}  # fmt: skip
+    t = trainer_for(over)
+    t.train()
+    assert t.unlabeled is not None and len(t.unlabeled.dataset) == 4
+    assert float(t.tloss["pseudo"]) > 0 and 0 < float(t.tloss["pl_share"]) <= 1
+    assert YOLO(str(t.best)).task == task
+
+
+def test_unlabeled_images_need_a_teacher_of_the_task(sets, shared_assets, tmp_path, capsys):
+    """A detection teacher has no masks or keypoints to pseudo-label with: one line naming the fix, no run folder."""
+    det = shared_assets / "weights" / "yolov8n.pt"
+    pool = sets["segment"].parent / "images" / "val"
+    kv = {"student": STUDENT["segment"], "teacher": det, "data": sets["segment"], "unlabeled": pool}
+    assert main(argv(tmp_path, **kv)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs a segment teacher: its masks become the pseudo-labels" in err[0], err
+    assert not (tmp_path / "proj").exists()

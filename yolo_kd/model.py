@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from yolo_kd.errors import KDError
 from yolo_kd.heads import TeacherHead, assigner, one2one, pair
 from yolo_kd.losses import MethodSpec, parse_method
 from yolo_kd.losses.base import KDInputs, TeacherView
-from yolo_kd.pseudo import PseudoLabeler, part, split_loss, with_targets
+from yolo_kd.pseudo import TARGET_KEYS, PseudoLabeler, part, split_loss, with_targets
 from yolo_kd.teacher_precision import TeacherForward
 
 
@@ -80,7 +81,11 @@ class KDModel(DistillationModel):
         self.nonfinite_steps = 0  # batches whose KD terms were skipped as non-finite
         self.teacher_head = TeacherHead(self.class_map, s_det.nc)  # its loss, logits and assigner: services that
         self.teacher_forward = TeacherForward(teacher_precision, device)  # own their state, never the teacher
-        self.pseudo = pseudo  # unlabeled images in the batch: the teacher's pseudo-labels supervise them
+        if pseudo is not None:  # unlabeled images in the batch: the teacher's pseudo-labels supervise them
+            kpt = getattr(t_det, "kpt_shape", None)
+            pseudo = replace(pseudo, task=task_of_model(self.student_model), nc_t=t_det.nc,
+                             kpt_shape=tuple(kpt) if kpt is not None else None)  # fmt: skip
+        self.pseudo = pseudo
         self.balancer = None
         if balance == "auto":
             from yolo_kd.balance import Balancer
@@ -144,8 +149,8 @@ class KDModel(DistillationModel):
         kd = self.training and self.teacher_model is not None
         nl = batch.get("n_labeled")
         pseudo = nl is not None and kd and self.pseudo is not None  # the teacher labels the unlabeled images
-        if nl is not None and not pseudo:
-            batch, preds = part(batch, 0, nl), None  # unlabeled images count only through pseudo-labels
+        if nl is not None and not pseudo:  # unlabeled images count only through pseudo-labels
+            batch, preds = part(batch, 0, nl, self.pseudo.targets if self.pseudo else TARGET_KEYS), None
         if not kd or (self.kd_scale == 0 and not pseudo):
             if preds is None:
                 preds = self.student_model(batch["img"])
@@ -173,7 +178,8 @@ class KDModel(DistillationModel):
             batch = with_targets(batch, extra)
         preds = self.student_model(batch["img"])
         if mixed:
-            det, items, share = split_loss(self.student_model.loss, batch, preds, nl, self.pseudo.weight)
+            det, items, share = split_loss(self.student_model.loss, batch, preds, nl, self.pseudo.weight,
+                                           self.pseudo.targets)  # fmt: skip
             n_pseudo = det.new_tensor(len(extra["cls"]) / (bs - nl))  # pseudo-labels per unlabeled image
             items = {**items, "pseudo": n_pseudo, "pl_share": det.new_tensor(share)}
         else:

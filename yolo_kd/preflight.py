@@ -53,10 +53,11 @@ def check_task(trainer_task: str, task: str, student: str, kd: dict[str, Any], t
             f"student '{student}' is a {task} model; train it with {TRAINER_NAMES[task]} (yolo-kd train picks "
             "the trainer from the student)"
         )
-    if task != "detect" and kd.get("unlabeled"):
+    if task != "detect" and kd.get("unlabeled") and (teacher_task or task) != task:
+        what = {"segment": "masks", "pose": "keypoints", "obb": "rotated boxes"}[task]
         raise KDError(
-            f"unlabeled= is for detection students (the teacher's boxes become pseudo-labels); a {task} student "
-            "trains on labeled images only: drop unlabeled="
+            f"unlabeled= for a {task} student needs a {task} teacher: its {what} become the pseudo-labels (a "
+            f"{teacher_task} teacher has none); pass a {task} teacher or drop unlabeled="
         )
     check_method_task(kd["spec"], task, teacher_task or task)
 
