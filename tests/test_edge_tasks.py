@@ -14,6 +14,7 @@ from tests.conftest import matched_boxes
 from yolo_kd.edge.task_ops import (
     corners,
     crop_mask,
+    masks_on_image,
     nms_rotated,
     probiou,
     process_mask,
@@ -45,6 +46,31 @@ def test_upsample_and_process_mask_equal_ultralytics():
     np.testing.assert_array_equal(got, ref)
     m = crop_mask(np.ones((1, 4, 6), np.uint8), np.array([[1.0, 1.0, 3.0, 2.5]]))
     assert m[0].tolist() == [[0] * 6, [0, 1, 1, 0, 0, 0], [0, 1, 1, 0, 0, 0], [0] * 6]
+
+
+def test_masks_inside_boxes_equal_the_full_size_path():
+    """The runtime's box-window masks = input-size masks (process_mask, itself equal to Ultralytics') mapped onto the
+    original image, and the same detections dropped for an empty mask: random prototypes, boxes partly outside the
+    input, thin and empty boxes, letterboxes with row or column padding."""
+    rng = np.random.default_rng(0)
+    kept = 0
+    for trial in range(60):
+        h, w = [(64, 64), (96, 64), (160, 160)][trial % 3]
+        protos = rng.standard_normal((32, h // 4, w // 4)).astype(np.float32)
+        n = int(rng.integers(0, 6))
+        coefs = (rng.standard_normal((n, 32)) * rng.choice([0.05, 1.0])).astype(np.float32)
+        xy = rng.uniform(-5, w + 5, (n, 2))
+        boxes = np.concatenate([xy, xy + rng.uniform(0, w / 2, (n, 2))], 1).astype(np.float32)
+        h0, w0 = (int(v) for v in rng.integers(5, 300, 2))
+        g = min(h / h0, w / w0)
+        rp = (g, g, (w - w0 * g) / 2, (h - h0 * g) / 2)
+        full = process_mask(protos, coefs, boxes, (h, w))
+        want_keep = full.any((1, 2))
+        keep, got = masks_on_image(protos, coefs, boxes, (h, w), rp, (h0, w0))
+        np.testing.assert_array_equal(keep, want_keep)
+        np.testing.assert_array_equal(got, unletterbox_masks(full[want_keep], rp, (h0, w0)))
+        kept += int(keep.sum())
+    assert kept > 20  # the cases hold real masks, not only empty ones
 
 
 def test_keypoints_masks_and_rle_geometry():

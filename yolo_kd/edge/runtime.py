@@ -12,10 +12,10 @@ from yolo_kd.edge.results import Detections
 from yolo_kd.edge.task_ops import (
     corners,
     decode_rotated,
+    masks_on_image,
     process_mask,
     scale_keypoints,
     scale_rotated,
-    unletterbox_masks,
 )
 from yolo_kd.errors import KDError
 
@@ -169,8 +169,8 @@ class Detector:
     ) -> Detections:
         """Decode one image's raw output (and a segmentation model's prototypes) into Detections in original pixels.
 
-        Masks are made at the input size as Ultralytics' predictor makes them (``task_ops.process_mask``; detections
-        whose mask is empty are dropped, as there), then mapped onto the original image.
+        Masks are Ultralytics' predictor's input-size masks (``task_ops.process_mask``; detections whose mask is empty
+        are dropped, as there) mapped onto the original image, computed inside each box only (``masks_on_image``).
         """
         raw = raw if raw.dtype == np.float32 else raw.astype(np.float32)
         if self.task == "obb":
@@ -183,10 +183,8 @@ class Detector:
             box, score, cls, extra = d[:, :4], d[:, 4], d[:, 5], d[:, 6:]
         masks = kpts = None
         if self.task == "segment" and proto is not None:
-            m = self.input_masks(proto, extra, box)
-            keep = m.any((1, 2))
-            box, score, cls, m = box[keep], score[keep], cls[keep], m[keep]
-            masks = unletterbox_masks(m, ratio_pad, shape0)
+            keep, masks = masks_on_image(proto, extra, box, self.imgsz, ratio_pad, shape0)
+            box, score, cls = box[keep], score[keep], cls[keep]
         elif self.task == "pose":
             kpts = scale_keypoints(extra.reshape(len(extra), *self.kpt_shape), ratio_pad, shape0)
         boxes = scale_boxes(box, ratio_pad, shape0)

@@ -53,6 +53,43 @@ def unletterbox_masks(masks: np.ndarray, ratio_pad: tuple, shape0: tuple[int, in
     return np.take(np.take(small, cols, axis=2), rows, axis=1)
 
 
+def masks_on_image(protos: np.ndarray, coefs: np.ndarray, boxes: np.ndarray, shape: tuple[int, int],
+                   ratio_pad: tuple, shape0: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """``unletterbox_masks(process_mask(...))`` computed only inside each box: (keep, (n_keep, h0, w0) bool masks).
+
+    ``keep`` marks the detections whose input-size mask is not empty (Ultralytics' predictor drops the others).
+    Every mask pixel outside its box is zero, so each mask is upsampled only on the input pixels of its box (the
+    same taps and float32 arithmetic as ``upsample_bilinear``: equal masks) and mapped onto the original pixels whose
+    nearest input pixel lies there: O(box area) instead of O(n x H x W).
+    """
+    c, mh, mw = protos.shape
+    h, w = shape
+    n = len(coefs)
+    gy, gx, px, py = ratio_pad
+    rows = np.minimum(np.floor((np.arange(shape0[0]) + 0.5) * gy + py).astype(np.int64), h - 1)
+    cols = np.minimum(np.floor((np.arange(shape0[1]) + 0.5) * gx + px).astype(np.int64), w - 1)
+    out, keep = np.zeros((n, *shape0), bool), np.zeros(n, bool)
+    if not n:
+        return keep, out
+    logits = (np.asarray(coefs, np.float32) @ np.asarray(protos, np.float32).reshape(c, -1)).reshape(-1, mh, mw)
+    y0, y1, fy = linear_taps(h, mh)
+    x0, x1, fx = linear_taps(w, mw)
+    win = np.clip(np.ceil(np.asarray(boxes, np.float64)), 0, [w, h, w, h]).astype(np.int64)  # x1 <= c < x2 as ints
+    for k, (a, t, b, u) in enumerate(win):  # columns a:b, rows t:u of the input
+        if a >= b or t >= u:
+            continue
+        lg = logits[k]
+        r = lg[y0[t:u]] * (1 - fy[t:u])[:, None] + lg[y1[t:u]] * fy[t:u][:, None]
+        m = (r[:, x0[a:b]] * (1 - fx[a:b]) + r[:, x1[a:b]] * fx[a:b]) > 0
+        if not m.any():
+            continue
+        keep[k] = True
+        r0, r1 = np.searchsorted(rows, [t, u])  # original rows whose input row is in t:u (rows never decrease)
+        c0, c1 = np.searchsorted(cols, [a, b])
+        out[k, r0:r1, c0:c1] = m[rows[r0:r1] - t][:, cols[c0:c1] - a]
+    return keep, out[keep]
+
+
 def scale_keypoints(kpts: np.ndarray, ratio_pad: tuple, shape0: tuple[int, int]) -> np.ndarray:
     """(n, K, 2 or 3) keypoints in input pixels -> original pixels (x, y clipped to the image; visibility kept)."""
     gy, gx, px, py = ratio_pad
