@@ -183,4 +183,10 @@ def test_unlabeled_images_need_a_teacher_of_the_task(sets, shared_assets, tmp_pa
     assert main(argv(tmp_path, **kv)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "needs a segment teacher: its masks become the pseudo-labels" in err[0], err
+    d = yaml.safe_load(sets["segment"].read_text())  # the same pool named by the data yaml's unlabeled: key
+    keyed = tmp_path / "keyed.yaml"
+    keyed.write_text(yaml.safe_dump({**d, "path": str(sets["segment"].parent), "unlabeled": str(pool)}))
+    assert main(argv(tmp_path, **{**{k: v for k, v in kv.items() if k != "unlabeled"}, "data": keyed})) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs a segment teacher" in err[0], err
     assert not (tmp_path / "proj").exists()

@@ -82,6 +82,9 @@ class KDModel(DistillationModel):
         self.teacher_head = TeacherHead(self.class_map, s_det.nc)  # its loss, logits and assigner: services that
         self.teacher_forward = TeacherForward(teacher_precision, device)  # own their state, never the teacher
         if pseudo is not None:  # unlabeled images in the batch: the teacher's pseudo-labels supervise them
+            from yolo_kd.preflight import check_unlabeled_teacher
+
+            check_unlabeled_teacher(task_of_model(self.student_model), task_of_model(self.teacher_model))
             kpt = getattr(t_det, "kpt_shape", None)
             pseudo = replace(pseudo, task=task_of_model(self.student_model), nc_t=t_det.nc,
                              kpt_shape=tuple(kpt) if kpt is not None else None)  # fmt: skip

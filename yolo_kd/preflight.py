@@ -53,20 +53,30 @@ def check_task(trainer_task: str, task: str, student: str, kd: dict[str, Any], t
             f"student '{student}' is a {task} model; train it with {TRAINER_NAMES[task]} (yolo-kd train picks "
             "the trainer from the student)"
         )
-    if task != "detect" and kd.get("unlabeled") and (teacher_task or task) != task:
+    if kd.get("unlabeled"):
+        check_unlabeled_teacher(task, teacher_task or task)
+    check_method_task(kd["spec"], task, teacher_task or task)
+
+
+def check_unlabeled_teacher(task: str, teacher_task: str) -> None:
+    """Raise when the teacher cannot pseudo-label a ``task`` student's unlabeled images.
+
+    A seg, pose or obb student needs a teacher of its task: its masks, keypoints or rotated boxes become the targets.
+    """
+    if task != "detect" and teacher_task != task:
         what = {"segment": "masks", "pose": "keypoints", "obb": "rotated boxes"}[task]
         raise KDError(
             f"unlabeled= for a {task} student needs a {task} teacher: its {what} become the pseudo-labels (a "
             f"{teacher_task} teacher has none); pass a {task} teacher or drop unlabeled="
         )
-    check_method_task(kd["spec"], task, teacher_task or task)
 
 
 def check_task_data(task: str, data_yaml: str, teacher: dict[str, Any] | None) -> bool:
     """Raise when the dataset lacks what a ``task`` student learns from; True once its labels were all read.
 
     Polygons for segment, ``kpt_shape`` (the teacher's, for a pose teacher) and its keypoints for pose, four corners
-    for obb. A dataset Ultralytics cannot read is left to the trainer's ``get_dataset`` (False).
+    for obb, a teacher of the task for an ``unlabeled:`` pool. A dataset Ultralytics cannot read is left to the
+    trainer's ``get_dataset`` (False).
     """
     from ultralytics.data.utils import check_det_dataset
 
@@ -82,6 +92,8 @@ def check_task_data(task: str, data_yaml: str, teacher: dict[str, Any] | None) -
             "https://docs.ultralytics.com/datasets/pose)"
         )
     check_keypoints(teacher, data)
+    if data.get("unlabeled") and teacher:  # the data yaml's unlabeled: key, as unlabeled=
+        check_unlabeled_teacher(task, teacher["teacher_task"])
     check_dataset(data, task=task)
     return True
 
