@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -283,6 +284,13 @@ def test_labeled_split_and_variants(tiny_data):
     assert [p.stem for p in labels] == [Path(f).stem for f in lab] and all(p.read_text() for p in labels)
     assert labeled_split(str(tiny_data), 0.25) == (data, pool)
     assert sorted(str(p.resolve()) for p in Path(d["train"]).iterdir()) == lab  # the same subset again
+    cwd = Path.cwd()
+    try:  # data= given relative to the current folder (T7's first call): the subset's train: is still found
+        os.chdir(tiny_data.parent.parent)
+        rel, _ = labeled_split(str(tiny_data.relative_to(tiny_data.parent.parent)), 0.25)
+    finally:
+        os.chdir(cwd)
+    assert Path(yaml.safe_load(open(rel))["train"]).is_absolute() and Path(rel).is_absolute()
     spec = {"method": "crosskd@u", "kd": {}, "data": data}
     assert variant_spec(spec, str(tiny_data), pool)["kd"]["unlabeled"] == pool
     assert variant_spec({**spec, "method": "none@all"}, str(tiny_data), pool)["data"] == str(tiny_data)

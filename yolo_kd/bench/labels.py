@@ -38,7 +38,7 @@ def labeled_split(data_yaml: str, fraction: float, seed: int = 0) -> tuple[str, 
 
     if not 0 < fraction < 1:
         raise KDError(f"labeled={fraction} must be a fraction in (0, 1) (1 = every label, the default)")
-    src = Path(data_yaml)
+    src = Path(data_yaml).resolve()  # a relative data= would make the subset's train: relative to the yaml's path:
     d = yaml.safe_load(src.read_text())
     root = Path(d.get("path") or src.parent)
     train = root / d["train"] if not Path(d["train"]).is_absolute() else Path(d["train"])
