@@ -13,7 +13,6 @@ from yolo_kd.edge.task_ops import (
     corners,
     decode_rotated,
     masks_on_image,
-    process_mask,
     scale_keypoints,
     scale_rotated,
 )
@@ -200,10 +199,6 @@ class Detector:
         pts = corners(xywhr)
         boxes = np.concatenate([pts.min(1), pts.max(1)], 1)
         return Detections(boxes, d[:, 4], d[:, 5].astype(int), self.names, path, xywhr=xywhr)
-
-    def input_masks(self, proto: np.ndarray, coefs: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """(n, H, W) uint8 masks at the input size (Ultralytics' ``Results.masks.data``) for boxes in input pixels."""
-        return process_mask(proto, coefs, boxes, self.imgsz)
 
     def __call__(self, image: np.ndarray | str | Path) -> Detections:
         """Synchronous inference on one image (array in BGR, or a path): lowest latency.

@@ -43,12 +43,17 @@ def process_mask(protos: np.ndarray, coefs: np.ndarray, boxes: np.ndarray, shape
     return crop_mask((upsample_bilinear(logits, *shape) > 0).astype(np.uint8), boxes)
 
 
+def nearest_input(ratio_pad: tuple, shape0: tuple[int, int], shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The input row and column (of an (H, W) ``shape``) nearest each original pixel centre: (h0,) and (w0,) ints."""
+    gy, gx, px, py = ratio_pad
+    rows = np.minimum(np.floor((np.arange(shape0[0]) + 0.5) * gy + py).astype(np.int64), shape[0] - 1)
+    cols = np.minimum(np.floor((np.arange(shape0[1]) + 0.5) * gx + px).astype(np.int64), shape[1] - 1)
+    return rows, cols
+
+
 def unletterbox_masks(masks: np.ndarray, ratio_pad: tuple, shape0: tuple[int, int]) -> np.ndarray:
     """(n, H, W) input-size masks -> (n, h0, w0) bool on the original image (padding cut, nearest-neighbour resize)."""
-    gy, gx, px, py = ratio_pad
-    h0, w0 = shape0
-    rows = np.minimum(np.floor((np.arange(h0) + 0.5) * gy + py).astype(np.int64), masks.shape[1] - 1)
-    cols = np.minimum(np.floor((np.arange(w0) + 0.5) * gx + px).astype(np.int64), masks.shape[2] - 1)
+    rows, cols = nearest_input(ratio_pad, shape0, masks.shape[1:])
     small = masks.astype(bool, copy=False)  # columns first, on the small masks; then whole rows (contiguous copies)
     return np.take(np.take(small, cols, axis=2), rows, axis=1)
 
@@ -65,9 +70,7 @@ def masks_on_image(protos: np.ndarray, coefs: np.ndarray, boxes: np.ndarray, sha
     c, mh, mw = protos.shape
     h, w = shape
     n = len(coefs)
-    gy, gx, px, py = ratio_pad
-    rows = np.minimum(np.floor((np.arange(shape0[0]) + 0.5) * gy + py).astype(np.int64), h - 1)
-    cols = np.minimum(np.floor((np.arange(shape0[1]) + 0.5) * gx + px).astype(np.int64), w - 1)
+    rows, cols = nearest_input(ratio_pad, shape0, shape)
     out, keep = np.zeros((n, *shape0), bool), np.zeros(n, bool)
     if not n:
         return keep, out
