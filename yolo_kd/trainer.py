@@ -128,8 +128,6 @@ class KDTrainerMixin(CheckpointHooks, UnlabeledHooks, ResultColumns):
             if not self.resume:
                 src, conf = self._unlabeled_args
                 self._pool = resolve_pool(src, data, conf)
-                if self._pool and self.teacher_info:  # also the data yaml's unlabeled: key
-                    preflight.check_unlabeled_teacher(self.kd_task, self.teacher_info["teacher_task"])
         except KDError:
             if _fresh(self.save_dir):
                 shutil.rmtree(self.save_dir, ignore_errors=True)
