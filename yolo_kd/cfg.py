@@ -97,6 +97,9 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
         raise KDError(f"kd_final={kd['kd_final']} must be in [0, 1]")
     if not isinstance(kd["kd_args"], dict):
         raise KDError(f"kd_args must be a dict like {{'mimic': {{'weight': 2.0}}}}, got {kd['kd_args']!r}")
+    if bad := [m for m, p in kd["kd_args"].items() if not isinstance(p, dict)]:
+        raise KDError(f"kd_args[{bad[0]!r}] = {kd['kd_args'][bad[0]]!r} must be a dict of that method's parameters, "
+                      f"e.g. kd_args=\"{{{bad[0]}: {{weight: 2.0}}}}\"")  # fmt: skip
     merged = {m: dict(p) for m, p in kd["kd_args"].items()}
     for m, p in flat.items():
         merged.setdefault(m, {}).update(p)

@@ -66,6 +66,11 @@ PAIRS: dict[str, tuple[str, ...]] = {  # student task: the teacher tasks it lear
 }
 
 
+def a(word: str) -> str:
+    """``word`` with its indefinite article: 'a detect', 'an obb'."""
+    return f"{'an' if word[:1] in 'aeio' else 'a'} {word}"
+
+
 def check_student_task(student: str | None, task: str | None) -> None:
     """Raise when the student's ``task`` (None: unknown) is not one yolo-kd distills."""
     if task is not None and task not in PAIRS:
@@ -118,8 +123,8 @@ def check_teacher(path: str | Path, student: str | None = None, safe: bool = Fal
     check_student_task(student, task)
     if t_task not in PAIRS.get(task or t_task, ()):
         raise KDError(
-            f"teacher '{path}' is a {t_task} model but student '{student}' is a {task} model; a {task} student takes "
-            f"a {' or '.join(PAIRS[task])} teacher"
+            f"teacher '{path}' is {a(t_task)} model but student '{student}' is {a(task)} model; {a(task)} student "
+            f"takes {a(' or '.join(PAIRS[task]))} teacher"
         )
     head = model.model[-1]
     info = {
