@@ -1,12 +1,14 @@
 """Gradient share of each KD term against the detection loss at several image sizes (issue 38, item 3).
 
 Usage: python benchmarks/inspect_sizes.py BENCH_FOLDER OUT.md [method ...]
-BENCH_FOLDER is a `benchmark kd preset=real` folder (its repaired student, subset data and trained teacher are used).
+BENCH_FOLDER is a `benchmark kd preset=real` folder (its repaired student, subset data and teacher are used: the one it
+trained, else the `teacher=` file its config.json names).
 Each method string may carry options after a colon, e.g. 'crosskd:align=1'. Shares are means over 6 batches of 8.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -22,6 +24,8 @@ def main() -> None:
     bench, out = Path(sys.argv[1]), Path(sys.argv[2])
     methods = sys.argv[3:] or ["crosskd", "crosskd:align=1", "gkd+bmfi"]
     student, teacher = bench / "weights" / "yolov8n-bn.pt", bench / "runs" / "teacher" / "weights" / "best.pt"
+    if not teacher.exists():  # a round that was given a committed teacher file
+        teacher = Path(json.loads((bench / "config.json").read_text())["teacher"])
     data = next((bench / "data").glob("*/data-train*.yaml"))
     rows = []
     for spec in methods:

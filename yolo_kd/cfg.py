@@ -93,6 +93,9 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
                       ("pseudo_weight", float), ("kd_final", float), ("kd_balance_every", int)):  # fmt: skip
         kd[key] = _number(kd, key, kind)
     check_pseudo(kd)
+    if kd["safe_load"] not in (True, False):  # as Ultralytics' own bool arguments: true/false (or 1/0)
+        raise KDError(f"safe_load={kd['safe_load']!r} must be true or false")
+    kd["safe_load"] = bool(kd["safe_load"])
     if not 0 <= float(kd["kd_final"]) <= 1:
         raise KDError(f"kd_final={kd['kd_final']} must be in [0, 1]")
     if not isinstance(kd["kd_args"], dict):
