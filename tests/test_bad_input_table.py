@@ -43,7 +43,7 @@ CASES = [  # (argv with {T} teacher, {D} data yaml, {TMP} the test folder; what 
     ("train teacher={T} data={D} method=gkd gkd_weigth=1", "Did you mean 'gkd_weight'"),
     ("train teacher={T} data={D} kd_args=[1,2]", "kd_args must be a dict"),
     ("train teacher={T} data={D} safe_load=maybe", "safe_load='maybe' must be true or false"),
-    ("train teacher={T} data={D} kd_args={{\"crosskd\":[1]}}", "kd_args['crosskd'] = [1] must be a dict"),
+    ('train teacher={T} data={D} kd_args={{"crosskd":[1]}}', "kd_args['crosskd'] = [1] must be a dict"),
     ("train teacher={T} data={D} epoch=3", "Did you mean 'epochs'"),
     ("train teacher={T} data={D} student=yolov8n-cls.yaml", "is a classify model"),
     ("train teacher={T} data={D} student=yolov8n-seg.yaml", "a segment student needs"),
