@@ -66,7 +66,7 @@ PAIRS: dict[str, tuple[str, ...]] = {  # student task: the teacher tasks it lear
 }
 
 
-def a(word: str) -> str:
+def with_article(word: str) -> str:
     """``word`` with its indefinite article: 'a detect', 'an obb'."""
     return f"{'an' if word[:1] in 'aeio' else 'a'} {word}"
 
@@ -122,10 +122,9 @@ def check_teacher(path: str | Path, student: str | None = None, safe: bool = Fal
     task = student_task(student, safe)
     check_student_task(student, task)
     if t_task not in PAIRS.get(task or t_task, ()):
-        raise KDError(
-            f"teacher '{path}' is {a(t_task)} model but student '{student}' is {a(task)} model; {a(task)} student "
-            f"takes {a(' or '.join(PAIRS[task]))} teacher"
-        )
+        t, s_, wanted = with_article(t_task), with_article(task), with_article(" or ".join(PAIRS[task]))
+        raise KDError(f"teacher '{path}' is {t} model but student '{student}' is {s_} model; {s_} student takes "
+                      f"{wanted} teacher")  # fmt: skip
     head = model.model[-1]
     info = {
         "nc": head.nc,
