@@ -18,9 +18,7 @@ def main() -> None:
     """Validate each checkpoint on the train split of the data yaml at the given size."""
     data, imgsz, weights = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
     d = yaml.safe_load(data.read_text())
-    d["path"] = (
-        str((data.parent / d.get("path", ".")).resolve()) if not Path(d.get("path", ".")).is_absolute() else d["path"]
-    )
+    d["path"] = str((data.parent / d.get("path", ".")).resolve())  # an absolute path: stays as it is
     d["val"] = d["train"]
     with tempfile.TemporaryDirectory() as tmp:
         y = Path(tmp) / "train-as-val.yaml"

@@ -9,6 +9,11 @@ class KDError(ValueError):
     """Bad input from the user: the message names the problem and the fix, in one line."""
 
 
+def with_article(word: str) -> str:
+    """``word`` with its indefinite article, for messages naming a task: 'a detect', 'an obb'."""
+    return f"{'an' if word[:1] in 'aeio' else 'a'} {word}"
+
+
 def check_keys(kv: dict[str, Any], allowed: Any, cmd: str) -> None:
     """One line with a did-you-mean for a key of ``kv`` that is not in ``allowed``."""
     from difflib import get_close_matches

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from yolo_kd.errors import KDError
+from yolo_kd.errors import KDError, with_article
 
 if TYPE_CHECKING:
     from yolo_kd.losses.registry import MethodSpec
@@ -25,8 +25,9 @@ def check_method_task(spec: MethodSpec, student_task: str | None, teacher_task: 
         need = LOSSES[k].task
         if need and (student_task != need or teacher_task != need):
             raise KDError(
-                f"method '{k}' distills {need} outputs and needs a {need} student and a {need} teacher (here a "
-                f"{student_task} student and a {teacher_task} teacher); drop '{k}' or pass a {need} teacher"
+                f"method '{k}' distills {need} outputs and needs a {need} student and a {need} teacher (here "
+                f"{with_article(student_task)} student and {with_article(teacher_task)} teacher); drop '{k}' or pass "
+                f"a {need} teacher"
             )
     if student_task == "obb" and "box_branch" in spec.requires:
         flat = ", ".join(k for k, v in sorted(LOSSES.items()) if "box_branch" not in v.requires and not v.task)
@@ -50,8 +51,8 @@ def check_task(trainer_task: str, task: str, student: str, kd: dict[str, Any], t
     """Raise when the student's ``task`` is not the trainer's, or a KD setting does not apply to it."""
     if task != trainer_task:
         raise KDError(
-            f"student '{student}' is a {task} model; train it with {TRAINER_NAMES[task]} (yolo-kd train picks "
-            "the trainer from the student)"
+            f"student '{student}' is {with_article(task)} model; train it with {TRAINER_NAMES[task]} (yolo-kd train "
+            "picks the trainer from the student)"
         )
     if kd.get("unlabeled"):
         check_unlabeled_teacher(task, teacher_task or task)
@@ -66,8 +67,9 @@ def check_unlabeled_teacher(task: str, teacher_task: str) -> None:
     if task != "detect" and teacher_task != task:
         what = {"segment": "masks", "pose": "keypoints", "obb": "rotated boxes"}[task]
         raise KDError(
-            f"unlabeled= for a {task} student needs a {task} teacher: its {what} become the pseudo-labels (a "
-            f"{teacher_task} teacher has none); pass a {task} teacher or drop unlabeled="
+            f"unlabeled= for {with_article(task)} student needs {with_article(task)} teacher: its {what} become the "
+            f"pseudo-labels ({with_article(teacher_task)} teacher has none); pass {with_article(task)} teacher or drop "
+            "unlabeled="
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from yolo_kd.errors import KDError
+from yolo_kd.errors import KDError, with_article
 
 
 def _levels_of(student: str) -> int | None:
@@ -64,11 +64,6 @@ PAIRS: dict[str, tuple[str, ...]] = {  # student task: the teacher tasks it lear
     "pose": ("pose", "detect"),
     "obb": ("obb",),  # rotated boxes: an axis-aligned detector's head answers another question
 }
-
-
-def with_article(word: str) -> str:
-    """``word`` with its indefinite article: 'a detect', 'an obb'."""
-    return f"{'an' if word[:1] in 'aeio' else 'a'} {word}"
 
 
 def check_student_task(student: str | None, task: str | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from yolo_kd.errors import KDError
+from yolo_kd.errors import KDError, with_article
 
 
 def split_images(spec: str | list[str]) -> list[Path]:
@@ -75,7 +75,7 @@ def check_dataset(data: dict[str, Any], splits: tuple[str, ...] = ("train", "val
                     )
                 if not _fits(task, len(line.split()), kpt):
                     raise KDError(
-                        f"{lbl}:{n}: {len(line.split())} values, but a {task} student needs "
-                        f"'{LABELS.get(task, 'class x y w h')}' per line; pass a {task} dataset or a student of "
-                        "the labels' task"
+                        f"{lbl}:{n}: {len(line.split())} values, but {with_article(task)} student needs "
+                        f"'{LABELS.get(task, 'class x y w h')}' per line; pass {with_article(task)} dataset or a "
+                        "student of the labels' task"
                     )
