@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -269,7 +268,7 @@ def test_edge_benchmark_tiny(tiny_data, tmp_path):
         run_edge_benchmark(str(tmp_path / "s.pt"), str(tiny_data), images=str(tmp_path / "no-frames"))
 
 
-def test_labeled_split_and_variants(tiny_data):
+def test_labeled_split_and_variants(tiny_data, monkeypatch):
     """labeled=0.25 keeps a fixed quarter of the train images, pools the rest; variants map to runs; bad ones fail."""
     import yaml
 
@@ -284,12 +283,8 @@ def test_labeled_split_and_variants(tiny_data):
     assert [p.stem for p in labels] == [Path(f).stem for f in lab] and all(p.read_text() for p in labels)
     assert labeled_split(str(tiny_data), 0.25) == (data, pool)
     assert sorted(str(p.resolve()) for p in Path(d["train"]).iterdir()) == lab  # the same subset again
-    cwd = Path.cwd()
-    try:  # data= given relative to the current folder (T7's first call): the subset's train: is still found
-        os.chdir(tiny_data.parent.parent)
-        rel, _ = labeled_split(str(tiny_data.relative_to(tiny_data.parent.parent)), 0.25)
-    finally:
-        os.chdir(cwd)
+    monkeypatch.chdir(tiny_data.parent.parent)  # data= relative to the current folder (T7's first call)
+    rel, _ = labeled_split(str(tiny_data.relative_to(tiny_data.parent.parent)), 0.25)
     assert Path(yaml.safe_load(open(rel))["train"]).is_absolute() and Path(rel).is_absolute()
     spec = {"method": "crosskd@u", "kd": {}, "data": data}
     assert variant_spec(spec, str(tiny_data), pool)["kd"]["unlabeled"] == pool
