@@ -1,0 +1,49 @@
+"""Per-method mean of training-loss columns by epoch across a bench folder's runs (a markdown table per column).
+
+Usage: python benchmarks/train_curves.py BENCH_FOLDER [COLUMN ...]
+Reads BENCH_FOLDER/runs/<method>-s<seed>/results.csv (Ultralytics' per-epoch log); columns default to the three
+detection losses. R9/R10: does a KD term keep the student from fitting the labels (higher train detection loss)?
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+DEFAULT_COLUMNS = ("train/box_loss", "train/cls_loss", "train/dfl_loss")
+
+
+def curves(folder: Path, column: str) -> dict[str, dict[int, list[float]]]:
+    """Values of one results.csv column by method, then epoch, one per seed."""
+    out: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for f in sorted(folder.glob("runs/*/results.csv")):
+        method = f.parent.name.rsplit("-s", 1)[0]
+        for row in csv.DictReader(f.open()):
+            row = {k.strip(): v for k, v in row.items()}
+            out[method][int(float(row["epoch"]))].append(float(row[column]))
+    return out
+
+
+def table(folder: Path, column: str) -> str:
+    """A markdown table: one row per method, one column per epoch, the mean over seeds (n seeds in the row)."""
+    data = curves(folder, column)
+    epochs = sorted({e for by_epoch in data.values() for e in by_epoch})
+    lines = [f"| {column} | n | " + " | ".join(str(e) for e in epochs) + " |"]
+    lines.append("|---|---|" + "---|" * len(epochs))
+    for method, by_epoch in sorted(data.items()):
+        means = [f"{statistics.mean(by_epoch[e]):.3f}" if by_epoch.get(e) else "" for e in epochs]
+        lines.append(f"| {method} | {len(by_epoch[epochs[0]])} | " + " | ".join(means) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Print one table per requested column."""
+    folder, columns = Path(sys.argv[1]), sys.argv[2:] or DEFAULT_COLUMNS
+    print("\n\n".join(table(folder, c) for c in columns))
+
+
+if __name__ == "__main__":
+    main()
