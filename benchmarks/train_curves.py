@@ -1,13 +1,15 @@
 """Per-method mean of training-loss columns by epoch across a bench folder's runs (a markdown table per column).
 
 Usage: python benchmarks/train_curves.py BENCH_FOLDER [COLUMN ...]
-Reads BENCH_FOLDER/runs/<method>-s<seed>/results.csv (Ultralytics' per-epoch log); columns default to the three
-detection losses. R9/R10: does a KD term keep the student from fitting the labels (higher train detection loss)?
+Reads the results.csv (Ultralytics' per-epoch log) of each finished run (its bench.json names the method; runs still
+training are left out, as from the harness's tables); columns default to the three detection losses. R9/R10: does a
+KD term keep the student from fitting the labels (higher train detection loss)?
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import statistics
 import sys
 from collections import defaultdict
@@ -17,11 +19,11 @@ DEFAULT_COLUMNS = ("train/box_loss", "train/cls_loss", "train/dfl_loss")
 
 
 def curves(folder: Path, column: str) -> dict[str, dict[int, list[float]]]:
-    """Values of one results.csv column by method, then epoch, one per seed."""
+    """Values of one results.csv column by method, then epoch, one per finished run (seed)."""
     out: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for f in sorted(folder.glob("runs/*/results.csv")):
-        method = f.parent.name.rsplit("-s", 1)[0]
-        for row in csv.DictReader(f.open()):
+    for done in sorted(folder.glob("runs/*/bench.json")):
+        method = json.loads(done.read_text())["method"]
+        for row in csv.DictReader((done.parent / "results.csv").open()):
             row = {k.strip(): v for k, v in row.items()}
             out[method][int(float(row["epoch"]))].append(float(row[column]))
     return out
