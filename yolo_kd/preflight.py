@@ -24,10 +24,11 @@ def check_method_task(spec: MethodSpec, student_task: str | None, teacher_task: 
     for k in spec.keys:
         need = LOSSES[k].task
         if need and (student_task != need or teacher_task != need):
+            a_need = with_article(need)
             raise KDError(
-                f"method '{k}' distills {need} outputs and needs a {need} student and a {need} teacher (here "
+                f"method '{k}' distills {need} outputs and needs {a_need} student and {a_need} teacher (here "
                 f"{with_article(student_task)} student and {with_article(teacher_task)} teacher); drop '{k}' or pass "
-                f"a {need} teacher"
+                f"{a_need} teacher"
             )
     if student_task == "obb" and "box_branch" in spec.requires:
         flat = ", ".join(k for k, v in sorted(LOSSES.items()) if "box_branch" not in v.requires and not v.task)

@@ -70,8 +70,8 @@ def check_student_task(student: str | None, task: str | None) -> None:
     """Raise when the student's ``task`` (None: unknown) is not one yolo-kd distills."""
     if task is not None and task not in PAIRS:
         raise KDError(
-            f"student '{student}' is a {task} model; yolo-kd distills {', '.join(PAIRS)} students: pass one such as "
-            "student=yolov8n.yaml, yolov8n-seg.yaml, yolov8n-pose.yaml or yolov8n-obb.yaml"
+            f"student '{student}' is {with_article(task)} model; yolo-kd distills {', '.join(PAIRS)} students: pass "
+            "one such as student=yolov8n.yaml, yolov8n-seg.yaml, yolov8n-pose.yaml or yolov8n-obb.yaml"
         )
 
 

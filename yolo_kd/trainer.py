@@ -20,7 +20,7 @@ from yolo_kd.cfg import KD_KEYS, TASK_METHODS, split_overrides
 from yolo_kd.checkpoint import kd_state
 from yolo_kd.checkpoint.atomic import AtomicPath
 from yolo_kd.checkpoint.hooks import CheckpointHooks
-from yolo_kd.errors import KDError
+from yolo_kd.errors import KDError, with_article
 from yolo_kd.kd_plots import ResultColumns
 from yolo_kd.losses import parse_method
 from yolo_kd.model import KDModel
@@ -121,9 +121,8 @@ class KDTrainerMixin(CheckpointHooks, UnlabeledHooks, ResultColumns):
             except RuntimeError as e:  # Ultralytics' "Dataset 'x' error": one line instead of a traceback
                 raise KDError(f"{' '.join(str(e).split())}; pass data=path/to/data.yaml (see data/README.md)") from None
             except KeyError as e:  # the pose trainer's missing kpt_shape
-                raise KDError(
-                    f"{e.args[0] if e.args else e}; a {self.kd_task} student needs a {self.kd_task} dataset"
-                ) from None
+                task = with_article(self.kd_task)
+                raise KDError(f"{e.args[0] if e.args else e}; {task} student needs {task} dataset") from None
             self._check_data(data)
             if not self.resume:
                 src, conf = self._unlabeled_args
