@@ -18,20 +18,20 @@ from pathlib import Path
 DEFAULT_COLUMNS = ("train/box_loss", "train/cls_loss", "train/dfl_loss")
 
 
-def curves(folder: Path, column: str) -> dict[str, dict[int, list[float]]]:
-    """Values of one results.csv column by method, then epoch, one per finished run (seed)."""
-    out: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+def curves(folder: Path, columns: tuple[str, ...]) -> dict[str, dict[str, dict[int, list[float]]]]:
+    """Values of each results.csv column by method, then epoch, one per finished run (seed); each run read once."""
+    out: dict[str, dict[str, dict[int, list[float]]]] = {c: defaultdict(lambda: defaultdict(list)) for c in columns}
     for done in sorted(folder.glob("runs/*/bench.json")):
         method = json.loads(done.read_text())["method"]
         for row in csv.DictReader((done.parent / "results.csv").open()):
             row = {k.strip(): v for k, v in row.items()}
-            out[method][int(float(row["epoch"]))].append(float(row[column]))
+            for c in columns:
+                out[c][method][int(float(row["epoch"]))].append(float(row[c]))
     return out
 
 
-def table(folder: Path, column: str) -> str:
+def table(column: str, data: dict[str, dict[int, list[float]]]) -> str:
     """A markdown table: one row per method, one column per epoch, the mean over seeds (n seeds in the row)."""
-    data = curves(folder, column)
     epochs = sorted({e for by_epoch in data.values() for e in by_epoch})
     lines = [f"| {column} | n | " + " | ".join(str(e) for e in epochs) + " |"]
     lines.append("|---|---|" + "---|" * len(epochs))
@@ -43,8 +43,8 @@ def table(folder: Path, column: str) -> str:
 
 def main() -> None:
     """Print one table per requested column."""
-    folder, columns = Path(sys.argv[1]), sys.argv[2:] or DEFAULT_COLUMNS
-    print("\n\n".join(table(folder, c) for c in columns))
+    folder, columns = Path(sys.argv[1]), tuple(sys.argv[2:]) or DEFAULT_COLUMNS
+    print("\n\n".join(table(c, data) for c, data in curves(folder, columns).items()))
 
 
 if __name__ == "__main__":
