@@ -142,6 +142,22 @@ def test_method_settings_resolve_code_and_pretrained_defaults():
     assert both["kd_teacher_precision"] == "bf16"
 
 
+def test_default_runs_leave_method_out_and_record_the_pick():
+    """``default`` trains with method= left out, as a user would: the record names the method the code picked for that
+    student (builtin at 12 for a .pt detection student, crosskd at 20 for a .yaml one), so a later change of default
+    is caught by the folder check as any other changed setting."""
+    from yolo_kd.bench.kd import method_settings
+    from yolo_kd.bench.worker import named
+
+    pt = method_settings(["default", "default@u"], "w.pt", {})
+    assert pt["default"]["method"] == "builtin" and pt["default"]["args"] == {"builtin": {"weight": 12.0}}
+    assert pt["default@u"]["method"] == "crosskd" and pt["default@u"]["args"]["crosskd"]["weight"] == 3.0  # R7's
+    yaml = method_settings(["default"], "yolov8n.yaml", {})["default"]
+    assert yaml["method"] == "crosskd" and yaml["args"]["crosskd"]["weight"] == 20.0
+    assert method_settings(["default"], "w.pt", {}, "obb")["default"]["method"] == "cwd"
+    assert named("default") == {} and named("gkd+bmfi") == {"method": "gkd+bmfi"}
+
+
 def test_folder_whose_method_defaults_changed_is_refused(tmp_path, capsys):
     """Runs of one method made before and after a default changed are two methods: the second call is refused in one
     line naming the setting, then and now; a method new to the folder joins; an older folder without the record

@@ -47,13 +47,38 @@ def test_crosskd_weight_is_3_for_a_student_that_starts_from_weights():
     from yolo_kd.losses.crosskd import CrossKD
 
     assert CrossKD([2], [2]).cls_weight == 20.0  # the from-scratch default stays in the class
-    pt = {"student": "runs/x/yolov8n.pt", "teacher": "t.pt"}
+    pt = {"student": "runs/x/yolov8n.pt", "teacher": "t.pt", "method": "crosskd"}
     assert split_overrides(pt)[1]["kd_args"] == {"crosskd": {"weight": 3.0}}
     assert split_overrides({**pt, "method": "crosskd+bckd"})[1]["kd_args"] == {"crosskd": {"weight": 3.0}, "bckd": {}}
     assert split_overrides({**pt, "crosskd_weight": 20})[1]["kd_args"] == {"crosskd": {"weight": 20}}
     assert split_overrides({**pt, "method": "gkd+bmfi"})[1]["kd_args"] == {"gkd": {}, "bmfi": {}}
     assert split_overrides({**pt, "student": "yolov8n.yaml"})[1]["kd_args"] == {"crosskd": {}}
     assert split_overrides({"model": "runs/x/weights/last.pt", "resume": True})[1]["kd_args"] == {"crosskd": {}}
+
+
+def test_default_method_follows_the_task_and_the_student():
+    """R14's rule: method= left out, a .pt detection student gets builtin at weight 12; a .yaml one crosskd at the class
+    default; seg/pose .pt students crosskd at 3; obb students cwd. Given options and methods win; settings for a
+    method the default does not include are refused in one line naming the default; a resume picks nothing; with
+    unlabeled= a .pt student keeps crosskd at 3 (R7)."""
+    pt = {"student": "runs/x/yolov8n.pt", "teacher": "t.pt"}
+    kd = split_overrides(pt)[1]
+    assert (kd["method"], kd["kd_args"]) == ("builtin", {"builtin": {"weight": 12.0}})
+    assert split_overrides({**pt, "builtin_weight": 8})[1]["kd_args"] == {"builtin": {"weight": 8}}
+    assert split_overrides({**pt, "kd_args": {"builtin": {"weight": 7}}})[1]["kd_args"] == {"builtin": {"weight": 7}}
+    assert split_overrides({**pt, "method": "builtin"})[1]["kd_args"] == {"builtin": {}}  # by name: Ultralytics' 6
+    yaml = split_overrides({**pt, "student": "yolov8n.yaml"})[1]
+    assert (yaml["method"], yaml["kd_args"]) == ("crosskd", {"crosskd": {}})
+    for task in ("segment", "pose"):
+        seg = split_overrides(pt, task)[1]
+        assert (seg["method"], seg["kd_args"]) == ("crosskd", {"crosskd": {"weight": 3.0}})
+    assert split_overrides(pt, "obb")[1]["method"] == "cwd"
+    pool = split_overrides({**pt, "unlabeled": "raw/"})[1]  # R7's measured default with a pool
+    assert (pool["method"], pool["kd_args"]) == ("crosskd", {"crosskd": {"weight": 3.0}})
+    assert split_overrides({"model": "runs/x/weights/last.pt", "resume": True})[1]["method"] == KD_DEFAULTS["method"]
+    with pytest.raises(KDError, match=r"^crosskd settings given without method=; the default for this student is "
+                                      r"builtin: add method=crosskd or drop them$"):  # fmt: skip
+        split_overrides({**pt, "crosskd_weight": 5})
 
 
 def test_kd_schedule_values():

@@ -12,7 +12,7 @@ from yolo_kd.plugins import import_plugins
 
 KD_DEFAULTS: dict[str, Any] = {
     "teacher": None,  # path to a detection .pt; stored as Ultralytics' own distill_model key
-    "method": "crosskd",  # registry keys joined by "+"; the one place the default is named (docs/results.md)
+    "method": "crosskd",  # registry keys joined by "+"; the default, named here (per task and .pt student: below)
     "kd_args": {},  # {method: {param: value}}; flat form: <method>_<param>=value
     "kd_decay": "constant",  # constant | linear | cosine
     "kd_final": 0.1,  # fraction of the KD weight left at the end of linear/cosine decay
@@ -44,8 +44,35 @@ PRETRAINED_ARGS: dict[str, dict[str, Any]] = {"crosskd": {"weight": 3.0}}
 # obb head rotates): cwd won on fresh seeds there (T4, docs/experiments/T4-cwd-for-obb-fresh-seeds.md)
 TASK_METHODS: dict[str, str] = {"obb": "cwd"}
 
+# the default method, with its options, of a detection student that starts from weights (``student=*.pt``) trained
+# on labels alone when method= is left out: Ultralytics' score-weighted neck L2 at twice its weight beat crosskd
+# (weight 3) and plain fine-tuning on 8 fresh seeds of real photos (R14,
+# docs/experiments/R14-default-for-pretrained-students-8-seeds.md). ``method=builtin`` given by name keeps Ultralytics'
+# weight 6. With ``unlabeled=`` crosskd stays (R7: +4.0 over plain fine-tuning; builtin never ran on a pool); seg and
+# pose students keep crosskd (T-series).
+PRETRAINED_METHODS: dict[str, tuple[str, dict[str, Any]]] = {"detect": ("builtin", {"weight": 12.0})}
 
-def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+
+def default_method(task: str, student: Any, unlabeled: Any = None) -> tuple[str, dict[str, Any]]:
+    """The method (and its options) a run of ``task`` trains with when method= is left out.
+
+    Args:
+        task: The student's Ultralytics task.
+        student: The student given (``*.pt`` starts from weights; a ``.yaml`` or nothing from scratch).
+        unlabeled: The ``unlabeled=`` images, if any.
+
+    Returns:
+        (method string, options of that method): the task's own default, else a labels-only ``.pt`` student's, else
+        KD_DEFAULTS'.
+    """
+    if task in TASK_METHODS:
+        return TASK_METHODS[task], {}
+    if str(student or "").endswith(".pt") and not unlabeled and task in PRETRAINED_METHODS:
+        return PRETRAINED_METHODS[task]
+    return KD_DEFAULTS["method"], {}
+
+
+def split_overrides(overrides: dict[str, Any], task: str = "detect") -> tuple[dict[str, Any], dict[str, Any]]:
     """Split flat overrides into (Ultralytics overrides, KD settings), validating KD keys.
 
     The method string is parsed here, once: ``kd["method"]`` is its normalised string, ``kd["kd_args"]`` its checked
@@ -78,6 +105,9 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
             hint = f" Did you mean '{hint[0]}'?" if hint else ""
             raise KDError(f"'{k}' is not a valid yolo-kd argument.{hint} See `yolo-kd help`.")
     check_ultralytics(ul)
+    defaults: dict[str, Any] = {}  # options of a default method, where it has its own (given ones win)
+    if "method" not in overrides and not ul.get("resume"):  # a resume keeps the checkpoint's method
+        kd["method"], defaults = default_method(task, ul.get("model"), kd["unlabeled"])
     if kd["method"] is None or not str(kd["method"]).strip():
         raise KDError(f"method= is empty; leave it out for the default ({KD_DEFAULTS['method']}) or name one, e.g. "
                       "method=gkd+bmfi (see `yolo-kd methods`)")  # fmt: skip
@@ -110,6 +140,12 @@ def split_overrides(overrides: dict[str, Any]) -> tuple[dict[str, Any], dict[str
         for m, p in PRETRAINED_ARGS.items():
             if m in str(kd["method"]).split("+"):
                 merged.setdefault(m, {}).update({k: v for k, v in p.items() if k not in merged[m]})
+    chosen = str(kd["method"]).split("+")
+    if "method" not in overrides and (extra := [m for m in merged if m not in chosen]):
+        raise KDError(f"{extra[0]} settings given without method=; the default for this student is {kd['method']}: "
+                      f"add method={extra[0]} or drop them")  # fmt: skip
+    if defaults:
+        merged.setdefault(kd["method"], {}).update({k: v for k, v in defaults.items() if k not in merged[kd["method"]]})
     spec = parse_method(kd["method"], merged)  # unknown keys, parameters and values: one line, nothing built
     kd["method"], kd["kd_args"], kd["spec"] = spec.name, spec.args, spec
     return ul, kd

@@ -121,7 +121,7 @@ def cmd_methods(kv: dict[str, Any]) -> None:
 
         print(methods_markdown())
         return
-    from yolo_kd.cfg import KD_DEFAULTS, PRETRAINED_ARGS, TASK_METHODS  # where the defaults are named (torch-free)
+    from yolo_kd.cfg import KD_DEFAULTS, PRETRAINED_ARGS, PRETRAINED_METHODS, TASK_METHODS  # named there (torch-free)
 
     for key, doc in describe():
         pre = PRETRAINED_ARGS.get(key, {})
@@ -130,6 +130,9 @@ def cmd_methods(kv: dict[str, Any]) -> None:
         tasks = [t for t, m in TASK_METHODS.items() if m == key]
         mark = "  (the default method)" if key == KD_DEFAULTS["method"] else ""
         mark += f"  (the default for {', '.join(tasks)} students)" if tasks else ""
+        for task, (m, opts) in PRETRAINED_METHODS.items():
+            given = " ".join(f"{key}_{p}={v}" for p, v in opts.items())
+            mark += f"  (the default for a {task} student from a .pt, at {given})" if m == key else ""
         print(f"{key:9s} {doc}{mark}\n{'':9s} {params}")
 
 

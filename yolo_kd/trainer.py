@@ -16,7 +16,7 @@ from ultralytics.utils import DEFAULT_CFG, LOGGER, RANK, YAML
 
 from yolo_kd import callbacks, preflight
 from yolo_kd.batchnorm import identity_bn_warning
-from yolo_kd.cfg import KD_KEYS, TASK_METHODS, split_overrides
+from yolo_kd.cfg import KD_KEYS, split_overrides
 from yolo_kd.checkpoint import kd_state
 from yolo_kd.checkpoint.atomic import AtomicPath
 from yolo_kd.checkpoint.hooks import CheckpointHooks
@@ -46,9 +46,7 @@ class KDTrainerMixin(CheckpointHooks, UnlabeledHooks, ResultColumns):
     def __init__(self, cfg=DEFAULT_CFG, overrides: dict[str, Any] | None = None, _callbacks=None):
         """Validate KD settings before any run directory exists, then initialise the Ultralytics trainer."""
         overrides = dict(overrides or {})
-        if self.kd_task in TASK_METHODS and "method" not in overrides and not overrides.get("resume"):
-            overrides["method"] = TASK_METHODS[self.kd_task]  # the task's own default; a resume keeps the checkpoint's
-        ul, kd = split_overrides(overrides)
+        ul, kd = split_overrides(overrides, self.kd_task)  # method= left out: the task's and the student's default
         resume = bool(ul.get("resume"))
         self._teacher = None  # the teacher check_teacher loaded (fresh runs), handed to KDModel; the file on resume
         self.teacher_info: dict | None = None  # its Detect head's nc, names, levels (fresh runs)

@@ -118,11 +118,14 @@ def _precision_apart(config: dict[str, Any]) -> dict[str, Any]:
     return {**config, "kd": kd, "teacher_precision": kd.pop("kd_teacher_precision", config.get("teacher_precision"))}
 
 
-def method_settings(methods: list[str], student: str, kd: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def method_settings(
+    methods: list[str], student: str, kd: dict[str, Any], task: str = "detect"
+) -> dict[str, dict[str, Any]]:
     """What each yolo-kd method of a call trains with: every hyper-parameter and KD setting, defaults resolved.
 
     Code defaults (``method_params``), the pretrained-student defaults (``cfg.PRETRAINED_ARGS``) and ``kd=`` resolved
     as a training run would, as JSON values; ``none`` and ``ultralytics`` have none (their code is Ultralytics').
+    ``default`` is a run with method= left out: its record names the method the code picked for this student.
     """
     from yolo_kd.bench.labels import split_variant
     from yolo_kd.cfg import split_overrides
@@ -130,13 +133,17 @@ def method_settings(methods: list[str], student: str, kd: dict[str, Any]) -> dic
 
     out = {}
     for m in methods:
-        base, _ = split_variant(m)
+        base, variant = split_variant(m)
         if base in {"none", "ultralytics"}:
             continue
-        _, k = split_overrides({"student": student, "method": base, **kd})
+        named = {} if base == "default" else {"method": base}
+        pool = {"unlabeled": "pool"} if variant == "u" else {}  # that a pool is given can change the default's pick
+        _, k = split_overrides({"student": student, **named, **kd, **pool}, task)
         args = {key: {**method_params(key), **given} for key, given in k["kd_args"].items()}
-        rest = {x: k[x] for x in sorted(KD_DEFAULTS) if x not in {"method", "kd_args", "teacher", "plugins"}}
-        out[m] = json.loads(json.dumps({"args": args, **rest}, default=str))
+        skip = {"method", "kd_args", "teacher", "plugins", "unlabeled"}  # paths, not settings
+        rest = {x: k[x] for x in sorted(KD_DEFAULTS) if x not in skip}
+        picked = {"method": k["method"]} if base == "default" else {}
+        out[m] = json.loads(json.dumps({"args": args, **picked, **rest}, default=str))
     return out
 
 
@@ -247,7 +254,7 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
     task = student_task_by_name(s.get("student_cfg") or s["student"])
     for m in s["methods"]:
         base, variant = split_variant(m)
-        if base not in {"none", "ultralytics"}:  # unknown method, or one the task cannot take: one line, nothing trains
+        if base not in {"none", "ultralytics", "default"}:  # unknown method, or one the task cannot take: one line
             spec = parse_method(base)
             if task:
                 check_method_task(spec, task, task)
@@ -257,7 +264,7 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
     data, pool = (data_all, None) if float(s["labeled"]) >= 1 else labeled_split(data_all, float(s["labeled"]))
     config = {**s, "data": data, "teacher": teacher, "preset": preset, "footing": report.footing()}
     config["teacher_precision"] = KD_DEFAULTS["kd_teacher_precision"]  # unless kd= names one
-    config["method_settings"] = method_settings(s["methods"], s["student"], s["kd"])
+    config["method_settings"] = method_settings(s["methods"], s["student"], s["kd"], task or "detect")
     check_folder(out, config)
     tfile = out / "teacher.json"
     if not tfile.exists():

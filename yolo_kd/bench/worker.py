@@ -96,6 +96,11 @@ def curve(results_csv: Path, task: str = "detect") -> list[dict]:
     return rows
 
 
+def named(method: str) -> dict[str, str]:
+    """The method= a yolo-kd run is given: none for ``default`` (the trainer picks, as for a user who leaves it out)."""
+    return {} if method == "default" else {"method": method}
+
+
 def train(spec: dict, timer: StepTimer) -> Path:
     """Train one student as the spec says; return its run directory."""
     args = {**spec["train_args"], "data": spec["data"], "project": spec["project"], "name": spec["name"]}
@@ -115,7 +120,7 @@ def train(spec: dict, timer: StepTimer) -> Path:
     from yolo_kd.tasks import trainer_for
 
     trainer = trainer_for(
-        {**args, "student": spec["student"], "teacher": spec["teacher"], "method": method, **spec["kd"]}
+        {**args, "student": spec["student"], "teacher": spec["teacher"], **named(method), **spec["kd"]}
     )
     trainer.add_callback("on_train_epoch_start", timer.epoch_start)
     trainer.add_callback("on_train_batch_end", timer.batch_end)
