@@ -19,7 +19,9 @@ class Builtin(DistillLoss):
     weighted by the teacher's max class probability ``s``; ``L_l = sum(s * (P(F^S) - F^T)^2) / (sum(s) * C)``;
     ``L = dis * sum_l L_l`` with ``dis = 6.0`` (Ultralytics' default). Running it here puts the built-in on
     equal footing (same trainer, schedule and logging) with every other method. End-to-end heads: Ultralytics
-    averages the one2many and one2one scores; here the one2many scores are used (what ``t_head`` carries).
+    averages the one2many and one2one scores; here the one2many scores are used (what ``t_head`` carries). With
+    method= left out, a detection student that starts from weights trains with this loss at ``weight=12``
+    (``cfg.PRETRAINED_METHODS``, R14); named as ``method=builtin`` it keeps Ultralytics' 6.
     """
 
     names = ("builtin",)
