@@ -109,8 +109,8 @@ def split_overrides(overrides: dict[str, Any], task: str = "detect") -> tuple[di
     if "method" not in overrides and not ul.get("resume"):  # a resume keeps the checkpoint's method
         kd["method"], defaults = default_method(task, ul.get("model"), kd["unlabeled"])
     if kd["method"] is None or not str(kd["method"]).strip():
-        raise KDError(f"method= is empty; leave it out for the default ({KD_DEFAULTS['method']}) or name one, e.g. "
-                      "method=gkd+bmfi (see `yolo-kd methods`)")  # fmt: skip
+        raise KDError(f"method= is empty; leave it out for the default ({default_method(task, ul.get('model'))[0]} "
+                      "for this student) or name one, e.g. method=gkd+bmfi (see `yolo-kd methods`)")  # fmt: skip
     if kd["kd_decay"] not in DECAYS:
         raise KDError(f"kd_decay='{kd['kd_decay']}' is not one of {', '.join(DECAYS)}")
     teacher_precision.check(kd["kd_teacher_precision"])
