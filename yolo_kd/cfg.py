@@ -105,12 +105,15 @@ def split_overrides(overrides: dict[str, Any], task: str = "detect") -> tuple[di
             hint = f" Did you mean '{hint[0]}'?" if hint else ""
             raise KDError(f"'{k}' is not a valid yolo-kd argument.{hint} See `yolo-kd help`.")
     check_ultralytics(ul)
+    left_out = "method" not in overrides
+    fresh_pt = str(ul.get("model", "")).endswith(".pt") and not ul.get("resume")  # a student that starts from weights
     defaults: dict[str, Any] = {}  # options of a default method, where it has its own (given ones win)
-    if "method" not in overrides and not ul.get("resume"):  # a resume keeps the checkpoint's method
+    if left_out and not ul.get("resume"):  # a resume keeps the checkpoint's method
         kd["method"], defaults = default_method(task, ul.get("model"), kd["unlabeled"])
     if kd["method"] is None or not str(kd["method"]).strip():
-        raise KDError(f"method= is empty; leave it out for the default ({default_method(task, ul.get('model'))[0]} "
-                      "for this student) or name one, e.g. method=gkd+bmfi (see `yolo-kd methods`)")  # fmt: skip
+        pick = default_method(task, ul.get("model"), kd["unlabeled"])[0]
+        raise KDError(f"method= is empty; leave it out for the default ({pick} for this student) or name one, e.g. "
+                      "method=gkd+bmfi (see `yolo-kd methods`)")  # fmt: skip
     if kd["kd_decay"] not in DECAYS:
         raise KDError(f"kd_decay='{kd['kd_decay']}' is not one of {', '.join(DECAYS)}")
     teacher_precision.check(kd["kd_teacher_precision"])
@@ -136,16 +139,15 @@ def split_overrides(overrides: dict[str, Any], task: str = "detect") -> tuple[di
     merged = {m: dict(p) for m, p in kd["kd_args"].items()}
     for m, p in flat.items():
         merged.setdefault(m, {}).update(p)
-    if str(ul.get("model", "")).endswith(".pt") and not ul.get("resume"):  # a student that starts from weights
-        for m, p in PRETRAINED_ARGS.items():
-            if m in str(kd["method"]).split("+"):
-                merged.setdefault(m, {}).update({k: v for k, v in p.items() if k not in merged[m]})
     chosen = str(kd["method"]).split("+")
-    if "method" not in overrides and (extra := [m for m in merged if m not in chosen]):
+    if left_out and (extra := [m for m in merged if m not in chosen]):
         raise KDError(f"{extra[0]} settings given without method=; the default for this student is {kd['method']}: "
                       f"add method={extra[0]} or drop them")  # fmt: skip
-    if defaults:
-        merged.setdefault(kd["method"], {}).update({k: v for k, v in defaults.items() if k not in merged[kd["method"]]})
+    fills = dict(PRETRAINED_ARGS) if fresh_pt else {}  # options filled in where not given: a .pt student's, ...
+    if defaults:  # ... and the default method's own
+        fills[kd["method"]] = {**fills.get(kd["method"], {}), **defaults}
+    for m in (m for m in chosen if m in fills):
+        merged.setdefault(m, {}).update({k: v for k, v in fills[m].items() if k not in merged[m]})
     spec = parse_method(kd["method"], merged)  # unknown keys, parameters and values: one line, nothing built
     kd["method"], kd["kd_args"], kd["spec"] = spec.name, spec.args, spec
     return ul, kd

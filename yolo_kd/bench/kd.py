@@ -128,6 +128,7 @@ def method_settings(
     ``default`` is a run with method= left out: its record names the method the code picked for this student.
     """
     from yolo_kd.bench.labels import split_variant
+    from yolo_kd.bench.worker import named
     from yolo_kd.cfg import split_overrides
     from yolo_kd.losses.registry import method_params
 
@@ -136,9 +137,8 @@ def method_settings(
         base, variant = split_variant(m)
         if base in {"none", "ultralytics"}:
             continue
-        named = {} if base == "default" else {"method": base}
         pool = {"unlabeled": "pool"} if variant == "u" else {}  # that a pool is given can change the default's pick
-        _, k = split_overrides({"student": student, **named, **kd, **pool}, task)
+        _, k = split_overrides({"student": student, **named(base), **kd, **pool}, task)
         args = {key: {**method_params(key), **given} for key, given in k["kd_args"].items()}
         skip = {"method", "kd_args", "teacher", "plugins", "unlabeled"}  # paths, not settings
         rest = {x: k[x] for x in sorted(KD_DEFAULTS) if x not in skip}
