@@ -75,9 +75,32 @@ def test_settings_errors():
         run_kd_benchmark(methods="none,gkdd")
 
 
+def test_train_settings_checked_and_kept_apart(tmp_path):
+    """train= takes Ultralytics settings for the students, refuses ones the harness owns or does not know (one line),
+    and a folder holds runs of one train= only (an older folder counts as train={})."""
+    import json
+
+    from yolo_kd.bench.folder import check_folder
+    from yolo_kd.bench.kd import settings
+
+    assert settings("cpu-small", {"train": {"mixup": 0.5}})["train"] == {"mixup": 0.5}
+    assert settings("cpu-small", {})["train"] == {}
+    for bad, what in (({"epochs": 3}, "epochs"), ({"seed": 1}, "seed"), ({"mixupp": 1}, "mixupp")):
+        with pytest.raises(KDError, match=rf"train= cannot set \['{what}'\]"):
+            settings("cpu-small", {"train": bad})
+    with pytest.raises(KDError, match="is not a mapping"):
+        settings("cpu-small", {"train": "mixup"})
+    cfg = {"data": "d", "teacher": "t", "student": "s", "epochs": 3, "imgsz": 64, "batch": 4, "close_mosaic": 0,
+           "kd": {}, "labeled": 1.0, "teacher_precision": "fp32", "methods": ["none"]}  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(cfg))  # made before train= existed
+    check_folder(tmp_path, {**cfg, "train": {}})
+    with pytest.raises(KDError, match=r"different train \(\[\{\}\] vs \[\{'mixup': 0.5\}\]\)"):
+        check_folder(tmp_path, {**cfg, "train": {"mixup": 0.5}})
+
+
 def test_folder_with_other_settings_is_refused(tmp_path):
     """Runs made with different epochs are never mixed into one table."""
-    from yolo_kd.bench.kd import check_folder
+    from yolo_kd.bench.folder import check_folder
 
     cfg = {"data": "d", "teacher": "t", "student": "s", "epochs": 3, "imgsz": 64, "batch": 4, "close_mosaic": 0,
            "kd": {}, "methods": ["none"]}  # fmt: skip
@@ -92,7 +115,7 @@ def test_folder_made_with_another_teacher_precision_is_refused(tmp_path):
     names the kd= that continues it); kd= naming the precision counts as that precision."""
     import json
 
-    from yolo_kd.bench.kd import check_folder
+    from yolo_kd.bench.folder import check_folder
 
     cfg = {"data": "d", "teacher": "t", "student": "s", "epochs": 3, "imgsz": 64, "batch": 4, "close_mosaic": 0,
            "kd": {}, "labeled": 1.0, "methods": ["none"]}  # fmt: skip
@@ -114,7 +137,7 @@ def test_folder_from_another_footing_is_refused(tmp_path):
     before footings were recorded is kept (and records this one)."""
     import json
 
-    from yolo_kd.bench.kd import check_folder
+    from yolo_kd.bench.folder import check_folder
 
     cfg = {"data": "d", "teacher": "t", "student": "s", "epochs": 3, "imgsz": 64, "batch": 4, "close_mosaic": 0,
            "kd": {}, "methods": ["none"]}  # fmt: skip
@@ -162,7 +185,7 @@ def test_folder_whose_method_defaults_changed_is_refused(tmp_path, capsys):
     """Runs of one method made before and after a default changed are two methods: the second call is refused in one
     line naming the setting, then and now; a method new to the folder joins; an older folder without the record
     keeps its runs and says so each time, never recording a setting its earlier runs may not have had."""
-    from yolo_kd.bench.kd import check_folder
+    from yolo_kd.bench.folder import check_folder
 
     cfg = {"data": "d", "teacher": "t", "student": "s", "epochs": 3, "imgsz": 64, "batch": 4, "close_mosaic": 0,
            "kd": {}, "labeled": 1.0, "teacher_precision": "fp32", "methods": ["crosskd"]}  # fmt: skip

@@ -16,18 +16,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from yolo_kd.bench.folder import check_folder
 from yolo_kd.bench.presets import PRESETS
 from yolo_kd.cfg import KD_DEFAULTS
 from yolo_kd.errors import KDError
 
-KEYS = ("data", "teacher", "project", "preset", "kd", "labeled")
+KEYS = ("data", "teacher", "project", "preset", "kd", "labeled", "train")
 
 
 def settings(preset: str, kv: dict[str, Any]) -> dict[str, Any]:
     """Preset values overridden by the user's key=value arguments (lists may be given as 'a,b')."""
     if preset not in PRESETS:
         raise KDError(f"unknown benchmark preset '{preset}'; use one of {', '.join(PRESETS)}")
-    s = {**PRESETS[preset], "data": None, "teacher": None, "kd": {}, "labeled": 1.0, **kv}
+    s = {**PRESETS[preset], "data": None, "teacher": None, "kd": {}, "labeled": 1.0, "train": {}, **kv}
     unknown = set(s) - set(PRESETS[preset]) - set(KEYS)
     if unknown:
         raise KDError(f"unknown benchmark argument(s) {sorted(unknown)}; known: {sorted(set(s) - unknown)}")
@@ -40,7 +41,27 @@ def settings(preset: str, kv: dict[str, Any]) -> dict[str, Any]:
     if not str(s["jobs"]).isdigit() or int(s["jobs"]) < 1:
         raise KDError(f"jobs={s['jobs']} is not a count; pass jobs=N (runs at once, 1 or more)")
     s["jobs"] = int(s["jobs"])
+    s["train"] = student_train_args(s["train"])
     return s
+
+
+def student_train_args(train: Any) -> dict[str, Any]:
+    """``train=``: Ultralytics settings every student run of a folder gets on top of the preset's (e.g. mixup).
+
+    Settings the harness owns (schedule, size, seed, data, output) have their own keys or are fixed for pairing.
+    """
+    from ultralytics.cfg import DEFAULT_CFG_DICT
+
+    if not isinstance(train, dict):
+        raise KDError(f'train={train!r} is not a mapping; pass e.g. train="{{mixup: 0.5}}"')
+    owned = set(train_args(PRESETS["cpu-small"])) | {"seed", "data", "project", "name", "model", "resume"}
+    bad = sorted(k for k in train if k not in DEFAULT_CFG_DICT or k in owned)
+    if bad:
+        raise KDError(
+            f"train= cannot set {bad}: give Ultralytics augmentation or optimizer settings (e.g. mixup, scale, lr0); "
+            "the schedule, size and seed have their own keys or are fixed for pairing"
+        )
+    return dict(train)
 
 
 def student_task_by_name(student: str) -> str | None:
@@ -112,12 +133,6 @@ def prepare(s: dict[str, Any], out: Path) -> tuple[str, str]:
     return str(data), str(teacher)
 
 
-def _precision_apart(config: dict[str, Any]) -> dict[str, Any]:
-    """The config with ``kd_teacher_precision`` moved out of ``kd`` into ``teacher_precision`` (compared on its own)."""
-    kd = dict(config.get("kd") or {})
-    return {**config, "kd": kd, "teacher_precision": kd.pop("kd_teacher_precision", config.get("teacher_precision"))}
-
-
 def method_settings(
     methods: list[str], student: str, kd: dict[str, Any], task: str = "detect"
 ) -> dict[str, dict[str, Any]]:
@@ -145,74 +160,6 @@ def method_settings(
         picked = {"method": k["method"]} if base == "default" else {}
         out[m] = json.loads(json.dumps({"args": args, **picked, **rest}, default=str))
     return out
-
-
-def _flat(settings: dict[str, Any]) -> dict[str, Any]:
-    """``{'args': {'crosskd': {'weight': 3}}, 'kd_decay': ..}`` -> ``{'crosskd_weight': 3, 'kd_decay': ..}``."""
-    flat = {f"{m}_{p}": v for m, ps in settings.get("args", {}).items() for p, v in ps.items()}
-    return flat | {k: v for k, v in settings.items() if k != "args"}
-
-
-def check_method_settings(out: Path, old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
-    """Refuse a method whose resolved settings differ from its earlier runs' here; return the merged record.
-
-    ``check_folder`` compares what the user passed; this catches what the code decides (a default that changed
-    between two calls), which would otherwise pair runs of two different methods under one name.
-    """
-    was = (old or {}).get("method_settings")
-    if was is None:  # a new folder, or one made before settings were recorded: its earlier runs' are unknown (None)
-        ran = {json.loads(f.read_text())["method"] for f in (out / "runs").glob("*/bench.json")} if old else set()
-        was = dict.fromkeys(m for m in ran if m not in {"none", "ultralytics"})  # the peers have no settings
-    unknown = sorted(m for m in new if m in was and was[m] is None)
-    if unknown:
-        print(f"benchmark: {out} holds {', '.join(unknown)} runs made before method settings were recorded; they are "
-              "taken to match this code's")  # fmt: skip
-    for m in sorted(set(was) & set(new) - set(unknown)):
-        a, b = _flat(was[m]), _flat(new[m])
-        diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-        if diff:
-            then = ", ".join(f"{k}={a.get(k)}" for k in diff)
-            now = ", ".join(f"{k}={b.get(k)}" for k in diff)
-            raise KDError(
-                f"{out} holds {m} runs trained with {then}; this code would train them with {now} (a default changed "
-                "since): pass a new project= and rerun every method there, or use the code those runs were made with"
-            )
-    return {**was, **new} | dict.fromkeys(unknown)  # unknown stays unknown: never certified by a later call
-
-
-def check_folder(out: Path, config: dict[str, Any]) -> None:
-    """Refuse to mix runs made with different settings, or on another footing (``report.footing``), in one folder."""
-    f = out / "config.json"
-    keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "close_mosaic", "val", "kd", "labeled")
-    footing, b, old = config.get("footing"), _precision_apart(config), None
-    if f.exists():
-        old = json.loads(f.read_text())
-        old.setdefault("labeled", 1.0)  # folders made before labeled= existed hold every label
-        old.setdefault("teacher_precision", "fp32")  # folders made before auto became the default: FP32 unless kd= said
-        a = _precision_apart(old)
-        diff = [k for k in (*keys, "teacher_precision") if a.get(k) != b.get(k)]
-        if diff:
-            was = a["teacher_precision"]
-            also = f' (or kd="{{kd_teacher_precision: {was}}}")' if diff == ["teacher_precision"] else ""
-            raise KDError(
-                f"{out} holds runs made with different {', '.join(diff)} ({[a.get(k) for k in diff]} vs "
-                f"{[b.get(k) for k in diff]}); pass a new project={also} or delete the folder"
-            )
-        was, now = old.get("footing") or {}, footing or {}  # folders made before footings were recorded: unknown
-        moved = [f"{k} {was[k]} -> {now[k]}" for k in was if k in now and was[k] != now[k]]
-        if moved:
-            raise KDError(
-                f"{out} holds runs made on another footing ({'; '.join(moved)}): seeds pair only on the same processor "
-                "and library versions; pass a new project= (and rerun every method there)"
-            )
-        footing = was or footing
-    settled = check_method_settings(out, old, config.get("method_settings") or {})
-    out.mkdir(parents=True, exist_ok=True)
-    methods = [*(old or {}).get("methods", []), *config["methods"]]  # every method the folder holds, in call order
-    extra = {"methods": list(dict.fromkeys(methods)), "teacher_precision": b["teacher_precision"]}
-    extra["method_settings"] = settled
-    extra |= {"footing": footing} if footing else {}
-    f.write_text(json.dumps({k: config.get(k) for k in keys} | extra, indent=2))
 
 
 def run_one(spec: dict[str, Any]) -> dict[str, Any] | None:
@@ -278,7 +225,7 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
             "method": m,
             "seed": seed,
             "name": f"{m.replace('+', '-').replace('@', '_')}-s{seed}",
-            "train_args": train_args(s),
+            "train_args": {**train_args(s), **s["train"]},  # train= reaches the students, not a teacher made here
             "log_to_file": s["jobs"] > 1,  # several runs at once: one log file each
         }
         for m in s["methods"]

@@ -140,6 +140,7 @@ def write(out: Path, config: dict, teacher: dict, runs: list[dict], failed: list
     tab = table(rows, teacher, failed)
     keys = ("data", "teacher", "student", "epochs", "imgsz", "batch", "close_mosaic", "val", "device", "kd")
     keys += ("teacher_precision",) if "teacher_precision" in config else ()  # folders before D4 did not record it
+    keys += ("train",) if config.get("train") else ()  # Ultralytics settings given on top of the preset's
     header = [
         f"Benchmark preset `{config['preset']}`: "
         + ", ".join(f"{k}={config[k]}" for k in keys)
