@@ -54,7 +54,7 @@ def student_train_args(train: Any) -> dict[str, Any]:
 
     if not isinstance(train, dict):
         raise KDError(f'train={train!r} is not a mapping; pass e.g. train="{{mixup: 0.5}}"')
-    owned = set(train_args(PRESETS["cpu-small"])) | {"seed", "data", "project", "name", "model", "resume"}
+    owned = set(train_args(PRESETS["real"])) | {"seed", "data", "project", "name", "model", "resume"}
     bad = sorted(k for k in train if k not in DEFAULT_CFG_DICT or k in owned)
     if bad:
         raise KDError(
