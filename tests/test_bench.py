@@ -90,6 +90,8 @@ def test_train_settings_checked_and_kept_apart(tmp_path):
             settings("cpu-small", {"train": bad})
     with pytest.raises(KDError, match="is not a mapping"):
         settings("cpu-small", {"train": "mixup"})
+    with pytest.raises(KDError, match=r"'mixup=2.0' is an invalid value"):  # Ultralytics' range check, one line
+        settings("cpu-small", {"train": {"mixup": 2.0}})
     cfg = {"data": "d", "teacher": "t", "student": "s", "epochs": 3, "imgsz": 64, "batch": 4, "close_mosaic": 0,
            "kd": {}, "labeled": 1.0, "teacher_precision": "fp32", "methods": ["none"]}  # fmt: skip
     (tmp_path / "config.json").write_text(json.dumps(cfg))  # made before train= existed

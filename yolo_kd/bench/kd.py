@@ -52,6 +52,8 @@ def student_train_args(train: Any) -> dict[str, Any]:
     """
     from ultralytics.cfg import DEFAULT_CFG_DICT
 
+    from yolo_kd.cfg import check_ultralytics
+
     if not isinstance(train, dict):
         raise KDError(f'train={train!r} is not a mapping; pass e.g. train="{{mixup: 0.5}}"')
     owned = set(train_args(PRESETS["real"])) | {"seed", "data", "project", "name", "model", "resume"}
@@ -61,6 +63,7 @@ def student_train_args(train: Any) -> dict[str, Any]:
             f"train= cannot set {bad}: give Ultralytics augmentation or optimizer settings (e.g. mixup, scale, lr0); "
             "the schedule, size and seed have their own keys or are fixed for pairing"
         )
+    check_ultralytics(train)  # Ultralytics' own type and range checks, as for yolo-kd train (mixup=2: one line)
     return dict(train)
 
 
