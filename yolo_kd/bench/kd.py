@@ -56,7 +56,8 @@ def student_train_args(train: Any) -> dict[str, Any]:
 
     if not isinstance(train, dict):
         raise KDError(f'train={train!r} is not a mapping; pass e.g. train="{{mixup: 0.5}}"')
-    owned = set(train_args(PRESETS["real"])) | {"seed", "data", "project", "name", "model", "resume"}
+    owned = {k for p in PRESETS.values() for k in train_args(p)}  # every preset's, so none can be overridden
+    owned |= {"seed", "data", "project", "name", "model", "resume"}
     bad = sorted(k for k in train if k not in DEFAULT_CFG_DICT or k in owned)
     if bad:
         raise KDError(
