@@ -8,18 +8,18 @@ import json
 import sys
 from pathlib import Path
 
-from yolo_kd.bench.stats import interval
+from yolo_kd.bench.stats import row
 
 
-def box_scores(specs: list[str]) -> dict[str, dict[int, float]]:
-    """``{method[@suffix]: {seed: box mAP50-95 points}}`` over the folders' runs."""
-    out: dict[str, dict[int, float]] = {}
+def box_scores(specs: list[str]) -> dict[str, dict[str, float]]:
+    """``{method[@suffix]: {seed: box mAP50-95 points}}`` over the folders' runs, as ``stats.scores`` reads runs.csv."""
+    out: dict[str, dict[str, float]] = {}
     for spec in specs:
         folder, _, suffix = spec.partition(":")
         for f in sorted(Path(folder).glob("runs/*/bench.json")):
             d = json.loads(f.read_text())
             name = f"{d['method']}@{suffix}" if suffix else d["method"]
-            out.setdefault(name, {})[int(d["seed"])] = 100 * float(d["box_mAP50-95"])
+            out.setdefault(name, {})[str(d["seed"])] = 100 * float(d["box_mAP50-95"])
     return out
 
 
@@ -29,7 +29,4 @@ if __name__ == "__main__":
     runs = box_scores([a for a in args if a not in pairs])
     print("| paired difference (box mAP50-95 points) | mean [95 % CI] | per seed |\n|---|---|---|")
     for p in pairs:
-        a, b = p.split(":")
-        seeds = sorted(set(runs[a]) & set(runs[b]))
-        d = [runs[a][s] - runs[b][s] for s in seeds]
-        print(f"| {a} - {b} | {interval(d)} | {' / '.join(f'{x:+.2f}' for x in d)} |")
+        print(row(runs, p))
