@@ -169,8 +169,8 @@ def test_method_settings_resolve_code_and_pretrained_defaults():
 
 def test_default_runs_leave_method_out_and_record_the_pick():
     """``default`` trains with method= left out, as a user would: the record names the method the code picked for that
-    student (builtin at 12 for a .pt detection student, crosskd at 20 for a .yaml one), so a later change of default
-    is caught by the folder check as any other changed setting."""
+    student (builtin at 12 for a .pt detection student, crosskd at 20 for a .yaml one, maskkd for a .pt seg student
+    of a seg teacher), so a later change of default is caught by the folder check as any other changed setting."""
     from yolo_kd.bench.kd import method_settings
     from yolo_kd.bench.worker import named
 
@@ -180,6 +180,9 @@ def test_default_runs_leave_method_out_and_record_the_pick():
     yaml = method_settings(["default"], "yolov8n.yaml", {})["default"]
     assert yaml["method"] == "crosskd" and yaml["args"]["crosskd"]["weight"] == 20.0
     assert method_settings(["default"], "w.pt", {}, "obb")["default"]["method"] == "cwd"
+    seg = {t: method_settings(["default"], "w.pt", {}, "segment", t)["default"] for t in ("segment", "detect")}
+    assert (seg["segment"]["method"], seg["segment"]["args"]) == ("maskkd", {"maskkd": {"weight": 7.5}})
+    assert (seg["detect"]["method"], seg["detect"]["args"]["crosskd"]["weight"]) == ("crosskd", 3.0)  # no masks to read
     assert named("default") == {} and named("gkd+bmfi") == {"method": "gkd+bmfi"}
 
 

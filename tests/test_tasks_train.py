@@ -152,6 +152,31 @@ def test_an_obb_student_without_method_gets_cwd(sets, tmp_path):
     assert KD_DEFAULTS["method"] == "crosskd"
 
 
+def test_a_seg_student_from_weights_gets_maskkd_from_a_seg_teacher_only(sets, shared_assets, tmp_path):
+    """T11's default: method= left out, a .pt seg student taught by a seg teacher trains maskkd at its own weight;
+    taught by a detector (no masks to distill) it keeps crosskd at 3, decided once the teacher is loaded; args.yaml
+    says so."""
+    from yolo_kd.tasks import KDSegmentationTrainer, trainer_for
+
+    student = save(tmp_path / "s.pt", "segment", sets["segment"])
+    teachers = {
+        "seg": save(tmp_path / "t.pt", "segment", sets["segment"]),
+        "det": shared_assets / "weights" / "yolov8n.pt",
+    }
+    picks = {}
+    for name, teacher in teachers.items():
+        over = {"student": str(student), "teacher": str(teacher), "data": str(sets["segment"]), "imgsz": 64,
+                "workers": 0, "device": "cpu", "project": str(tmp_path / "proj"), "name": name}  # fmt: skip
+        t = trainer_for(over)
+        assert isinstance(t, KDSegmentationTrainer)
+        picks[name] = t.kd_spec.name, t.kd_spec.args, t.args.method
+        assert f"method: {t.args.method}" in (t.save_dir / "args.yaml").read_text()
+    assert picks == {
+        "seg": ("maskkd", {"maskkd": {}}, "maskkd"),
+        "det": ("crosskd", {"crosskd": {"weight": 3.0}}, "crosskd"),
+    }
+
+
 @pytest.mark.parametrize("task", ["segment", "pose", "obb"])
 def test_unlabeled_images_train_every_task(task, sets, tmp_path):
     """``unlabeled=`` with a teacher of the student's task: its masks / keypoints / rotated boxes on the unlabeled

@@ -48,38 +48,51 @@ TASK_METHODS: dict[str, str] = {"obb": "cwd"}
 # on labels alone when method= is left out: Ultralytics' score-weighted neck L2 at twice its weight beat crosskd
 # (weight 3) and plain fine-tuning on 8 fresh seeds of real photos (R14,
 # docs/experiments/R14-default-for-pretrained-students-8-seeds.md). ``method=builtin`` given by name keeps Ultralytics'
-# weight 6. With ``unlabeled=`` crosskd stays (R7: +4.0 over plain fine-tuning; builtin never ran on a pool); seg and
-# pose students keep crosskd (T-series).
-PRETRAINED_METHODS: dict[str, tuple[str, dict[str, Any]]] = {"detect": ("builtin", {"weight": 12.0})}
+# weight 6. With ``unlabeled=`` crosskd stays (R7: +4.0 over plain fine-tuning; builtin never ran on a pool). A seg
+# student from a .pt taught by a seg teacher gets maskkd alone: it beat crosskd (weight 3) and plain fine-tuning on
+# real photos on fresh seeds (T10, T11: docs/experiments/T11-maskkd-seg-default-fresh-seeds.md); with a detection
+# teacher (no masks) it keeps crosskd. Pose students keep crosskd (T-series).
+PRETRAINED_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
+    "detect": ("builtin", {"weight": 12.0}),
+    "segment": ("maskkd", {}),
+}
 
 
-def default_method(task: str, student: Any, unlabeled: Any = None) -> tuple[str, dict[str, Any]]:
+def default_method(
+    task: str, student: Any, unlabeled: Any = None, teacher_task: str | None = None
+) -> tuple[str, dict[str, Any]]:
     """The method (and its options) a run of ``task`` trains with when method= is left out.
 
     Args:
         task: The student's Ultralytics task.
         student: The student given (``*.pt`` starts from weights; a ``.yaml`` or nothing from scratch).
         unlabeled: The ``unlabeled=`` images, if any.
+        teacher_task: The teacher's task once it is loaded; None reads as the student's (a task default such as
+            maskkd needs a teacher of the task).
 
     Returns:
-        (method string, options of that method): the task's own default, else a labels-only ``.pt`` student's, else
-        KD_DEFAULTS'.
+        (method string, options of that method): the task's own default, else a labels-only ``.pt`` student's taught
+        by a teacher of its task (any teacher for detection), else KD_DEFAULTS'.
     """
     if task in TASK_METHODS:
         return TASK_METHODS[task], {}
-    if str(student or "").endswith(".pt") and not unlabeled and task in PRETRAINED_METHODS:
+    same = teacher_task in (None, task)
+    if str(student or "").endswith(".pt") and not unlabeled and same and task in PRETRAINED_METHODS:
         return PRETRAINED_METHODS[task]
     return KD_DEFAULTS["method"], {}
 
 
-def split_overrides(overrides: dict[str, Any], task: str = "detect") -> tuple[dict[str, Any], dict[str, Any]]:
+def split_overrides(
+    overrides: dict[str, Any], task: str = "detect", teacher_task: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split flat overrides into (Ultralytics overrides, KD settings), validating KD keys.
 
     The method string is parsed here, once: ``kd["method"]`` is its normalised string, ``kd["kd_args"]`` its checked
     options and ``kd["spec"]`` the ``MethodSpec`` itself (the trainer takes it out before the settings become args).
 
     Handles the aliases ``student=`` (``model=``) and ``teacher=`` (Ultralytics' ``distill_model=``), the flat
-    per-method form ``<method>_<param>=value``, and gives a 'did you mean' error for unknown keys.
+    per-method form ``<method>_<param>=value``, and gives a 'did you mean' error for unknown keys. ``teacher_task``
+    is the loaded teacher's task (None: the student's), which the default method may depend on.
     """
     from ultralytics.cfg import DEFAULT_CFG_DICT
 
@@ -109,9 +122,9 @@ def split_overrides(overrides: dict[str, Any], task: str = "detect") -> tuple[di
     fresh_pt = str(ul.get("model", "")).endswith(".pt") and not ul.get("resume")  # a student that starts from weights
     defaults: dict[str, Any] = {}  # options of a default method, where it has its own (given ones win)
     if left_out and not ul.get("resume"):  # a resume keeps the checkpoint's method
-        kd["method"], defaults = default_method(task, ul.get("model"), kd["unlabeled"])
+        kd["method"], defaults = default_method(task, ul.get("model"), kd["unlabeled"], teacher_task)
     if kd["method"] is None or not str(kd["method"]).strip():
-        pick = default_method(task, ul.get("model"), kd["unlabeled"])[0]
+        pick = default_method(task, ul.get("model"), kd["unlabeled"], teacher_task)[0]
         raise KDError(f"method= is empty; leave it out for the default ({pick} for this student) or name one, e.g. "
                       "method=gkd+bmfi (see `yolo-kd methods`)")  # fmt: skip
     if kd["kd_decay"] not in DECAYS:

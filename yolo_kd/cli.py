@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from yolo_kd.errors import KDError, check_keys
+from yolo_kd.errors import KDError, check_keys, with_article
 
 HELP = """yolo-kd: knowledge distillation for Ultralytics YOLO students (detect, segment, pose, obb)
 
@@ -131,8 +131,9 @@ def cmd_methods(kv: dict[str, Any]) -> None:
         mark = "  (the default method)" if key == KD_DEFAULTS["method"] else ""
         mark += f"  (the default for {', '.join(tasks)} students)" if tasks else ""
         for task, (m, opts) in PRETRAINED_METHODS.items():
-            given = " ".join(f"{key}_{p}={v}" for p, v in opts.items())
-            mark += f"  (the default for a {task} student from a .pt, at {given})" if m == key else ""
+            given = ", at " + " ".join(f"{key}_{p}={v}" for p, v in opts.items()) if opts else ""
+            taught = f" and {with_article(task)} teacher" if task != "detect" else ""
+            mark += f"  (the default for {with_article(task)} student from a .pt{taught}{given})" if m == key else ""
         print(f"{key:9s} {doc}{mark}\n{'':9s} {params}")
 
 

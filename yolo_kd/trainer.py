@@ -63,6 +63,8 @@ class KDTrainerMixin(CheckpointHooks, UnlabeledHooks, ResultColumns):
             self.teacher_info = check_teacher(resolve_weights(kd["teacher"], "teacher"), ul["model"], safe=safe)
             self._teacher = self.teacher_info.pop("model")  # checked and loaded once; KDModel takes it over
             info = self.teacher_info
+            if "method" not in overrides and info["teacher_task"] != info["task"]:  # the default may need its task
+                kd = split_overrides(overrides, self.kd_task, info["teacher_task"])[1]
             preflight.check_task(self.kd_task, info["task"], ul["model"], kd, info["teacher_task"])
             if not ul.get("data"):
                 raise KDError("no data given; pass data=path/to/data.yaml (e.g. data=kitti.yaml after convert)")

@@ -138,13 +138,14 @@ def prepare(s: dict[str, Any], out: Path) -> tuple[str, str]:
 
 
 def method_settings(
-    methods: list[str], student: str, kd: dict[str, Any], task: str = "detect"
+    methods: list[str], student: str, kd: dict[str, Any], task: str = "detect", teacher_task: str | None = None
 ) -> dict[str, dict[str, Any]]:
     """What each yolo-kd method of a call trains with: every hyper-parameter and KD setting, defaults resolved.
 
     Code defaults (``method_params``), the pretrained-student defaults (``cfg.PRETRAINED_ARGS``) and ``kd=`` resolved
     as a training run would, as JSON values; ``none`` and ``ultralytics`` have none (their code is Ultralytics').
-    ``default`` is a run with method= left out: its record names the method the code picked for this student.
+    ``default`` is a run with method= left out: its record names the method the code picked for this student and
+    ``teacher_task`` (None: the student's task).
     """
     from yolo_kd.bench.labels import split_variant
     from yolo_kd.bench.worker import named
@@ -157,7 +158,7 @@ def method_settings(
         if base in {"none", "ultralytics"}:
             continue
         pool = {"unlabeled": "pool"} if variant == "u" else {}  # that a pool is given can change the default's pick
-        _, k = split_overrides({"student": student, **named(base), **kd, **pool}, task)
+        _, k = split_overrides({"student": student, **named(base), **kd, **pool}, task, teacher_task)
         args = {key: {**method_params(key), **given} for key, given in k["kd_args"].items()}
         skip = {"method", "kd_args", "teacher", "plugins", "unlabeled"}  # paths, not settings
         rest = {x: k[x] for x in sorted(KD_DEFAULTS) if x not in skip}
@@ -215,7 +216,10 @@ def run_kd_benchmark(preset: str = "cpu-small", **kv: Any) -> dict[str, Any]:
     data, pool = (data_all, None) if float(s["labeled"]) >= 1 else labeled_split(data_all, float(s["labeled"]))
     config = {**s, "data": data, "teacher": teacher, "preset": preset, "footing": report.footing()}
     config["teacher_precision"] = KD_DEFAULTS["kd_teacher_precision"]  # unless kd= names one
-    config["method_settings"] = method_settings(s["methods"], s["student"], s["kd"], task or "detect")
+    from yolo_kd.teacher import student_task
+
+    t_task = student_task(teacher) if "default" in s["methods"] else None  # a default may depend on the teacher
+    config["method_settings"] = method_settings(s["methods"], s["student"], s["kd"], task or "detect", t_task)
     check_folder(out, config)
     tfile = out / "teacher.json"
     if not tfile.exists():

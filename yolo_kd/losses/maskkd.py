@@ -39,6 +39,8 @@ class MaskKD(DistillLoss):
     Masks are compared after assembly, so the two heads may have different prototype counts. The teacher's masks
     are targets (no gradient). ``weight=7.5`` is Ultralytics' box gain, which its mask loss also uses: the teacher's
     mask pulls as much as the label's. Prototypes at another resolution are resized to the student's (bilinear).
+    With method= left out, a seg student that starts from weights and is taught by a seg teacher trains with this
+    loss alone (``cfg.PRETRAINED_METHODS``, T11).
     """
 
     requires = frozenset({"box_branch"})
