@@ -154,19 +154,19 @@ def test_an_obb_student_without_method_gets_cwd(sets, tmp_path):
 
 def test_a_seg_student_from_weights_gets_maskkd_from_a_seg_teacher_only(sets, shared_assets, tmp_path):
     """T11's default: method= left out, a .pt seg student taught by a seg teacher trains maskkd at its own weight;
-    taught by a detector (no masks to distill) it keeps crosskd at 3, decided once the teacher is loaded; args.yaml
-    says so."""
+    taught by a detector (no masks to distill) it keeps crosskd at 3, and crosskd settings given without method= are
+    that default's (not refused as if maskkd were picked); decided from the teacher before any check; args.yaml says
+    so."""
     from yolo_kd.tasks import KDSegmentationTrainer, trainer_for
 
     student = save(tmp_path / "s.pt", "segment", sets["segment"])
-    teachers = {
-        "seg": save(tmp_path / "t.pt", "segment", sets["segment"]),
-        "det": shared_assets / "weights" / "yolov8n.pt",
-    }
+    det = shared_assets / "weights" / "yolov8n.pt"
+    teachers = {"seg": (save(tmp_path / "t.pt", "segment", sets["segment"]), {}), "det": (det, {}),
+                "det-w5": (det, {"crosskd_weight": 5.0})}  # fmt: skip
     picks = {}
-    for name, teacher in teachers.items():
+    for name, (teacher, given) in teachers.items():
         over = {"student": str(student), "teacher": str(teacher), "data": str(sets["segment"]), "imgsz": 64,
-                "workers": 0, "device": "cpu", "project": str(tmp_path / "proj"), "name": name}  # fmt: skip
+                "workers": 0, "device": "cpu", "project": str(tmp_path / "proj"), "name": name, **given}  # fmt: skip
         t = trainer_for(over)
         assert isinstance(t, KDSegmentationTrainer)
         picks[name] = t.kd_spec.name, t.kd_spec.args, t.args.method
@@ -174,6 +174,7 @@ def test_a_seg_student_from_weights_gets_maskkd_from_a_seg_teacher_only(sets, sh
     assert picks == {
         "seg": ("maskkd", {"maskkd": {}}, "maskkd"),
         "det": ("crosskd", {"crosskd": {"weight": 3.0}}, "crosskd"),
+        "det-w5": ("crosskd", {"crosskd": {"weight": 5.0}}, "crosskd"),
     }
 
 

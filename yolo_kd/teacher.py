@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 from yolo_kd.errors import KDError, with_article
+from yolo_kd.paths import resolve_weights
 
 
 def _levels_of(student: str) -> int | None:
@@ -64,6 +66,22 @@ PAIRS: dict[str, tuple[str, ...]] = {  # student task: the teacher tasks it lear
     "pose": ("pose", "detect"),
     "obb": ("obb",),  # rotated boxes: an axis-aligned detector's head answers another question
 }
+
+
+def given_teacher_task(overrides: dict[str, Any], task: str) -> str | None:
+    """The task of the teacher in ``overrides`` where a ``task`` student's default method may depend on it.
+
+    A seg or pose student may learn from a detector (``PAIRS``), and its default method may need a teacher of its own
+    task (maskkd). None (read as the student's task) when method= is given, on resume, where ``task`` takes teachers of
+    its own task only, or while the teacher cannot be read: ``check_teacher`` reports that in its turn.
+    """
+    name = overrides.get("teacher", overrides.get("distill_model"))
+    if "method" in overrides or overrides.get("resume") or len(PAIRS.get(task, ())) < 2 or not name:
+        return None
+    try:
+        return student_task(resolve_weights(str(name), "teacher"), bool(overrides.get("safe_load")))
+    except KDError:
+        return None
 
 
 def check_student_task(student: str | None, task: str | None) -> None:

@@ -27,7 +27,7 @@ from yolo_kd.model import KDModel
 from yolo_kd.paths import resolve_data, resolve_weights
 from yolo_kd.pseudo import PseudoLabeler
 from yolo_kd.qat import prepare_student_qat
-from yolo_kd.teacher import check_teacher
+from yolo_kd.teacher import check_teacher, given_teacher_task
 from yolo_kd.unlabeled import UnlabeledHooks, resolve_pool
 
 
@@ -46,7 +46,8 @@ class KDTrainerMixin(CheckpointHooks, UnlabeledHooks, ResultColumns):
     def __init__(self, cfg=DEFAULT_CFG, overrides: dict[str, Any] | None = None, _callbacks=None):
         """Validate KD settings before any run directory exists, then initialise the Ultralytics trainer."""
         overrides = dict(overrides or {})
-        ul, kd = split_overrides(overrides, self.kd_task)  # method= left out: the task's and the student's default
+        t_task = given_teacher_task(overrides, self.kd_task)  # a default may need a teacher of the student's task
+        ul, kd = split_overrides(overrides, self.kd_task, t_task)  # method= left out: the student's default
         resume = bool(ul.get("resume"))
         self._teacher = None  # the teacher check_teacher loaded (fresh runs), handed to KDModel; the file on resume
         self.teacher_info: dict | None = None  # its Detect head's nc, names, levels (fresh runs)
@@ -63,8 +64,6 @@ class KDTrainerMixin(CheckpointHooks, UnlabeledHooks, ResultColumns):
             self.teacher_info = check_teacher(resolve_weights(kd["teacher"], "teacher"), ul["model"], safe=safe)
             self._teacher = self.teacher_info.pop("model")  # checked and loaded once; KDModel takes it over
             info = self.teacher_info
-            if "method" not in overrides and info["teacher_task"] != info["task"]:  # the default may need its task
-                kd = split_overrides(overrides, self.kd_task, info["teacher_task"])[1]
             preflight.check_task(self.kd_task, info["task"], ul["model"], kd, info["teacher_task"])
             if not ul.get("data"):
                 raise KDError("no data given; pass data=path/to/data.yaml (e.g. data=kitti.yaml after convert)")
