@@ -170,7 +170,8 @@ def test_method_settings_resolve_code_and_pretrained_defaults():
 def test_default_runs_leave_method_out_and_record_the_pick():
     """``default`` trains with method= left out, as a user would: the record names the method the code picked for that
     student (builtin at 12 for a .pt detection student, crosskd at 20 for a .yaml one, maskkd for a .pt seg student
-    of a seg teacher), so a later change of default is caught by the folder check as any other changed setting."""
+    of a seg teacher, kptkd for a .pt pose student of a pose teacher), so a later change of default is caught by the
+    folder check as any other changed setting."""
     from yolo_kd.bench.kd import method_settings
     from yolo_kd.bench.worker import named
 
@@ -183,6 +184,12 @@ def test_default_runs_leave_method_out_and_record_the_pick():
     seg = {t: method_settings(["default"], "w.pt", {}, "segment", t)["default"] for t in ("segment", "detect")}
     assert (seg["segment"]["method"], seg["segment"]["args"]) == ("maskkd", {"maskkd": {"weight": 7.5}})
     assert (seg["detect"]["method"], seg["detect"]["args"]["crosskd"]["weight"]) == ("crosskd", 3.0)  # no masks to read
+    pose = {t: method_settings(["default"], "w.pt", {}, "pose", t)["default"] for t in ("pose", "detect")}
+    assert (pose["pose"]["method"], pose["pose"]["args"]) == (
+        "kptkd",
+        {"kptkd": {"pose_weight": 12.0, "kobj_weight": 1.0}},
+    )
+    assert (pose["detect"]["method"], pose["detect"]["args"]["crosskd"]["weight"]) == ("crosskd", 3.0)
     assert named("default") == {} and named("gkd+bmfi") == {"method": "gkd+bmfi"}
 
 

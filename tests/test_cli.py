@@ -58,10 +58,10 @@ def test_crosskd_weight_is_3_for_a_student_that_starts_from_weights():
 
 def test_default_method_follows_the_task_and_the_student():
     """R14's rule: method= left out, a .pt detection student gets builtin at weight 12; a .yaml one crosskd at the class
-    default; a .pt seg student maskkd at its own default with a seg teacher (T11), crosskd at 3 with a detection one;
-    pose .pt students crosskd at 3; obb students cwd. Given options and methods win; settings for a method the
-    default does not include are refused in one line naming the default; a resume picks nothing; with unlabeled= a
-    .pt student keeps crosskd at 3 (R7)."""
+    default; a .pt seg student maskkd at its own default with a seg teacher (T11), a .pt pose student kptkd with a pose
+    teacher (T13), both crosskd at 3 with a detection one; obb students cwd. Given options and methods win; settings
+    for a method the default does not include are refused in one line naming the default; a resume picks nothing;
+    with unlabeled= a .pt student keeps crosskd at 3 (R7)."""
     pt = {"student": "runs/x/yolov8n.pt", "teacher": "t.pt"}
     kd = split_overrides(pt)[1]
     assert (kd["method"], kd["kd_args"]) == ("builtin", {"builtin": {"weight": 12.0}})
@@ -74,12 +74,20 @@ def test_default_method_follows_the_task_and_the_student():
     assert (seg["method"], seg["kd_args"]) == ("maskkd", {"maskkd": {}})
     assert split_overrides(pt, "segment", "segment")[1]["method"] == "maskkd"
     assert split_overrides({**pt, "student": "yolov8n-seg.yaml"}, "segment")[1]["method"] == "crosskd"
-    for task, teacher in (("segment", "detect"), ("pose", None), ("pose", "pose"), ("pose", "detect")):
-        kd = split_overrides(pt, task, teacher)[1]
-        assert (kd["method"], kd["kd_args"]) == ("crosskd", {"crosskd": {"weight": 3.0}}), (task, teacher)
-    with pytest.raises(KDError, match=r"^maskkd settings given without method=; the default for this student is "
-                                      r"crosskd: add method=maskkd or drop them$"):  # fmt: skip
-        split_overrides({**pt, "maskkd_weight": 5}, "segment", "detect")
+    for teacher in (None, "pose"):
+        kd = split_overrides(pt, "pose", teacher)[1]
+        assert (kd["method"], kd["kd_args"]) == ("kptkd", {"kptkd": {}}), teacher
+    assert split_overrides({**pt, "kptkd_pose_weight": 6}, "pose", "pose")[1]["kd_args"] == {
+        "kptkd": {"pose_weight": 6}
+    }
+    assert split_overrides({**pt, "student": "yolov8n-pose.yaml"}, "pose", "pose")[1]["method"] == "crosskd"
+    for task in ("segment", "pose"):
+        kd = split_overrides(pt, task, "detect")[1]
+        assert (kd["method"], kd["kd_args"]) == ("crosskd", {"crosskd": {"weight": 3.0}}), task
+    for task, key, setting in (("segment", "maskkd", "maskkd_weight"), ("pose", "kptkd", "kptkd_kobj_weight")):
+        with pytest.raises(KDError, match=rf"^{key} settings given without method=; the default for this student is "
+                                          rf"crosskd: add method={key} or drop them$"):  # fmt: skip
+            split_overrides({**pt, setting: 5}, task, "detect")
     assert split_overrides(pt, "obb")[1]["method"] == "cwd"
     pool = split_overrides({**pt, "unlabeled": "raw/"})[1]  # R7's measured default with a pool
     assert (pool["method"], pool["kd_args"]) == ("crosskd", {"crosskd": {"weight": 3.0}})

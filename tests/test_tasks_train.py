@@ -152,27 +152,31 @@ def test_an_obb_student_without_method_gets_cwd(sets, tmp_path):
     assert KD_DEFAULTS["method"] == "crosskd"
 
 
-def test_a_seg_student_from_weights_gets_maskkd_from_a_seg_teacher_only(sets, shared_assets, tmp_path):
-    """T11's default: method= left out, a .pt seg student taught by a seg teacher trains maskkd at its own weight;
-    taught by a detector (no masks to distill) it keeps crosskd at 3, and crosskd settings given without method= are
-    that default's (not refused as if maskkd were picked); decided from the teacher before any check; args.yaml says
-    so."""
-    from yolo_kd.tasks import KDSegmentationTrainer, trainer_for
+@pytest.mark.parametrize("task, key", [("segment", "maskkd"), ("pose", "kptkd")])
+def test_a_student_from_weights_gets_its_task_term_from_a_teacher_of_its_task_only(task, key, sets, shared_assets,
+                                                                                   tmp_path):  # fmt: skip
+    """T11's and T13's defaults: method= left out, a .pt seg (pose) student taught by a teacher of its task trains
+    maskkd (kptkd) at its own defaults; taught by a detector (no masks, no keypoints) it keeps crosskd at 3, and crosskd
+    settings given without method= are that default's (not refused as if the task term were picked); decided from
+    the teacher before any check; args.yaml says so."""
+    from yolo_kd.tasks import KDPoseTrainer, KDSegmentationTrainer, trainer_for
 
-    student = save(tmp_path / "s.pt", "segment", sets["segment"])
+    kind = {"segment": KDSegmentationTrainer, "pose": KDPoseTrainer}[task]
+    extra = {"data_kpt_shape": (17, 3)} if task == "pose" else {}
+    student = save(tmp_path / "s.pt", task, sets[task], **extra)
     det = shared_assets / "weights" / "yolov8n.pt"
-    teachers = {"seg": (save(tmp_path / "t.pt", "segment", sets["segment"]), {}), "det": (det, {}),
+    teachers = {"own": (save(tmp_path / "t.pt", task, sets[task], **extra), {}), "det": (det, {}),
                 "det-w5": (det, {"crosskd_weight": 5.0})}  # fmt: skip
     picks = {}
     for name, (teacher, given) in teachers.items():
-        over = {"student": str(student), "teacher": str(teacher), "data": str(sets["segment"]), "imgsz": 64,
+        over = {"student": str(student), "teacher": str(teacher), "data": str(sets[task]), "imgsz": 64,
                 "workers": 0, "device": "cpu", "project": str(tmp_path / "proj"), "name": name, **given}  # fmt: skip
         t = trainer_for(over)
-        assert isinstance(t, KDSegmentationTrainer)
+        assert isinstance(t, kind)
         picks[name] = t.kd_spec.name, t.kd_spec.args, t.args.method
         assert f"method: {t.args.method}" in (t.save_dir / "args.yaml").read_text()
     assert picks == {
-        "seg": ("maskkd", {"maskkd": {}}, "maskkd"),
+        "own": (key, {key: {}}, key),
         "det": ("crosskd", {"crosskd": {"weight": 3.0}}, "crosskd"),
         "det-w5": ("crosskd", {"crosskd": {"weight": 5.0}}, "crosskd"),
     }

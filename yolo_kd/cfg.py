@@ -50,11 +50,14 @@ TASK_METHODS: dict[str, str] = {"obb": "cwd"}
 # docs/experiments/R14-default-for-pretrained-students-8-seeds.md). ``method=builtin`` given by name keeps Ultralytics'
 # weight 6. With ``unlabeled=`` crosskd stays (R7: +4.0 over plain fine-tuning; builtin never ran on a pool). A seg
 # student from a .pt taught by a seg teacher gets maskkd alone: it beat crosskd (weight 3) and plain fine-tuning on
-# real photos on fresh seeds (T10, T11: docs/experiments/T11-maskkd-seg-default-fresh-seeds.md); with a detection
-# teacher (no masks) it keeps crosskd. Pose students keep crosskd (T-series).
+# real photos on fresh seeds (T10, T11: docs/experiments/T11-maskkd-seg-default-fresh-seeds.md); a pose student from
+# a .pt taught by a pose teacher gets kptkd alone, for the same reason on real salmon frames (T12, T13:
+# docs/experiments/T13-kptkd-pose-default-fresh-seeds.md). With a detection teacher (no masks, no keypoints) both keep
+# crosskd at 3.
 PRETRAINED_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "detect": ("builtin", {"weight": 12.0}),
     "segment": ("maskkd", {}),
+    "pose": ("kptkd", {}),
 }
 
 

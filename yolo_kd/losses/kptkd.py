@@ -45,6 +45,8 @@ class KeypointKD(DistillLoss):
 
     Defaults are Ultralytics' pose (12.0) and kobj (1.0) gains: the teacher's keypoints pull as much as the labels'.
     Keypoints without a visibility channel (``kpt_shape [K, 2]``) weigh 1 and have no ``kobj`` term (it is 0).
+    With method= left out, a pose student that starts from weights and is taught by a pose teacher trains with this
+    loss alone (``cfg.PRETRAINED_METHODS``, T13).
     """
 
     requires = frozenset({"box_branch", "detect_modules"})
