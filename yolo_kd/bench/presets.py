@@ -53,8 +53,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "real": REAL,
     # real car photos with instance masks (carparts-seg, 23 part classes): seg students yolov8n-seg from the COCO
     # yolov8n detector's layers (masks from scratch), a yolo11n-seg teacher made the same way and trained once on all
-    # 579 train images for 10 epochs (~15 min here); students on a fixed 200, 5 epochs at 256 (~3-4 min a run on a
-    # 2-core Xeon), scored by mask mAP50-95 on the 401 val images; 4 methods x 4 seeds ~ 1 h with jobs=2
+    # 579 train images for 10 epochs (~15 min here); students on a fixed 200, 15 epochs at 256, where they learn
+    # masks (T10; 5 epochs left them at ~1.8 mask mAP, T1): ~5 min a run plain, ~10 with the default maskkd on a
+    # 2-core Xeon, scored by mask mAP50-95 on the 401 val images; 4 methods x 4 seeds ~ 80 min with jobs=2
     "real-seg": {
         **REAL,
         "dataset": "datasets/carparts-seg",
@@ -63,19 +64,23 @@ PRESETS: dict[str, dict[str, Any]] = {
         "student_cfg": "yolov8n-seg.yaml",
         "train_images": 200,
         "imgsz": 256,
-        "methods": ["none", "ultralytics", "crosskd", "crosskd+maskkd"],
+        "epochs": 15,
+        "methods": ["none", "ultralytics", "crosskd", "default"],  # default: maskkd (T11)
     },
     # real salmon video frames with 11 keypoints (salmon-pose): pose students yolov8n-pose from the COCO detector's
-    # layers, a yolo11n-pose teacher made the same way and trained once for 15 epochs on all 238 train images;
-    # students on all 238, 5 epochs at 320, scored by pose mAP50-95 on the 106 val images (another recording)
+    # layers, a yolo11n-pose teacher made the same way and trained once for 60 epochs on all 238 train images (~40 min
+    # here); students on all 238, 20 epochs at 320, where they learn keypoints (T12; 5 epochs after a 15-epoch teacher
+    # left them at 0.2 pose mAP, T1): ~9-10 min a run, scored by pose mAP50-95 on the 106 val images (another
+    # recording); 4 methods x 4 seeds ~ 90 min with jobs=2
     "real-pose": {
         **REAL,
         "dataset": "datasets/salmon-pose",
         "teacher_task_cfg": "yolo11n-pose.yaml",
-        "teacher_epochs": 15,
+        "teacher_epochs": 60,
         "student_cfg": "yolov8n-pose.yaml",
         "train_images": 0,
-        "methods": ["none", "ultralytics", "crosskd", "crosskd+kptkd"],
+        "epochs": 20,
+        "methods": ["none", "ultralytics", "crosskd", "default"],  # default: kptkd (T13)
     },
     # synthetic task footings (issue 35), cpu-small's schedule with task students from scratch: road scenes with each
     # object's visible outline (the cpu-small images, masks added), stick figures with 5 keypoints and a flip map,
