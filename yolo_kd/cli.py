@@ -12,8 +12,9 @@ from yolo_kd.errors import KDError, check_keys, with_article
 HELP = """yolo-kd: knowledge distillation for Ultralytics YOLO students (detect, segment, pose, obb)
 
 Usage: yolo-kd COMMAND [key=value ...]
-  train    teacher=T.pt student=yolov8n.yaml data=D.yaml [method=crosskd (obb: cwd)] [any Ultralytics train arg]
-           the task comes from the student (yolov8n-seg.yaml, -pose, -obb); seg/pose terms: maskkd, kptkd
+  train    teacher=T.pt student=yolov8n.yaml data=D.yaml [method=(picked per student)] [any Ultralytics arg]
+           the task comes from the student (yolov8n-seg.yaml, -pose, -obb); seg/pose terms: maskkd, kptkd;
+           `yolo-kd methods` marks the method each student gets when method= is left out
            KD args: method=a+b, kd_args={...} or <method>_<param>=v (e.g. gkd_weight=2),
            kd_decay=constant|linear|cosine, kd_final=0.1, kd_close_mosaic=False, plugins=my_module,
            kd_balance=off|auto, kd_teacher_precision=fp32|auto|fp16|bf16,

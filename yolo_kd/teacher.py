@@ -72,8 +72,8 @@ def given_teacher_task(overrides: dict[str, Any], task: str) -> str | None:
     """The task of the teacher in ``overrides`` where a ``task`` student's default method may depend on it.
 
     A seg or pose student may learn from a detector (``PAIRS``), and its default method may need a teacher of its own
-    task (maskkd). None (read as the student's task) when method= is given, on resume, where ``task`` takes teachers of
-    its own task only, or while the teacher cannot be read: ``check_teacher`` reports that in its turn.
+    task (maskkd, kptkd). None (read as the student's task) when method= is given, on resume, where ``task`` takes
+    teachers of its own task only, or while the teacher cannot be read: ``check_teacher`` reports that in its turn.
     """
     name = overrides.get("teacher", overrides.get("distill_model"))
     if "method" in overrides or overrides.get("resume") or len(PAIRS.get(task, ())) < 2 or not name:
