@@ -79,6 +79,19 @@ def test_kptkd_yolo26_decoding_weights_and_no_visibility():
     assert out["kptkd_kobj"].item() == 0.0
 
 
+def test_kptkd_decode_places_keypoints_at_their_anchor_in_pixels():
+    """``decode`` alone (the loss's differences cancel the anchor): raw 0 and 1 at anchor (1.5, 0.5), stride 8, give
+    v8 ``(0 * 2 + 1.5 - 0.5) * 8 = 8`` / ``(1 * 2 + 0.5 - 0.5) * 8 = 16`` and Pose26 ``(0 + 1.5) * 8 = 12`` /
+    ``(1 + 0.5) * 8 = 12``."""
+    from yolo_kd.losses.kptkd import decode
+
+    raw = torch.zeros(1, K * 3, 2)
+    raw[0, 1::3] = 1.0  # every keypoint's y
+    v8, v26 = decode(raw, head(3, "Pose"), ANCHORS, STRIDE), decode(raw, head(3, "Pose26"), ANCHORS, STRIDE)
+    assert v8.shape == (1, 2, K, 2)
+    assert v8[0, 1].tolist() == [[8.0, 16.0]] * K and v26[0, 1].tolist() == [[12.0, 12.0]] * K
+
+
 def test_kptkd_mixed_families_decode_each_head_its_own_way():
     """A YOLOv8 student against a YOLO26 teacher: each side decodes with its own gain and offset."""
     x, s, t = inputs(s_head=head(3, "Pose"), t_head=head(3, "Pose26"), seed=3)
