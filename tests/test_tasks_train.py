@@ -133,6 +133,18 @@ def test_inspect_takes_every_task(task, method, terms, sets, tmp_path):
     assert ("(box: teacher" in rep["text"]) == (task != "obb")
 
 
+def test_inspect_without_method_inspects_what_train_would_pick(sets, tmp_path):
+    """method= left out, ``inspect`` looks at the method ``train`` picks: kptkd for a .pt pose student of a pose
+    teacher (T13), and says that it picked it."""
+    from yolo_kd.tools.inspect import run_inspect
+
+    student, teacher = save(tmp_path / "s.pt", "pose", sets["pose"]), save(tmp_path / "t.pt", "pose", sets["pose"])
+    rep = run_inspect(teacher=str(teacher), data=str(sets["pose"]), student=str(student), batches=1, imgsz=64,
+                      batch=4, out=str(tmp_path), device="cpu")  # fmt: skip
+    assert set(rep["shares"]) == {"kptkd_pose", "kptkd_kobj"}
+    assert rep["text"].startswith("yolo-kd inspect: method=kptkd (picked for this student: method= left out)\n")
+
+
 def test_an_obb_student_without_method_gets_cwd(sets, tmp_path):
     """crosskd (the default) cannot take an obb student: without method= it gets cwd (T4), args.yaml records it and it
     trains; method= still chooses, and every other task keeps crosskd."""

@@ -24,8 +24,9 @@ Usage: yolo-kd COMMAND [key=value ...]
   fix-bn   model=IN.pt data=D.yaml [out=IN-bn.pt images=64 imgsz=640]: re-estimate BatchNorm statistics of
            weights rebuilt from fused/INT8 exports (identity BatchNorm collapses when fine-tuned)
   methods  list the distillation methods and their hyper-parameters [format=md: the README's table]
-  inspect  teacher=T.pt data=D.yaml [student=S method=builtin batches=8 imgsz=(the .pt's) batch=8 out=DIR]: per KD term
-           its gradient share vs the detection loss, where its maps put their mass, teacher vs student mAP, PNG
+  inspect  teacher=T.pt data=D.yaml [student=S method=(train's pick) batches=8 imgsz=(the .pt's) batch=8 out=DIR]:
+           per KD term its gradient share vs the detection loss, where its maps put their mass, teacher vs student
+           mAP, PNG
   convert  kitti src=KITTI_ROOT dst=OUT [classes=all] [map={Van: Car}] [val_fraction=0.2] [dontcare=drop|mask]
   convert  coco-traffic src=COCO_ROOT dst=OUT [classes=person,car,...] [keep_empty=False] [link=False]
   benchmark kd [preset=cpu-small|gpu] [data=D.yaml teacher=T.pt methods=none,builtin,crosskd seeds=0,1 jobs=1 ...]

@@ -100,10 +100,11 @@ def teacher_vs_student(teacher: str, student: str, data: str, imgsz: int) -> dic
     return out
 
 
-def run_inspect(teacher: str, data: str, student: str = "yolov8n.yaml", method: str = "builtin", batches: int = 8,
+def run_inspect(teacher: str, data: str, student: str = "yolov8n.yaml", method: str | None = None, batches: int = 8,
                 imgsz: int | None = None, batch: int = 8, out: str = "", **kw: Any) -> dict[str, Any]:  # fmt: skip
     """Inspect ``method`` on ``batches`` training batches; print the report and return it (see module docstring).
 
+    ``method`` left out inspects the one ``yolo-kd train`` picks for this student and teacher (``cfg.default_method``).
     ``imgsz`` defaults to the student checkpoint's training size, else the teacher's, else 640 (a 160-px pair
     inspected at 640 reports a weak teacher and misleading gradient shares).
     """
@@ -118,10 +119,12 @@ def run_inspect(teacher: str, data: str, student: str = "yolov8n.yaml", method: 
     imgsz = imgsz or train_imgsz(student) or train_imgsz(teacher) or 640
 
     with tempfile.TemporaryDirectory() as tmp:
-        ov = {"teacher": teacher, "student": student, "data": data, "method": method, "imgsz": imgsz, "batch": batch,
-              "epochs": 1, "workers": 0, "project": tmp, "name": "inspect", "plots": False, "val": False,
-              "verbose": False, **kw}  # fmt: skip
-        trainer = trainer_for(ov)  # the student's task picks the trainer, as `yolo-kd train` does
+        ov = {"teacher": teacher, "student": student, "data": data, "imgsz": imgsz, "batch": batch, "epochs": 1,
+              "workers": 0, "project": tmp, "name": "inspect", "plots": False, "val": False, "verbose": False,
+              **({"method": method} if method else {}), **kw}  # fmt: skip
+        trainer = trainer_for(ov)  # the student's task picks the trainer (and, left out, the method) as `train` does
+        shown = method or f"{trainer.args.method} (picked for this student: method= left out)"
+        method = trainer.args.method
         trainer._setup_train()
         model = trainer.model
         params = model.shared_params()  # backbone + neck: every term reaches them (head-level ones via the head)
@@ -150,7 +153,7 @@ def run_inspect(teacher: str, data: str, student: str = "yolov8n.yaml", method: 
             target.parent.mkdir(parents=True, exist_ok=True)
             maps_png = plot_maps(first[0], first[1], target)
     strength = teacher_vs_student(str(trainer.args.distill_model), student, str(trainer.args.data), imgsz)
-    report = summarise(method, values, shares, mass, strength)
+    report = summarise(shown, values, shares, mass, strength)
     report["png"] = str(maps_png) if maps_png else None
     print(report["text"] + (f"\nMaps: {maps_png}" if maps_png else ""))
     return report
